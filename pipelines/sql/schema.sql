@@ -1,0 +1,90 @@
+-- Kakehashi case store. One file owns the schema; README.md documents it for analysts.
+-- Timestamps are naive Japan time (Asia/Tokyo), so daily counts never shift with the machine's zone.
+
+CREATE SEQUENCE IF NOT EXISTS batch_id_seq START 1;
+
+CREATE TABLE IF NOT EXISTS store_meta (
+    key   VARCHAR,
+    value VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS import_batches (
+    batch_id        INTEGER DEFAULT nextval('batch_id_seq'),
+    kind            VARCHAR,      -- cases / events / countermeasures
+    file_name       VARCHAR,
+    sha256          VARCHAR,
+    size_bytes      BIGINT,
+    encoding        VARCHAR,      -- utf-8, utf-8-sig, cp932, utf-16, xlsx
+    format          VARCHAR,      -- csv / tsv / xlsx
+    delimiter       VARCHAR,
+    mapping_name    VARCHAR,
+    mapping         JSON,         -- {field: header} actually used
+    status          VARCHAR,      -- running / done / refused / failed / interrupted
+    message         VARCHAR,      -- why a file was refused or failed (Japanese)
+    rows_read       BIGINT,
+    rows_inserted   BIGINT,
+    rows_updated    BIGINT,
+    rows_unchanged  BIGINT,
+    rows_duplicate  BIGINT,       -- earlier rows of a case repeated within the same file
+    rows_rejected   BIGINT,
+    started_at      TIMESTAMP,
+    finished_at     TIMESTAMP,
+    pid             INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS cases (
+    case_id        VARCHAR NOT NULL,
+    received_at    TIMESTAMP NOT NULL,
+    channel        VARCHAR,
+    customer_key   VARCHAR,       -- the export's customer ID, or a salted hash of name/phone/e-mail
+    product        VARCHAR,
+    category       VARCHAR,       -- the desk's own classification
+    department     VARCHAR,       -- current owner
+    status         VARCHAR,
+    priority       VARCHAR,
+    closed_at      TIMESTAMP,
+    updated_at     TIMESTAMP,
+    cause          VARCHAR,       -- the desk's own cause column, when the export has one
+    text           VARCHAR NOT NULL,  -- customer's words, NFKC-normalised and PII-masked
+    response       VARCHAR,       -- what the desk did, PII-masked
+    extra          JSON,          -- unknown columns of the export, PII-masked
+    row_hash       VARCHAR,       -- detects "unchanged" on reload
+    text_hash      VARCHAR,       -- detects changed text (only changed text is tokenized again)
+    batch_id       INTEGER,       -- batch that last wrote the row
+    first_batch_id INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS case_events (
+    case_id         VARCHAR NOT NULL,
+    seq             INTEGER,      -- order within the case
+    at              TIMESTAMP,    -- NULL for hops read from a route column
+    from_department VARCHAR,
+    to_department   VARCHAR,
+    action          VARCHAR,
+    note            VARCHAR,      -- PII-masked
+    source          VARCHAR,      -- events (an events export) / route (a route column)
+    batch_id        INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS rejected_rows (
+    batch_id INTEGER,
+    line     BIGINT,              -- line in the file where the row starts (header = 1)
+    reason   VARCHAR,             -- Japanese, human-readable
+    raw      VARCHAR              -- the row as read, PII-masked, JSON {header: value}
+);
+
+CREATE TABLE IF NOT EXISTS case_terms (
+    case_id VARCHAR NOT NULL,
+    idx     SMALLINT,             -- token position in the text (content words only are stored)
+    surface VARCHAR,
+    lemma   VARCHAR,              -- UniDic lemma without the English gloss; surface for unknown words
+    pos     VARCHAR,              -- UniDic POS, levels joined by '-'
+    negated BOOLEAN
+);
+
+CREATE TABLE IF NOT EXISTS saved_mappings (
+    name     VARCHAR,
+    kind     VARCHAR,
+    mapping  JSON,                -- {field: header}
+    saved_at TIMESTAMP
+);

@@ -1,0 +1,207 @@
+"""Japanese text: normalization and tokenization (fugashi + unidic-lite), decided once and tested once.
+
+unidic-lite is UniDic 2.1.2. Tests that pin tokens name that version next to their expectations.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+# Hyphen and dash look-alikes NFKC leaves alone; between digits or Latin letters they mean '-'.
+HYPHENS = "‐‑‒–—―−ー－﹣ｰ"
+_HYPHEN_BETWEEN = re.compile(rf"(?<=[0-9A-Za-z])[{HYPHENS}](?=[0-9A-Za-z])")
+_DASH_RUN = re.compile(r"[‐‑‒–—―−]")  # never a long-vowel mark, so always a plain hyphen
+_WAVE = re.compile(r"[~〜～∼]")
+_EXCLAIM_RUN = re.compile(r"([!?])[!?]+")
+_LONG_RUN = re.compile(r"([ー〜…・])\1+")
+_SPACE_RUN = re.compile(r"[ \t\r\n\u3000]+")
+
+MASK_OPEN, MASK_CLOSE = "〔", "〕"
+_GLOSS = re.compile(r"-[A-Za-z].*$")
+
+# POS prefixes never stored as terms: particles, auxiliaries, punctuation, whitespace.
+_FUNCTION_POS = ("助詞", "助動詞", "補助記号", "空白")
+# Negators: ない (助動詞 and 形容詞 無い), ず / ん / ぬ (all lemma ず or ぬ).
+_NEGATOR_LEMMAS = {"ない", "無い", "ず", "ぬ"}
+# Tokens that may sit between a predicate and its negator without ending the chunk.
+_PASS_LEMMAS = {"は", "も", "が", "て", "で", "ます", "れる", "られる", "せる", "させる", "たい",
+                "わけ", "訳", "こと", "の", "だ", "です", "じゃ", "ば", "や", "く"}
+
+
+def normalize(text: str) -> str:
+    """NFKC plus what NFKC misses: hyphen variants between digits/letters → '-', waves → '〜'.
+
+    >>> normalize("ＴＥＬ０９０ー１２３４ー５６７８～")
+    'TEL090-1234-5678〜'
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = _HYPHEN_BETWEEN.sub("-", text)
+    text = _DASH_RUN.sub("-", text)
+    return _WAVE.sub("〜", text)
+
+
+def normalize_many(texts: list[str]) -> list[str]:
+    """normalize() over many texts at C speed: one NFKC call over the joined text.
+
+    The separator U+0001 is unchanged by NFKC and never appears in exported text.
+    """
+    joined = "\x01".join(t or "" for t in texts)
+    return normalize(joined).split("\x01") if texts else []
+
+
+def intensity_signals(text: str) -> dict[str, int]:
+    """Counts of emphasis runs (！！, ？！, ーー) in normalized text, before they are collapsed."""
+    return {
+        "exclaim_runs": len(re.findall(r"[!?]{2,}", text)),
+        "exclaims": text.count("!"),
+        "long_runs": len(re.findall(r"[ー〜]{2,}", text)),
+    }
+
+
+def for_tokenizer(text: str) -> str:
+    """Collapse emphasis runs and whitespace so they do not fragment tokens."""
+    text = _EXCLAIM_RUN.sub(r"\1", text)
+    text = _LONG_RUN.sub(r"\1", text)
+    return _SPACE_RUN.sub(" ", text).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    surface: str
+    pos: str          # levels joined by '-', e.g. 名詞-普通名詞-一般
+    lemma: str        # 語彙素 without English gloss; orthBase for proper nouns; surface when unknown
+    known: bool
+    start: int        # character offset in the tokenized text
+    negated: bool = False
+
+    @property
+    def is_content(self) -> bool:
+        return not self.pos.startswith(_FUNCTION_POS)
+
+
+_RC = """node-format-kk = %m\\t%F-[0,1,2,3]\\t%f[7]\\t%f[10]\\n
+unk-format-kk = %m\\t%F-[0,1,2,3]\\t\\t\\n
+eos-format-kk =
+bos-format-kk =
+"""
+
+
+@lru_cache(maxsize=1)
+def tagger():
+    """One fugashi Tagger per process, with a tab-separated output format read by split()."""
+    import tempfile
+
+    import fugashi
+    import unidic_lite
+
+    rc = Path(tempfile.gettempdir()) / "kakehashi-mecabrc"
+    if not rc.exists() or rc.read_text(encoding="utf-8") != _RC:
+        rc.write_text(_RC, encoding="utf-8")
+    return fugashi.GenericTagger(f'-r "{rc}" -d "{unidic_lite.DICDIR}" -O kk')
+
+
+def dictionary_version() -> str:
+    import unidic_lite
+
+    return (Path(unidic_lite.DICDIR) / "version").read_text(encoding="utf-8").strip()
+
+
+def _lemma(surface: str, pos: str, lemma: str, orth_base: str) -> str:
+    if not lemma or lemma == "*":
+        return surface
+    if pos.startswith("名詞-固有名詞"):
+        return orth_base or surface
+    return _GLOSS.sub("", lemma)
+
+
+def tokenize(text: str) -> list[Token]:
+    """Tokens of one normalized text (call for_tokenizer() first), with negation marked."""
+    if not text:
+        return []
+    tokens: list[Token] = []
+    cursor = 0
+    for line in tagger().parse(text).split("\n"):
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) < 4:  # fugashi strips the trailing tabs of the last line
+            fields += [""] * (4 - len(fields))
+        surface, pos, lemma, orth_base = fields
+        found = text.find(surface, cursor)
+        start = found if found >= 0 else cursor
+        cursor = start + len(surface)
+        tokens.append(Token(surface, pos, _lemma(surface, pos, lemma, orth_base), bool(lemma), start))
+    tokens = _merge_masks(tokens)
+    return _mark_negation(tokens)
+
+
+def _merge_masks(tokens: list[Token]) -> list[Token]:
+    """〔電話番号〕 and other mask tokens become one token each."""
+    if not any(t.surface == MASK_OPEN for t in tokens):
+        return tokens
+    merged: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.surface == MASK_OPEN:
+            j = i + 1
+            while j < len(tokens) and tokens[j].surface != MASK_CLOSE and j - i < 8:
+                j += 1
+            if j < len(tokens) and tokens[j].surface == MASK_CLOSE:
+                surface = "".join(t.surface for t in tokens[i:j + 1])
+                merged.append(Token(surface, "名詞-マスク", surface, True, tok.start))
+                i = j + 1
+                continue
+        merged.append(tok)
+        i += 1
+    return merged
+
+
+def _is_negator(tok: Token) -> bool:
+    return tok.lemma in _NEGATOR_LEMMAS and tok.pos.startswith(("助動詞", "形容詞"))
+
+
+FORMAL_NOUNS = {"訳", "事", "物", "為", "の", "所", "筈", "様", "方"}
+
+
+def _is_predicate(tok: Token) -> bool:
+    if tok.lemma in FORMAL_NOUNS or _is_negator(tok):
+        return False
+    return tok.pos.startswith(("動詞-一般", "形容詞-一般", "形状詞", "名詞-普通名詞", "名詞-固有名詞"))
+
+
+def _mark_negation(tokens: list[Token]) -> list[Token]:
+    """A predicate is negated when an odd number of negators follow it inside its chunk.
+
+    届かない → 届く negated; 届かないわけではない → not negated (double negation);
+    問題はない → 問題 negated; 折り返しがない → 折り返し negated (absent).
+    """
+    out = list(tokens)
+    for i, tok in enumerate(tokens):
+        if not _is_predicate(tok):
+            continue
+        negators = 0
+        for nxt in tokens[i + 1:i + 12]:
+            if _is_negator(nxt):
+                negators += 1
+            elif nxt.lemma in _PASS_LEMMAS or nxt.pos.startswith(("助動詞", "動詞-非自立可能", "形容詞-非自立可能", "接尾辞", "助詞-接続助詞")):
+                if nxt.pos.startswith("助詞-接続助詞") and nxt.lemma not in {"て", "ば", "で"}:
+                    break
+                continue
+            else:
+                break
+        if negators % 2 == 1:
+            # A negated noun negates its whole run: ログ+イン+できない → both parts.
+            k = i
+            while k >= 0 and (k == i or tokens[k].pos.startswith(("名詞", "接頭辞"))):
+                t = out[k]
+                out[k] = Token(t.surface, t.pos, t.lemma, t.known, t.start, True)
+                k -= 1
+                if not tok.pos.startswith("名詞"):
+                    break
+    return out
