@@ -16,7 +16,7 @@ PHONE, EMAIL, POSTAL, ADDRESS, NAME = "〔電話番号〕", "〔メール〕", "
 _H = f"[-{HYPHENS}]"
 _NOT_CODE = r"(^|[^0-9A-Za-z_/.\-])"   # a phone number is not the tail of an order or lot number
 _END = r"([^0-9\-]|$)"
-_PREF = "(?:東京都|北海道|大阪府|京都府|[^\\s、。,!?()「」0-9]{2,3}県)"
+_PREF = "(?:東京都|北海道|大阪府|京都府|[^\\s、。,!?()「」\"{}\\[\\]0-9]{2,3}県)"
 _BLOCK = "[0-9一二三四五六七八九十]+(?:丁目|番地|番|号|-)"
 
 # (name, pattern, replacement). Order matters: e-mail before phone (digits in addresses), address last.
@@ -26,7 +26,7 @@ PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("postal", rf"(〒|郵便番号\s*:?)\s*[0-9]{{3}}{_H}?[0-9]{{4}}", rf"{POSTAL}"),
     ("phone", rf"{_NOT_CODE}((?:\+81[ -]?|0)[0-9]{{1,4}}(?:{_H}|\(| )[0-9]{{1,4}}(?:{_H}|\)| )\s?[0-9]{{3,4}}|0[5789]0[0-9]{{8}}|0[1-9][0-9]{{8}}){_END}",
      rf"\1{PHONE}\3"),
-    ("address", rf"{_PREF}?[^\s、。,!?()「」:]{{0,12}}?[都道府県市区町村郡][^\s、。,!?()「」:]{{0,12}}?{_BLOCK}(?:[0-9]+(?:番地|番|号|-)?|の)*",
+    ("address", rf"{_PREF}?[^\s、。,!?()「」:\"{{}}\[\]]{{0,12}}?[都道府県市区町村郡][^\s、。,!?()「」:\"{{}}\[\]]{{0,12}}?{_BLOCK}(?:[0-9]+(?:番地|番|号|-)?|の)*",
      ADDRESS),
 )
 _COMPILED = tuple((name, re.compile(p), r) for name, p, r in PATTERNS)
@@ -146,8 +146,8 @@ def mask_text(text: str) -> MaskedText:
     """Full masking of one raw string in Python: normalize, regexes, tokenize once, names."""
     from .text import for_tokenizer, normalize, tokenize
 
-    prepared = for_tokenizer(mask_regex(normalize(text)))
-    return mask_names(prepared, tokenize(prepared))
+    regex_masked = mask_regex(normalize(text))
+    return mask_names(regex_masked, tokenize(for_tokenizer(regex_masked)))
 
 
 __all__ = ["PATTERNS", "mask_sql_macro", "mask_regex", "mask_names", "mask_text", "MASK_OPEN", "MASK_CLOSE"]

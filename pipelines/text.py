@@ -15,15 +15,16 @@ HYPHENS = "‐‑‒–—―−ー－﹣ｰ"
 _HYPHEN_BETWEEN = re.compile(rf"(?<=[0-9A-Za-z])[{HYPHENS}](?=[0-9A-Za-z])")
 _DASH_RUN = re.compile(r"[‐‑‒–—―−]")  # never a long-vowel mark, so always a plain hyphen
 _WAVE = re.compile(r"[~〜～∼]")
-_EXCLAIM_RUN = re.compile(r"([!?])[!?]+")
-_LONG_RUN = re.compile(r"([ー〜…・])\1+")
-_SPACE_RUN = re.compile(r"[ \t\r\n\u3000]+")
+_REPEAT_RUN = re.compile(r"([!?])[!?]+|([ー〜…・])\2+")
+_BLANKS = str.maketrans({"\t": " ", "\r": " ", "\n": " ", "\u3000": " "})
 
 MASK_OPEN, MASK_CLOSE = "〔", "〕"
 _GLOSS = re.compile(r"-[A-Za-z].*$")
 
 # POS prefixes never stored as terms: particles, auxiliaries, punctuation, whitespace.
 _FUNCTION_POS = ("助詞", "助動詞", "補助記号", "空白")
+_LIGHT_LEMMAS = {"為る", "居る", "有る", "在る", "成る", "来る", "行く", "下さる", "頂く", "貰う", "呉れる", "仕舞う",
+                 "置く", "見る", "頂ける", "無い", "良い", "易い", "難い", "欲しい"}
 # Negators: ない (助動詞 and 形容詞 無い), ず / ん / ぬ (all lemma ず or ぬ).
 _NEGATOR_LEMMAS = {"ない", "無い", "ず", "ぬ"}
 # Tokens that may sit between a predicate and its negator without ending the chunk.
@@ -64,10 +65,13 @@ def intensity_signals(text: str) -> dict[str, int]:
 
 
 def for_tokenizer(text: str) -> str:
-    """Collapse emphasis runs and whitespace so they do not fragment tokens."""
-    text = _EXCLAIM_RUN.sub(r"\1", text)
-    text = _LONG_RUN.sub(r"\1", text)
-    return _SPACE_RUN.sub(" ", text).strip()
+    """Blank out emphasis repeats and line breaks without changing the length.
+
+    Token offsets then point into the stored text itself, so name masks land on the right
+    characters while 「！！」 and line breaks stay in the verbatim.
+    """
+    text = _REPEAT_RUN.sub(lambda m: m.group(0)[0] + " " * (len(m.group(0)) - 1), text)
+    return text.translate(_BLANKS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,10 @@ class Token:
 
     @property
     def is_content(self) -> bool:
-        return not self.pos.startswith(_FUNCTION_POS)
+        """Stored as a term: not a particle, auxiliary or punctuation, nor a light verb (する, いる)."""
+        if self.pos.startswith(_FUNCTION_POS):
+            return False
+        return not (self.pos.startswith(("動詞-非自立可能", "形容詞-非自立可能")) and self.lemma in _LIGHT_LEMMAS)
 
 
 _RC = """node-format-kk = %m\\t%F-[0,1,2,3]\\t%f[7]\\t%f[10]\\n

@@ -65,3 +65,8 @@ CREATE OR REPLACE TEMP MACRO kk_parse_ts(raw) AS (
 -- Timestamp only when plausible for a case export.
 CREATE OR REPLACE TEMP MACRO kk_ts(raw) AS (
     SELECT CASE WHEN year(t) BETWEEN 1980 AND 2100 THEN t END FROM (SELECT kk_parse_ts(raw) AS t));
+
+-- Full-width ASCII and hyphen variants folded, so PII regexes see one form (cheap stand-in for NFKC
+-- on short cells such as extra columns; free text gets real NFKC in Python).
+CREATE OR REPLACE TEMP MACRO kk_fold(s) AS
+    translate(s, '０１２３４５６７８９＠．－（）＋　‐‑‒–—―−﹣', '0123456789@.-()+ --------');

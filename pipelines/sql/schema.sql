@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS cases (
 CREATE TABLE IF NOT EXISTS case_events (
     case_id         VARCHAR NOT NULL,
     seq             INTEGER,      -- order within the case
-    at              TIMESTAMP,    -- NULL for hops read from a route column
+    "at"            TIMESTAMP,    -- NULL for hops read from a route column (quote it: AT is an SQL keyword)
     from_department VARCHAR,
     to_department   VARCHAR,
     action          VARCHAR,

@@ -1,0 +1,481 @@
+"""Loading case and event exports into the store, with exact row accounting.
+
+Every data row ends up inserted, updated, unchanged, duplicate (an earlier row of a case repeated
+in the same file) or rejected with a Japanese reason. One transaction per file: a load that fails
+or is killed leaves the store as it was; refused and failed files are still recorded in
+import_batches, outside that transaction.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from . import db, textjobs
+from .errors import KakehashiError
+from .mapping import PII_FIELDS, Mapping, load_preset, normalize_header, resolve
+from .sources import Source, open_source
+from .text import normalize_many
+
+Progress = Callable[[str, int, int], None]
+NFKC_CHUNK = 100_000
+# Extra columns whose header says they hold personal data are dropped, not kept as extras.
+_PII_HEADER_WORDS = ("氏名", "名前", "お名前", "フリガナ", "ふりがな", "カナ", "電話", "tel", "phone", "メール", "mail",
+                     "住所", "address", "郵便", "zip", "生年月日", "birth")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    kind: str = "cases"                          # cases / events
+    mapping: str | dict | None = None            # preset name, saved name, JSON file, or {field: header}
+    display_name: str | None = None              # the name the user knows (uploads arrive as temp files)
+    workers: int = 2
+    morphology: bool = True                      # False only for benchmarks of the non-morphological load
+    save_mapping_as: str | None = None
+    progress: Progress | None = None
+    pause_before_commit: float = 0.0             # tests: a window in which to kill the load
+
+
+@dataclass
+class LoadResult:
+    batch_id: int | None
+    file_name: str
+    status: str
+    encoding: str = ""
+    format: str = ""
+    mapping: dict[str, str] = field(default_factory=dict)
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    message: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def accounted(self) -> bool:
+        return self.rows_read == self.inserted + self.updated + self.unchanged + self.duplicate + self.rejected
+
+
+def load_file(path: Path | str, store: Path | str | None = None, options: LoadOptions = LoadOptions()) -> LoadResult:
+    """Load one export; raises KakehashiError (after recording it) when the file is refused."""
+    path = Path(path)
+    name = options.display_name or path.name
+    started = dt.datetime.now()
+    timer = _Timer()
+    # Workers are forked before any DuckDB connection exists (see textjobs.make_pool).
+    pool = textjobs.make_pool(options.workers) if options.kind == "cases" and path.stat().st_size > 2_000_000 else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="kakehashi-") as tmp:
+            workdir = Path(tmp)
+            try:
+                with timer("decode"):
+                    source = open_source(path, workdir, name, options.progress)
+                spec_name, spec = _mapping_spec(options, store)
+                mapping = resolve(source.header, options.kind, spec, spec_name)
+            except KakehashiError as exc:
+                _record_refusal(store, options.kind, name, path, started, exc)
+                raise
+            return _load(source, mapping, store, options, started, workdir, pool, timer)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+
+
+def _mapping_spec(options: LoadOptions, store) -> tuple[str, dict | None]:
+    if options.mapping is None:
+        return "自動判定", None
+    if isinstance(options.mapping, dict):
+        return options.save_mapping_as or "手動", options.mapping
+    return load_preset(options.mapping, lambda n: saved_mapping(store, n))
+
+
+def saved_mapping(store, name: str) -> dict | None:
+    with db.reader(store) as con:
+        row = con.execute("SELECT mapping FROM saved_mappings WHERE name = ? ORDER BY saved_at DESC LIMIT 1",
+                          [name]).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def _record_refusal(store, kind: str, name: str, path: Path, started: dt.datetime, exc: KakehashiError) -> None:
+    from .sources import sha256_of
+
+    with db.writer(store) as con:
+        con.execute(
+            "INSERT INTO import_batches (kind, file_name, sha256, size_bytes, status, message, rows_read, started_at, "
+            "finished_at, pid) VALUES (?, ?, ?, ?, 'refused', ?, 0, ?, ?, ?)",
+            [kind, name, sha256_of(path), path.stat().st_size, exc.message_ja(), started, dt.datetime.now(), os.getpid()])
+        db.bump_version(con)
+
+
+class _Timer:
+    """Seconds per phase, reported by the benchmark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, phase: str):
+        timer = self
+
+        class _Phase:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.seconds[phase] = timer.seconds.get(phase, 0.0) + time.perf_counter() - self.t0
+
+        return _Phase()
+
+
+def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started: dt.datetime,
+          workdir: Path, pool, timer: _Timer) -> LoadResult:
+    result = LoadResult(None, source.name, "running", source.encoding, source.format, mapping.as_headers())
+    with db.writer(store) as con:
+        _mark_interrupted(con)
+        result.batch_id = con.execute(
+            "INSERT INTO import_batches (kind, file_name, sha256, size_bytes, encoding, format, delimiter, mapping_name, "
+            "mapping, status, started_at, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) RETURNING batch_id",
+            [options.kind, source.name, source.sha256, source.size, source.encoding, source.format, source.delimiter,
+             mapping.name, json.dumps(mapping.as_headers(), ensure_ascii=False), started, os.getpid()]).fetchone()[0]
+        try:
+            with timer("stage"):
+                _stage(con, source, mapping)
+            # After staging: inside a transaction, rowids of new rows are not 0-based.
+            con.execute("BEGIN TRANSACTION")
+            if options.kind == "events":
+                from .events import load_events
+                load_events(con, mapping, result, timer)
+            else:
+                _load_cases(con, source, mapping, options, result, workdir, pool, timer)
+            if options.pause_before_commit:
+                time.sleep(options.pause_before_commit)
+            result.status = "done"
+            _finish_batch(con, result)
+            if options.save_mapping_as:
+                save_mapping(con, options.save_mapping_as, options.kind, mapping.as_headers())
+            db.bump_version(con)
+            con.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(con)
+            result.status = "failed"
+            result.message = exc.message_ja() if isinstance(exc, KakehashiError) else f"読み込みに失敗しました: {exc}"
+            con.execute("UPDATE import_batches SET status = 'failed', message = ?, finished_at = ? WHERE batch_id = ?",
+                        [result.message, dt.datetime.now(), result.batch_id])
+            raise
+    result.seconds = timer.seconds
+    return result
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def _mark_interrupted(con: duckdb.DuckDBPyConnection) -> None:
+    """A batch left 'running' by a process that no longer exists was killed mid-load."""
+    for batch_id, pid in con.execute("SELECT batch_id, pid FROM import_batches WHERE status = 'running'").fetchall():
+        if not _alive(pid):
+            con.execute("UPDATE import_batches SET status = 'interrupted', message = ? WHERE batch_id = ?",
+                        ["読み込みが途中で中断されました（データは変更されていません）。", batch_id])
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
+
+
+def save_mapping(con: duckdb.DuckDBPyConnection, name: str, kind: str, headers: dict[str, str]) -> None:
+    con.execute("DELETE FROM saved_mappings WHERE name = ?", [name])
+    con.execute("INSERT INTO saved_mappings VALUES (?, ?, ?, ?)",
+                [name, kind, json.dumps(headers, ensure_ascii=False), dt.datetime.now()])
+
+
+# ---------------------------------------------------------------- staging (all rows, as text)
+
+def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> None:
+    """raw(rowno, line, c0..cN): every well-formed record; malformed ones land in rejects_stage."""
+    columns = {f"c{i}": "VARCHAR" for i in range(len(source.header))}
+    con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE raw_read AS SELECT * FROM read_csv(?, delim = ?, quote = '\"', escape = '\"', "
+        "header = false, skip = ?, columns = ?, auto_detect = false, store_rejects = true, max_line_size = 16777216, "
+        "strict_mode = false)",
+        [str(source.csv_path), source.delimiter, source.header_line, columns])
+    # DuckDB numbers records after the skipped lines; a record's number in the file is header_line + that.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rejects_stage AS "
+        "SELECT line - ? AS rec, min(error_type) AS error_type, any_value(csv_line) AS csv_line "
+        "FROM reject_errors GROUP BY line", [source.header_line])
+    # Good record p (1-based among good ones) sits at p + the number of rejects whose position b <= p,
+    # where b is a reject's record number minus the rejects before it.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE raw AS "
+        "WITH good AS (SELECT rowid + 1 AS p, * FROM raw_read), "
+        "rej AS (SELECT rec - (row_number() OVER (ORDER BY rec) - 1) AS b, "
+        "               row_number() OVER (ORDER BY rec) AS shift FROM rejects_stage) "
+        "SELECT good.p AS rowno, ? + good.p + coalesce(rej.shift, 0) AS line, good.* EXCLUDE (p) "
+        "FROM good ASOF LEFT JOIN rej ON good.p >= rej.b ORDER BY good.p",
+        [source.header_line])
+    con.execute("DROP TABLE raw_read")
+
+
+def _col(mapping: Mapping, fld: str) -> str:
+    """SQL for a mapped field: the trimmed cell, NULL when empty or unmapped (identifiers are ours)."""
+    index = mapping.columns.get(fld)
+    return "NULL::VARCHAR" if index is None else f"nullif(trim(c{index}), '')"
+
+
+def _raw_json(mapping: Mapping) -> tuple[str, list[str]]:
+    """JSON of the whole row with masked values, header names bound as parameters."""
+    parts, params = [], []
+    for i, header in enumerate(mapping.header):
+        parts.append(f"?, kk_mask(kk_fold(c{i}))")
+        params.append(header or f"列{i + 1}")
+    return f"json_object({', '.join(parts)})", params
+
+
+def _extras_json(mapping: Mapping) -> tuple[str, list[str]]:
+    kept = [i for i in mapping.extras if not _is_pii_header(mapping.header[i])]
+    if not kept:
+        return "NULL::JSON", []
+    parts = [f"?, kk_mask(kk_fold(nullif(trim(c{i}), '')))" for i in kept]
+    return f"json_object({', '.join(parts)})", [mapping.header[i] for i in kept]
+
+
+def _is_pii_header(header: str) -> bool:
+    key = normalize_header(header)
+    return any(word in key for word in _PII_HEADER_WORDS)
+
+
+# ---------------------------------------------------------------- cases
+
+def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, result: LoadResult,
+                workdir: Path, pool, timer: _Timer) -> None:
+    salt = db.meta(con, "salt")
+    with timer("map_validate"):
+        _prepare_cases(con, mapping, salt)
+        _classify(con)
+    with timer("reject_write"):
+        _write_rejects(con, mapping, result.batch_id)
+    todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchone()[0]
+    with timer("nfkc"):
+        _normalize_texts(con)
+    with timer("mask_regex"):
+        con.execute("CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, kk_mask(text_norm) AS text, "
+                    "kk_mask(response_norm) AS response FROM normed")
+    with timer("morphology"):
+        if options.morphology:
+            _tokenize(con, workdir, todo, pool, options.progress)
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE final_text AS SELECT rowno, text, response FROM masked")
+            _empty_terms(con)
+    with timer("write"):
+        _upsert_cases(con, result)
+        if "route" in mapping.columns:
+            from .events import route_events
+            route_events(con, result.batch_id)
+
+
+def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
+    c = lambda f: _col(mapping, f)  # noqa: E731 - a short alias keeps the SQL readable
+    text_expr = f"coalesce({c('text')}, {c('subject')})" if "text" in mapping.columns else c("subject")
+    raw_json, raw_params = _raw_json(mapping)
+    extras_json, extras_params = _extras_json(mapping)
+    key_source = (f"coalesce({c('customer_email')}, regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), "
+                  f"{c('customer_name')})")
+    query = f"""
+    CREATE OR REPLACE TEMP TABLE prep AS
+    WITH v AS (
+        SELECT rowno, line,
+            {c('case_id')} AS case_id_raw, {c('received_at')} AS received_raw, {text_expr} AS text_raw,
+            {c('channel')} AS channel, {c('customer_id')} AS customer_id, {key_source} AS customer_pii,
+            {c('product')} AS product, {c('category')} AS category, {c('department')} AS department,
+            {c('status')} AS status, {c('priority')} AS priority, {c('closed_at')} AS closed_raw,
+            {c('updated_at')} AS updated_raw, {c('cause')} AS cause, {c('response')} AS response_raw,
+            {c('route')} AS route, {raw_json} AS raw_json, {extras_json} AS extras
+        FROM raw)
+    SELECT *,
+        kk_ts(received_raw) AS received_at, kk_ts(closed_raw) AS closed_at, kk_ts(updated_raw) AS updated_at,
+        CASE
+            WHEN received_raw IS NULL THEN '受付日時が空です'
+            WHEN kk_ts(received_raw) IS NULL THEN '受付日時「' || left(received_raw, 40) || '」を日付として読めません'
+            WHEN text_raw IS NULL THEN '問い合わせ内容が空です'
+        END AS reason,
+        coalesce(case_id_raw, 'R-' || left(sha256(strftime(kk_ts(received_raw), '%Y-%m-%dT%H:%M:%S') || '|'
+            || regexp_replace(coalesce(text_raw, ''), '\\s+', '', 'g') || '|' || coalesce(channel, '')), 16)) AS case_id,
+        coalesce(customer_id,
+                 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '\\s+', '', 'g'))), 16)) AS customer_key,
+        md5($salt || '|' || coalesce(text_raw, '')) AS text_hash,
+        md5($salt || '|' || concat_ws(chr(31), case_id_raw, received_raw, text_raw, channel, customer_id, customer_pii,
+            product, category, department, status, priority, closed_raw, updated_raw, cause, response_raw, route,
+            CAST(extras AS VARCHAR))) AS row_hash
+    FROM v
+    """
+    params = {f"p{i}": value for i, value in enumerate(raw_params + extras_params)}
+    params["salt"] = salt
+    # Positional '?' for header names would clash with $salt; number them instead.
+    counter = iter(range(len(raw_params) + len(extras_params)))
+    query = _number_placeholders(query, counter)
+    con.execute(query, params)
+
+
+def _number_placeholders(query: str, counter) -> str:
+    out, parts = [], query.split("?")
+    for part in parts[:-1]:
+        out.append(part + f"$p{next(counter)}")
+    out.append(parts[-1])
+    return "".join(out)
+
+
+def _classify(con) -> None:
+    """todo: the last row of each case in the file, with what to do with it."""
+    con.execute("""
+    CREATE OR REPLACE TEMP TABLE todo AS
+    WITH valid AS (
+        SELECT *, row_number() OVER (PARTITION BY case_id ORDER BY rowno DESC) AS nth FROM prep WHERE reason IS NULL),
+    last AS (SELECT * FROM valid WHERE nth = 1)
+    SELECT last.*,
+        CASE
+            WHEN cases.case_id IS NULL THEN 'insert'
+            WHEN cases.row_hash = last.row_hash THEN 'unchanged'
+            WHEN last.updated_at IS NOT NULL AND cases.updated_at IS NOT NULL AND last.updated_at < cases.updated_at
+                THEN 'unchanged'
+            ELSE 'update'
+        END AS action,
+        cases.case_id IS NULL OR cases.text_hash IS DISTINCT FROM last.text_hash AS needs_text
+    FROM last LEFT JOIN cases USING (case_id)
+    """)
+    con.execute("UPDATE todo SET needs_text = false WHERE action = 'unchanged'")
+
+
+def _write_rejects(con, mapping: Mapping, batch_id: int) -> None:
+    con.execute("INSERT INTO rejected_rows SELECT ?, line, reason, CAST(raw_json AS VARCHAR) FROM prep "
+                "WHERE reason IS NOT NULL", [batch_id])
+    con.execute(
+        "INSERT INTO rejected_rows SELECT ?, ? + rec, "
+        "CASE error_type WHEN 'TOO MANY COLUMNS' THEN '列が多すぎます（区切り文字や引用符の閉じ忘れを確認してください）' "
+        "WHEN 'MISSING COLUMNS' THEN '列が足りません（行が途中で切れていないか確認してください）' "
+        "WHEN 'UNQUOTED VALUE' THEN '引用符（\"）の使い方が正しくありません' "
+        "ELSE '行を読み取れません（' || error_type || '）' END, kk_mask(kk_fold(csv_line)) FROM rejects_stage",
+        [batch_id, _header_line(con)])
+
+
+def _header_line(con) -> int:
+    row = con.execute("SELECT min(line - rowno) FROM raw").fetchone()
+    return int(row[0]) - 1 if row and row[0] is not None else 1
+
+
+def _row_ranges(con, table: str, step: int):
+    """rowno ranges covering a table; later statements on the same connection may run between chunks
+    (a cursor would not see this connection's temp tables or open transaction)."""
+    top = con.execute(f"SELECT max(rowno) FROM {table}").fetchone()[0] or 0
+    for low in range(0, top, step):
+        yield low, low + step
+
+
+def _normalize_texts(con) -> None:
+    """NFKC in Python (DuckDB has no NFKC), chunk by chunk so memory stays bounded."""
+    con.execute("CREATE OR REPLACE TEMP TABLE normed (rowno BIGINT, text_norm VARCHAR, response_norm VARCHAR)")
+    for low, high in _row_ranges(con, "todo", NFKC_CHUNK):
+        batch = con.execute("SELECT rowno, text_raw, response_raw FROM todo WHERE action <> 'unchanged' "
+                            "AND rowno > ? AND rowno <= ? ORDER BY rowno", [low, high]).fetchall()
+        if not batch:
+            continue
+        responses = normalize_many([r[2] or "" for r in batch])
+        chunk = pa.table({"rowno": [r[0] for r in batch], "text_norm": normalize_many([r[1] for r in batch]),
+                          "response_norm": [r or None for r in responses]})
+        con.execute("INSERT INTO normed SELECT * FROM chunk")
+
+
+def _tokenize(con, workdir: Path, todo: int, pool, progress: Progress | None) -> None:
+    out = workdir / "tokens"
+    out.mkdir()
+    con.execute("CREATE OR REPLACE TEMP TABLE to_tokenize AS SELECT m.rowno, m.text, m.response FROM masked m "
+                "JOIN todo t USING (rowno) WHERE t.needs_text")
+
+    def chunks():
+        for low, high in _row_ranges(con, "to_tokenize", textjobs.CHUNK_ROWS):
+            rows = con.execute("SELECT rowno, text, response FROM to_tokenize WHERE rowno > ? AND rowno <= ? "
+                               "ORDER BY rowno", [low, high]).fetchall()
+            if rows:
+                yield [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+    textjobs.run(chunks(), out, todo, pool, True, progress)
+    if any(out.glob("terms-*")):
+        con.execute("CREATE OR REPLACE TEMP TABLE final_terms AS SELECT * FROM read_parquet(?)", [str(out / "terms-*.parquet")])
+    else:
+        _empty_terms(con)
+    # Rows whose text did not change keep their stored text and terms; only their response is re-masked.
+    con.execute("CREATE OR REPLACE TEMP TABLE final_text AS SELECT m.rowno, NULL::VARCHAR AS text, m.response "
+                "FROM masked m JOIN todo t USING (rowno) WHERE NOT t.needs_text")
+    if any(out.glob("text-*")):
+        con.execute("INSERT INTO final_text SELECT * FROM read_parquet(?)", [str(out / "text-*.parquet")])
+    rest = con.execute("SELECT rowno, response FROM final_text WHERE text IS NULL AND response IS NOT NULL").fetchall()
+    if rest:
+        remasked = pa.table({"rowno": [r[0] for r in rest], "response": textjobs.mask_free_texts([r[1] for r in rest])})
+        con.execute("UPDATE final_text SET response = remasked.response FROM remasked WHERE final_text.rowno = remasked.rowno")
+def _empty_terms(con) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE final_terms (rowno BIGINT, idx SMALLINT, surface VARCHAR, lemma VARCHAR, "
+                "pos VARCHAR, negated BOOLEAN)")
+
+
+def _upsert_cases(con, result: LoadResult) -> None:
+    counts = dict(con.execute("SELECT action, count(*) FROM todo GROUP BY action").fetchall())
+    result.rows_read = con.execute("SELECT count(*) FROM raw").fetchone()[0] + \
+        con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
+    result.rejected = con.execute("SELECT count(*) FROM prep WHERE reason IS NOT NULL").fetchone()[0] + \
+        con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
+    result.inserted = counts.get("insert", 0)
+    result.updated = counts.get("update", 0)
+    result.unchanged = counts.get("unchanged", 0)
+    result.duplicate = con.execute("SELECT count(*) FROM prep WHERE reason IS NULL").fetchone()[0] - \
+        con.execute("SELECT count(*) FROM todo").fetchone()[0]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE changed AS SELECT t.*, f.text AS final_text, f.response AS final_response "
+        "FROM todo t JOIN final_text f USING (rowno) WHERE t.action <> 'unchanged'")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE kept_text AS
+        SELECT c.case_id, c.text, c.first_batch_id FROM cases c JOIN changed USING (case_id)""")
+    con.execute("DELETE FROM cases WHERE case_id IN (SELECT case_id FROM changed)")
+    con.execute("""
+        INSERT INTO cases
+        SELECT ch.case_id, ch.received_at, ch.channel, ch.customer_key, ch.product, ch.category, ch.department,
+               ch.status, ch.priority, ch.closed_at, ch.updated_at, ch.cause,
+               coalesce(ch.final_text, k.text), ch.final_response,
+               CASE WHEN ch.closed_raw IS NOT NULL AND ch.closed_at IS NULL
+                    THEN json_merge_patch(coalesce(ch.extras, '{}'::JSON), json_object('完了日時（読めなかった値）', ch.closed_raw))
+                    ELSE ch.extras END,
+               ch.row_hash, ch.text_hash, $batch, coalesce(k.first_batch_id, $batch)
+        FROM changed ch LEFT JOIN kept_text k USING (case_id)
+        ORDER BY ch.received_at""", {"batch": result.batch_id})
+    con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM changed WHERE needs_text)")
+    con.execute("""
+        INSERT INTO case_terms
+        SELECT t.case_id, ft.idx, ft.surface, ft.lemma, ft.pos, ft.negated
+        FROM final_terms ft JOIN todo t USING (rowno) ORDER BY t.case_id, ft.idx""")
+
+
+def _finish_batch(con, result: LoadResult) -> None:
+    con.execute(
+        "UPDATE import_batches SET status = ?, rows_read = ?, rows_inserted = ?, rows_updated = ?, rows_unchanged = ?, "
+        "rows_duplicate = ?, rows_rejected = ?, finished_at = ? WHERE batch_id = ?",
+        [result.status, result.rows_read, result.inserted, result.updated, result.unchanged, result.duplicate,
+         result.rejected, dt.datetime.now(), result.batch_id])

@@ -1,0 +1,248 @@
+"""Reading an export file: detect format, encoding, delimiter and header; hand DuckDB a UTF-8 file.
+
+Text files are decoded in Python (utf-8-sig first, then cp932; never the shift_jis codec, which
+cannot encode ①, ㈱, 髙, ～) because DuckDB's reader has no CP932 without a downloaded extension.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RefusedFile
+
+CHUNK = 1 << 20
+HEAD = 1 << 16
+DELIMITERS = (",", "\t", ";", "|")
+Progress = Callable[[str, int, int], None]
+
+_MAGIC_BINARY = {
+    b"\x89PNG": "PNG 画像", b"\xff\xd8\xff": "JPEG 画像", b"GIF8": "GIF 画像", b"%PDF": "PDF",
+    b"\xd0\xcf\x11\xe0": "旧形式の Excel (.xls)", b"\x1f\x8b": "gzip 圧縮ファイル", b"Rar!": "RAR 圧縮ファイル",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A decoded export ready for DuckDB."""
+
+    name: str
+    sha256: str
+    size: int
+    encoding: str          # utf-8, utf-8-sig, cp932, utf-16, xlsx
+    format: str            # csv, tsv, xlsx
+    delimiter: str
+    header: list[str]
+    header_line: int       # 1-based record number of the header row
+    csv_path: Path         # UTF-8 file for DuckDB
+    data_rows_hint: int    # data records seen in the first 64 KiB (0 means header only)
+
+
+def _refuse(code: str, ja: str, en: str, hint_ja: str = "", hint_en: str = "") -> RefusedFile:
+    return RefusedFile(code, ja, en, hint_ja, hint_en)
+
+
+def open_source(path: Path, workdir: Path, display_name: str | None = None,
+                progress: Progress | None = None) -> Source:
+    """Inspect `path`, write a UTF-8 copy into `workdir` when needed, and describe it."""
+    name = display_name or path.name
+    size = path.stat().st_size
+    if size == 0:
+        raise _refuse("empty", f"「{name}」は空のファイルです（0 バイト）。",
+                      f"{name} is empty (0 bytes).",
+                      "CRM や表計算ソフトからもう一度書き出してください。", "Export the file again from your CRM or spreadsheet.")
+    with path.open("rb") as fh:
+        head = fh.read(HEAD)
+    if head.startswith(b"PK\x03\x04"):
+        return _open_xlsx(path, workdir, name, size, progress)
+    for magic, label in _MAGIC_BINARY.items():
+        if head.startswith(magic):
+            hint = "Excel で「ブック (*.xlsx)」か「CSV UTF-8」で保存し直してください。" if "xls" in label else \
+                "問い合わせの一覧を CSV か Excel (.xlsx) で書き出してください。"
+            raise _refuse("binary", f"「{name}」は表のファイルではなく{label}です。", f"{name} is not a table but a binary file ({label}).",
+                          hint, "Export the case list as CSV or .xlsx.")
+    encoding = _detect_encoding(head, name)
+    out = workdir / "input.csv"
+    sha = _transcode(path, out, encoding, size, name, progress)
+    return _describe(out, name, sha, size, encoding)
+
+
+def _detect_encoding(head: bytes, name: str) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if b"\x00" in head:
+        raise _refuse("binary", f"「{name}」はテキストではないデータ（バイナリ）を含んでいます。",
+                      f"{name} contains binary data (NUL bytes), not text.",
+                      "CSV・TSV・Excel (.xlsx) のいずれかで書き出してください。", "Export as CSV, TSV or .xlsx.")
+    for encoding in ("utf-8", "cp932"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise _refuse("encoding", f"「{name}」の文字コードを判別できません（UTF-8 でも Shift_JIS(CP932) でもありません）。",
+                  f"Cannot tell the encoding of {name}: it is neither UTF-8 nor CP932 (Shift_JIS).",
+                  "Excel では「CSV UTF-8 (コンマ区切り)」で保存してください。", "Save it as 'CSV UTF-8' and check with `file FILE`.")
+
+
+def _transcode(src: Path, out: Path, encoding: str, size: int, name: str, progress: Progress | None) -> str:
+    """Decode the whole file (validating it) into UTF-8, hashing the original bytes on the way."""
+    sha = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)()
+    done = 0
+    with src.open("rb") as fh, out.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := fh.read(CHUNK):
+            sha.update(chunk)
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise _refuse("encoding", f"「{name}」の {done + exc.start:,} バイト目付近を {encoding} として読めません。",
+                              f"{name}: bytes near offset {done + exc.start:,} are not valid {encoding}.",
+                              "文字コードが途中で混在しています。書き出し直すか、UTF-8 で保存してください。",
+                              "The file mixes encodings; export it again as UTF-8 (check with `file FILE`).") from None
+            dst.write(text.replace("\x00", ""))
+            done += len(chunk)
+            if progress:
+                progress("decode", done, size)
+        dst.write(decoder.decode(b"", final=True))
+    return sha.hexdigest()
+
+
+def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> Source:
+    with csv_path.open(encoding="utf-8", newline="") as fh:
+        head = fh.read(HEAD)
+    if head.startswith("\ufeff"):
+        head = head[1:]
+    if not head.strip():
+        raise _refuse("empty", f"「{name}」には文字がありません。", f"{name} contains no text.")
+    control = sum(1 for ch in head if ch < " " and ch not in "\t\r\n")
+    if control > len(head) * 0.01:
+        raise _refuse("binary", f"「{name}」はテキストではないデータ（バイナリ）です。", f"{name} is binary data, not text.",
+                      "CSV・TSV・Excel (.xlsx) のいずれかで書き出してください。", "Export as CSV, TSV or .xlsx.")
+    delimiter = _sniff_delimiter(head)
+    rows = _head_rows(head, delimiter)
+    header_index = _find_header(rows)
+    header = [h.strip() for h in rows[header_index]] if rows else []
+    if len([h for h in header if h]) < 2:
+        raise _refuse("not_a_table", f"「{name}」は表の形になっていません（列の区切りが見つかりません）。",
+                      f"{name} is not a table: no column delimiter found.",
+                      "1 行目に列名があり、カンマかタブで区切られたファイルを選んでください。",
+                      "Choose a file with a header row and comma- or tab-separated columns.")
+    data_rows = [r for r in rows[header_index + 1:] if any(c.strip() for c in r)]
+    if not data_rows:
+        raise _refuse("header_only", f"「{name}」には見出し行しかなく、データ行がありません。",
+                      f"{name} has a header row but no data rows.",
+                      "抽出条件や期間を確認して、ケースを含めて書き出し直してください。",
+                      "Check the export's filter and period, and export again.")
+    widths = [len(r) for r in data_rows[:50]]
+    if sum(1 for w in widths if w < 2) > len(widths) / 2:
+        raise _refuse("not_a_table", f"「{name}」は表の形になっていません（ほとんどの行が 1 列です）。",
+                      f"{name} is not a table: most rows have a single column.",
+                      "文章ではなく、ケースの一覧表を選んでください。", "Choose the case list, not a document.")
+    fmt = "tsv" if delimiter == "\t" else "csv"
+    return Source(name, sha, size, encoding, fmt, delimiter, header, header_index + 1, csv_path, len(data_rows))
+
+
+def _sniff_delimiter(head: str) -> str:
+    """The candidate that splits the first rows into the most consistent number of columns (>1).
+
+    csv.Sniffer guesses wrong on real exports (quoted newlines, few rows), so parse and compare.
+    """
+    sample = head[: 32 * 1024]
+    best, best_score = ",", (-1.0, 0)
+    for delimiter in DELIMITERS:
+        rows = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter)][:30]
+        if len(rows) > 2 and len(sample) >= HEAD // 2 - 1:
+            rows = rows[:-1]  # possibly cut in the middle
+        widths = [len(r) for r in rows if any(cell.strip() for cell in r)]
+        if not widths:
+            continue
+        mode = max(set(widths), key=widths.count)
+        if mode < 2:
+            continue
+        score = (widths.count(mode) / len(widths), mode)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _head_rows(head: str, delimiter: str) -> list[list[str]]:
+    # The last line of the head may be cut in the middle: drop it unless the file ended there.
+    lines = io.StringIO(head)
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    return rows[:-1] if len(head) >= HEAD - 1 and len(rows) > 1 else rows
+
+
+def _find_header(rows: list[list[str]]) -> int:
+    """The header is the first of the first ten rows that names known columns (skips title rows)."""
+    from .mapping import header_score
+
+    best, best_score = 0, 0
+    for index, row in enumerate(rows[:10]):
+        score = header_score(row)
+        if score > best_score:
+            best, best_score = index, score
+        if score >= 2:
+            break
+    return best
+
+
+def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progress | None) -> Source:
+    """Stream the first non-empty sheet of a workbook into a UTF-8 CSV."""
+    import openpyxl
+
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise _refuse("binary", f"「{name}」は Excel ブック (.xlsx) として開けません（{type(exc).__name__}）。",
+                      f"{name} cannot be opened as an .xlsx workbook ({exc}).",
+                      "Excel で開けるか確認し、「ブック (*.xlsx)」で保存し直してください。",
+                      "Check that Excel opens it, and save it as .xlsx again.") from None
+    out = workdir / "input.csv"
+    try:
+        sheet = next((ws for ws in book.worksheets if ws.max_row and ws.max_row > 0), book.active)
+        total = sheet.max_row or 0
+        with out.open("w", encoding="utf-8", newline="") as dst:
+            writer = csv.writer(dst)
+            for index, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                writer.writerow([_cell(v) for v in row])
+                if progress and index % 5000 == 0:
+                    progress("decode", index, total)
+    finally:
+        book.close()
+    described = _describe(out, name, sha, size, "xlsx")
+    return Source(described.name, sha, size, "xlsx", "xlsx", ",", described.header, described.header_line,
+                  out, described.data_rows_hint)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["Source", "open_source", "sha256_of", "DELIMITERS"]

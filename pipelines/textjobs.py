@@ -1,0 +1,94 @@
+"""Per-text work done once at load: normalization, masking and tokenization, on fork workers.
+
+Workers write their terms to Parquet so that millions of tokens never travel through pickles or
+sit in the parent's memory; the parent hands DuckDB the files.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .pii import mask_names
+from .text import for_tokenizer, tokenize
+
+CHUNK_ROWS = 5000
+TERM_SCHEMA = pa.schema([("rowno", pa.int64()), ("idx", pa.int16()), ("surface", pa.string()),
+                         ("lemma", pa.string()), ("pos", pa.string()), ("negated", pa.bool_())])
+TEXT_SCHEMA = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("response", pa.string())])
+
+
+def process_chunk(job: tuple[int, list[int], list[str], list[str | None], str, bool]) -> int:
+    """Tokenize regex-masked texts, mask names, write final texts and terms. Returns rows done."""
+    chunk_no, rownos, texts, responses, out_dir, with_terms = job
+    out_texts, out_responses = [], []
+    term_cols: dict[str, list] = {name: [] for name in TERM_SCHEMA.names}
+    for rowno, text, response in zip(rownos, texts, responses):
+        text = text or ""
+        masked = mask_names(text, tokenize(for_tokenizer(text)))
+        out_texts.append(masked.text)
+        out_responses.append(_mask_free_text(response))
+        if with_terms:
+            for position, tok in enumerate(masked.tokens):
+                if tok.is_content:
+                    term_cols["rowno"].append(rowno)
+                    term_cols["idx"].append(min(position, 32767))
+                    term_cols["surface"].append(tok.surface)
+                    term_cols["lemma"].append(tok.lemma)
+                    term_cols["pos"].append(tok.pos)
+                    term_cols["negated"].append(tok.negated)
+    out = Path(out_dir)
+    pq.write_table(pa.table({"rowno": rownos, "text": out_texts, "response": out_responses}, schema=TEXT_SCHEMA),
+                   out / f"text-{chunk_no:06d}.parquet")
+    if with_terms:
+        pq.write_table(pa.table(term_cols, schema=TERM_SCHEMA), out / f"terms-{chunk_no:06d}.parquet")
+    return len(rownos)
+
+
+def _mask_free_text(value: str | None) -> str | None:
+    """Desk-written text (already regex-masked): mask staff and customer names too."""
+    if not value:
+        return value
+    return mask_names(value, tokenize(for_tokenizer(value))).text
+
+
+def mask_free_texts(values: list[str | None]) -> list[str | None]:
+    return [_mask_free_text(v) for v in values]
+
+
+def make_pool(workers: int):
+    """Create worker processes before any DuckDB connection exists: forking a process whose
+    database threads hold locks can deadlock the children. fork, not spawn: workers inherit the
+    loaded dictionary and start at once."""
+    if workers <= 1:
+        return None
+    return mp.get_context("fork").Pool(processes=workers)
+
+
+def run(chunks: Iterator[tuple[list[int], list[str], list[str | None]]], out_dir: Path, total: int,
+        pool, with_terms: bool, progress: Callable[[str, int, int], None] | None) -> None:
+    """Process all chunks, on the pool when there is one, keeping at most a few chunks in flight."""
+    jobs = ((n, rownos, texts, responses, str(out_dir), with_terms)
+            for n, (rownos, texts, responses) in enumerate(chunks))
+    done = 0
+    if pool is None or total < 2 * CHUNK_ROWS:
+        for job in jobs:
+            done += process_chunk(job)
+            if progress:
+                progress("tokenize", done, total)
+        return
+    in_flight: list = []
+    window = 2 * (pool._processes or 2)
+    for job in jobs:
+        in_flight.append(pool.apply_async(process_chunk, (job,)))
+        while len(in_flight) >= window or (in_flight and in_flight[0].ready()):
+            done += in_flight.pop(0).get()
+            if progress:
+                progress("tokenize", done, total)
+    for result in in_flight:
+        done += result.get()
+        if progress:
+            progress("tokenize", done, total)
