@@ -47,11 +47,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         options = LoadOptions(kind=kind, mapping=args.mapping, progress=bar, workers=args.workers,
                               save_mapping_as=args.save_mapping)
         try:
-            if kind == "countermeasures":
-                from .countermeasures import load_countermeasures
-                result = load_countermeasures(Path(file), args.db)
-            else:
-                result = load_file(Path(file), args.db, options)
+            result = load_file(Path(file), args.db, options)
         except KakehashiError as exc:
             bar.close()
             print(f"error: {file}: {exc.message_en()}", file=sys.stderr)
@@ -73,9 +69,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sample_load import load_sample
+    from .ingest import load_sample
 
-    load_sample(args.db, progress=None if args.quiet else _Bar(sys.stderr.isatty()))
+    for result in load_sample(args.db, progress=None if args.quiet else _Bar(sys.stderr.isatty())):
+        print(json.dumps({"file": result.file_name, "inserted": result.inserted, "rejected": result.rejected},
+                         ensure_ascii=False))
     return 0
 
 

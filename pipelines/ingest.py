@@ -72,7 +72,8 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
     started = dt.datetime.now()
     timer = _Timer()
     # Workers are forked before any DuckDB connection exists (see textjobs.make_pool).
-    pool = textjobs.make_pool(options.workers) if options.kind == "cases" and path.stat().st_size > 2_000_000 else None
+    big = path.stat().st_size > 2_000_000
+    pool = textjobs.make_pool(options.workers) if options.kind == "cases" and options.morphology and big else None
     try:
         with tempfile.TemporaryDirectory(prefix="kakehashi-") as tmp:
             workdir = Path(tmp)
@@ -154,6 +155,9 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
             if options.kind == "events":
                 from .events import load_events
                 load_events(con, mapping, result, timer)
+            elif options.kind == "countermeasures":
+                from .countermeasures import load_countermeasures
+                load_countermeasures(con, mapping, result)
             else:
                 _load_cases(con, source, mapping, options, result, workdir, pool, timer)
             if options.pause_before_commit:
@@ -479,3 +483,12 @@ def _finish_batch(con, result: LoadResult) -> None:
         "rows_duplicate = ?, rows_rejected = ?, finished_at = ? WHERE batch_id = ?",
         [result.status, result.rows_read, result.inserted, result.updated, result.unchanged, result.duplicate,
          result.rejected, dt.datetime.now(), result.batch_id])
+
+
+def load_sample(store=None, progress: Progress | None = None) -> list[LoadResult]:
+    """Load the bundled sample (cases, events, countermeasures) into a store."""
+    from .jobs import SAMPLE_FILES
+    from .settings import SAMPLE_DIR
+
+    return [load_file(SAMPLE_DIR / name, store, LoadOptions(kind=kind, progress=progress))
+            for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]

@@ -24,7 +24,7 @@ from .settings import PROJECT_DIR, db_path, jobs_dir
 class JobSpec:
     files: list[str]
     display_names: list[str]
-    kind: str = "cases"
+    kinds: list[str]                      # cases / events / countermeasures, one per file
     mapping: dict | str | None = None
     save_mapping_as: str | None = None
     store: str = ""
@@ -113,26 +113,45 @@ def run(path: Path) -> int:
         state.update(phase=PHASES.get(phase, phase), done=done, total=total)
         _write(path, state)
 
-    for file, name in zip(spec.files, spec.display_names):
+    for file, name, kind in zip(spec.files, spec.display_names, spec.kinds):
         state.update(phase=f"{name} を読み込み中", done=0, total=0, current=name)
         _write(path, state)
         try:
-            if spec.kind == "countermeasures":
-                from .countermeasures import load_countermeasures
-                result = load_countermeasures(Path(file), spec.store, display_name=name)
-            else:
-                options = LoadOptions(kind=spec.kind, mapping=spec.mapping, display_name=name, progress=progress,
-                                      save_mapping_as=spec.save_mapping_as)
-                result = load_file(Path(file), spec.store, options)
-            state["results"].append({"file": name, "batch_id": result.batch_id, "rows_read": result.rows_read,
+            options = LoadOptions(kind=kind, mapping=spec.mapping, display_name=name, progress=progress,
+                                  save_mapping_as=spec.save_mapping_as)
+            result = load_file(Path(file), spec.store, options)
+            state["results"].append({"file": name, "kind": kind, "batch_id": result.batch_id, "rows_read": result.rows_read,
                                      "inserted": result.inserted, "updated": result.updated,
                                      "unchanged": result.unchanged, "duplicate": result.duplicate,
                                      "rejected": result.rejected})
         except KakehashiError as exc:
-            state["errors"].append({"file": name, "message": exc.message_ja()})
+            state["errors"].append({"file": name, "kind": kind, "message": exc.message_ja()})
         except Exception as exc:  # the page must learn of any failure, not find a dead job
-            state["errors"].append({"file": name, "message": f"予期しないエラー: {exc}"})
+            state["errors"].append({"file": name, "kind": kind, "message": f"予期しないエラー: {exc}"})
     state.update(status="failed" if state["errors"] and not state["results"] else "done",
                  phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
     return 0 if not state["errors"] else 2
+
+
+SAMPLE_FILES = (("cases.csv", "cases"), ("events.csv", "events"), ("countermeasures.csv", "countermeasures"))
+
+
+def start_sample_autoload() -> str | None:
+    """Load the bundled sample into the default store once; a second caller gets None."""
+    from .settings import DEFAULT_DB, SAMPLE_DIR
+
+    folder = jobs_dir(DEFAULT_DB)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / "sample-autoload"
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return None
+    present = [(SAMPLE_DIR / name, kind) for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]
+    spec = JobSpec(files=[str(p) for p, _ in present], display_names=[f"サンプル: {p.name}" for p, _ in present],
+                   kinds=[k for _, k in present], store=str(DEFAULT_DB), job_id="sample-autoload")
+    job_id = start(spec)
+    os.write(fd, job_id.encode())
+    os.close(fd)
+    return job_id

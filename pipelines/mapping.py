@@ -67,12 +67,21 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 EVENT_REQUIRED = ("case_id", "to_department")
 
+COUNTERMEASURE_FIELDS: dict[str, tuple[str, ...]] = {
+    "implemented_on": ("実施日", "対策日", "実施日時", "開始日", "日付", "date", "implementedon"),
+    "target": ("対象", "対象原因", "対象テーマ", "対象商品", "原因", "target", "cause"),
+    "department": ("担当部署", "部署", "担当", "department", "owner"),
+    "description": ("内容", "対策内容", "再発防止策", "説明", "description", "measure"),
+}
+COUNTERMEASURE_REQUIRED = ("implemented_on", "target")
+
 FIELD_LABELS = {
     "case_id": "ケース番号", "received_at": "受付日時", "text": "問い合わせ内容", "subject": "件名",
     "channel": "受付チャネル", "customer_id": "顧客ID", "customer_name": "お客様氏名（ハッシュ化）",
     "customer_phone": "電話番号（ハッシュ化）", "customer_email": "メールアドレス（ハッシュ化）", "product": "商品名",
     "category": "分類", "department": "担当部署", "status": "対応状況", "priority": "優先度", "closed_at": "完了日時",
     "updated_at": "更新日時", "cause": "原因", "response": "対応内容", "route": "対応経路",
+    "implemented_on": "実施日", "target": "対象（原因・テーマ・商品）", "description": "内容",
     "at": "日時", "from_department": "移管元", "to_department": "移管先", "action": "アクション", "note": "メモ",
 }
 PII_FIELDS = ("customer_name", "customer_phone", "customer_email")
@@ -87,11 +96,11 @@ def normalize_header(header: str) -> str:
 
 
 def fields_for(kind: str) -> dict[str, tuple[str, ...]]:
-    return EVENT_FIELDS if kind == "events" else CASE_FIELDS
+    return {"events": EVENT_FIELDS, "countermeasures": COUNTERMEASURE_FIELDS}.get(kind, CASE_FIELDS)
 
 
 def required_for(kind: str) -> tuple[str, ...]:
-    return EVENT_REQUIRED if kind == "events" else CASE_REQUIRED
+    return {"events": EVENT_REQUIRED, "countermeasures": COUNTERMEASURE_REQUIRED}.get(kind, CASE_REQUIRED)
 
 
 _ALIAS_INDEX = {normalize_header(a) for aliases in CASE_FIELDS.values() for a in aliases}

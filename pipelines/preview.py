@@ -82,6 +82,10 @@ def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], displa
             if kind == "events":
                 prepare_events(con, mapping)
                 key = "case_id, at, from_department, to_department, action"
+            elif kind == "countermeasures":
+                from .countermeasures import prepare_countermeasures
+                prepare_countermeasures(con, mapping)
+                key = "implemented_on, target, description"
             else:
                 _prepare_cases(con, mapping, "validation")
                 key = "case_id"

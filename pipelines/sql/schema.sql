@@ -88,3 +88,11 @@ CREATE TABLE IF NOT EXISTS saved_mappings (
     mapping  JSON,                -- {field: header}
     saved_at TIMESTAMP
 );
+
+CREATE TABLE IF NOT EXISTS countermeasures (
+    implemented_on DATE NOT NULL,
+    target         VARCHAR NOT NULL,  -- a cause, theme or product name, matched by the recurrence page
+    department     VARCHAR,
+    description    VARCHAR,
+    batch_id       INTEGER
+);

@@ -1,0 +1,27 @@
+"""Kakehashi dashboard: page config, navigation and the sample auto-load — nothing else."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pipelines import jobs
+from pipelines.settings import should_autoload_sample
+
+st.set_page_config(page_title="懸け橋 Kakehashi", page_icon="🌉", layout="wide")
+
+if should_autoload_sample():
+    # First start on the default store: load the bundled sample in a child process (see jobs.py).
+    jobs.start_sample_autoload()
+
+PAGES = {
+    "概要": [
+        st.Page("pages/home.py", title="ホーム", icon="🏠", url_path="home", default=True),
+    ],
+    "データ": [
+        st.Page("pages/upload.py", title="データ取り込み", icon="📥", url_path="upload"),
+        st.Page("pages/history.py", title="取り込み履歴", icon="🗂️", url_path="history"),
+    ],
+}
+
+navigation = st.navigation(PAGES)
+st.sidebar.caption("懸け橋 — 最前線の声を経営へ")
+navigation.run()
