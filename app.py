@@ -6,7 +6,7 @@ import streamlit as st
 from pipelines import jobs
 from pipelines.settings import should_autoload_sample
 
-st.set_page_config(page_title="懸け橋 Kakehashi", page_icon="🌉", layout="wide")
+st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=":material/bridge:", layout="wide")
 
 if should_autoload_sample():
     # First start on the default store: load the bundled sample in a child process (see jobs.py).
@@ -14,11 +14,11 @@ if should_autoload_sample():
 
 PAGES = {
     "概要": [
-        st.Page("pages/home.py", title="ホーム", icon="🏠", url_path="home", default=True),
+        st.Page("pages/home.py", title="ホーム", icon=":material/home:", url_path="home", default=True),
     ],
     "データ": [
-        st.Page("pages/upload.py", title="データ取り込み", icon="📥", url_path="upload"),
-        st.Page("pages/history.py", title="取り込み履歴", icon="🗂️", url_path="history"),
+        st.Page("pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),
+        st.Page("pages/history.py", title="取り込み履歴", icon=":material/history:", url_path="history"),
     ],
 }
 

@@ -15,8 +15,8 @@ if history is None:
     ui.busy_notice()
     st.stop()
 if history.empty:
-    st.info("まだ取り込みの記録がありません。", icon="📭")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon="📥")
+    st.info("まだ取り込みの記録がありません。", icon=":material/inbox:")
+    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
     st.stop()
 
 ui.text_table(history.drop(columns=["sha256"]), height=360)

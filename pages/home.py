@@ -18,8 +18,8 @@ if overview is None:
     ui.busy_notice()
     st.stop()
 if overview.cases == 0:
-    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込んでください。", icon="📭")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon="📥")
+    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込んでください。", icon=":material/inbox:")
+    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
     st.stop()
 
 cols = st.columns(4)

@@ -8,6 +8,21 @@ from pipelines.errors import StoreBusy
 from pipelines.settings import db_path
 
 
+def _ensure_navigation_frame() -> None:
+    """Streamlit treats a folder named pages/ as an old-style multipage app until app.py has called
+    st.navigation once in this process; a first visit straight to /home would then run the page
+    without the app frame (no Japanese navigation, no sample auto-load). Switch to the
+    st.navigation mode and rerun through app.py. Runs once per process, on first import."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_ensure_navigation_frame()
+
+
 def store_path() -> str:
     return str(db_path())
 
@@ -34,7 +49,7 @@ def query(name: str, *args):
 
 
 def busy_notice() -> None:
-    st.info("更新中です。データの取り込み・分析が終わると自動で表示されます。", icon="⏳")
+    st.info("更新中です。データの取り込み・分析が終わると自動で表示されます。", icon=":material/hourglass_top:")
 
 
 def text_table(frame, **kwargs) -> None:
@@ -54,11 +69,11 @@ def job_progress(state: dict) -> None:
                                    + (f"（{done:,} / {total:,}）" if total else ""))
         return
     if status == "interrupted":
-        st.warning(f"取り込みが中断されました: {names}（データは変更されていません）", icon="⚠️")
+        st.warning(f"取り込みが中断されました: {names}（データは変更されていません）", icon=":material/warning:")
     for error in state.get("errors", []):
-        st.error(f"{error['file']}: {error['message']}", icon="🚫")
+        st.error(f"{error['file']}: {error['message']}", icon=":material/block:")
     for result in state.get("results", []):
         st.success(
             f"{result['file']}: 読込 {result['rows_read']:,} 行 → 追加 {result['inserted']:,}・更新 {result['updated']:,}・"
             f"変更なし {result['unchanged']:,}・ファイル内重複 {result['duplicate']:,}・除外 {result['rejected']:,}",
-            icon="✅")
+            icon=":material/check_circle:")

@@ -67,7 +67,7 @@ if path is not None:
     try:
         inspection = preview.inspect_file(path, kind, file_name)
     except KakehashiError as exc:
-        st.error(exc.message_ja(), icon="🚫")
+        st.error(exc.message_ja(), icon=":material/block:")
         inspection = None
     if inspection is not None:
         source = inspection.source
@@ -107,7 +107,7 @@ if path is not None:
         try:
             report = preview.validate_file(path, kind, chosen, file_name)
         except KakehashiError as exc:
-            st.error(exc.message_ja(), icon="🚫")
+            st.error(exc.message_ja(), icon=":material/block:")
             report = None
         if report is not None:
             metrics = st.columns(4)
@@ -125,6 +125,6 @@ if path is not None:
                 jobs.start(jobs.JobSpec(files=[str(path)], display_names=[file_name], kinds=[kind],
                                         mapping=chosen, save_mapping_as=save_as.strip() or None,
                                         store=ui.store_path()))
-                st.toast("取り込みを開始しました。ページを離れても処理は続きます。", icon="📥")
+                st.toast("取り込みを開始しました。ページを離れても処理は続きます。", icon=":material/upload_file:")
 
 job_panel()

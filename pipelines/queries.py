@@ -33,7 +33,7 @@ def overview(store: Path | str | None = None) -> Overview:
 def monthly_counts(store: Path | str | None = None) -> pd.DataFrame:
     with db.reader(store, wait_seconds=2.0) as con:
         return con.execute(
-            "SELECT date_trunc('month', received_at)::DATE AS 月, count(*) AS 件数 FROM cases GROUP BY 1 ORDER BY 1").df()
+            "SELECT strftime(received_at, '%Y-%m') AS 月, count(*) AS 件数 FROM cases GROUP BY 1 ORDER BY 1").df()
 
 
 def import_history(store: Path | str | None = None, limit: int = 200) -> pd.DataFrame:

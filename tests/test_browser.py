@@ -1,0 +1,110 @@
+"""Real-browser smoke test: headless Chromium (Debian's, installed by scripts/test.sh) opens every
+page, checks that nothing failed, uploads a real file, and keeps screenshots in tests/artifacts/.
+
+AppTest does not render charts or the sidebar; this does.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipelines.ingest import LoadOptions, load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+EXPORTS = ROOT / "tests" / "data" / "exports"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAGES = ["history", "home", "upload"]  # a deep link first: the server's first request is not "/"
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run the tests through scripts/test.sh, which installs it")
+    store = tmp_path_factory.mktemp("browser") / "store.duckdb"
+    for name in ("salesforce_ja_cp932.csv", "generic_ja.xlsx", "mixed_bad_rows.csv"):
+        load_file(EXPORTS / name, store, LoadOptions(workers=1))
+    port = _free_port()
+    env = {**os.environ, "KAKEHASHI_DB": str(store)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    yield url, store
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="ja-JP")
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("[data-testid='stMainBlockContainer'] h1", timeout=30_000)
+    # Wait until the script run is over (the running indicator disappears).
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+    # Data grids and charts draw after the script run; give them a moment before the screenshot.
+    page.wait_for_timeout(2500)
+    return page
+
+
+@pytest.mark.parametrize("slug", PAGES)
+def test_every_page_renders_without_error(server, browser, slug):
+    url, _store = server
+    page = _open(browser, f"{url}/{slug}")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("h1").first.inner_text().strip()
+    # The app frame (st.navigation) is in charge, even on a deep link as the server's first request.
+    assert "取り込み履歴" in page.locator("[data-testid='stSidebarNav']").inner_text()
+    page.close()
+
+
+def test_upload_through_the_real_file_input(server, browser):
+    url, _store = server
+    page = _open(browser, f"{url}/upload")
+    page.locator("input[type='file']").set_input_files(str(EXPORTS / "zendesk_en_utf8.csv"))
+    page.get_by_text("3. 検証").wait_for(timeout=30_000)
+    page.get_by_role("button", name="取り込む").click()
+    page.get_by_text("追加 10").wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "upload-done.png"), full_page=True)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.close()
