@@ -8,20 +8,19 @@ from .mapping import Mapping
 
 def prepare_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     """prep: every staged row with its parsed fields and, for a bad row, the reason."""
-    from .ingest import _col, _raw_json
+    from .ingest import _col
 
     c = lambda f: _col(mapping, f)  # noqa: E731
-    raw_json, raw_params = _raw_json(mapping)
     con.execute(f"""
     CREATE OR REPLACE TEMP TABLE prep AS
     SELECT rowno, line, CAST(kk_ts({c('implemented_on')}) AS DATE) AS implemented_on, {c('target')} AS target,
-           {c('department')} AS department, kk_mask(kk_fold({c('description')})) AS description, {raw_json} AS raw_json,
+           {c('department')} AS department, kk_mask(kk_fold({c('description')})) AS description,
            CASE
                WHEN {c('implemented_on')} IS NULL THEN '実施日が空です'
                WHEN kk_ts({c('implemented_on')}) IS NULL THEN '実施日「' || left({c('implemented_on')}, 40) || '」を日付として読めません'
                WHEN {c('target')} IS NULL THEN '対象（原因・テーマ・商品）が空です'
            END AS reason
-    FROM raw""", raw_params)
+    FROM raw""")
 
 
 def load_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping, result) -> None:

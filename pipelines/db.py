@@ -7,6 +7,8 @@ waits and retries while another process holds the lock.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -70,6 +72,8 @@ def writer(path: Path | str | None = None, wait_seconds: float = 120.0) -> Itera
     store.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(store, read_only=False, wait_seconds=wait_seconds)
     try:
+        # Bounded memory for million-row loads: DuckDB spills to disk past this limit.
+        con.execute(f"SET memory_limit = '{_memory_limit()}'")
         init_store(con)
         yield con
     finally:
@@ -94,6 +98,13 @@ def reader(path: Path | str | None = None, wait_seconds: float = 10.0) -> Iterat
         yield con
     finally:
         con.close()
+
+
+def _memory_limit() -> str:
+    value = os.environ.get("KAKEHASHI_MEMORY_LIMIT", "600MB")
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)", value, re.IGNORECASE):
+        raise ValueError(f"KAKEHASHI_MEMORY_LIMIT={value!r}: use a size such as 600MB or 2GB")
+    return value
 
 
 def bump_version(con: duckdb.DuckDBPyConnection) -> None:

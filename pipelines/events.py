@@ -11,22 +11,21 @@ ROUTE_SEPARATORS = r"\s*(?:→|⇒|->|=>|＞|>|》|»|、|,|/|／)\s*"
 
 def prepare_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     """prep: every staged row with its parsed fields and, for a bad row, the reason."""
-    from .ingest import _col, _raw_json
+    from .ingest import _col
 
     c = lambda f: _col(mapping, f)  # noqa: E731
-    raw_json, raw_params = _raw_json(mapping)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE prep AS
-        SELECT rowno, line, {c('case_id')} AS case_id, {c('at')} AS at_raw, kk_ts({c('at')}) AS at,
+        SELECT rowno, line, {c('case_id')} AS case_id, {c('at')} AS at_raw, kk_ts({c('at')}) AS event_at,
                {c('from_department')} AS from_department, {c('to_department')} AS to_department,
-               {c('action')} AS action, kk_mask(kk_fold({c('note')})) AS note, {raw_json} AS raw_json,
+               {c('action')} AS action, kk_mask(kk_fold({c('note')})) AS note,
                CASE
                    WHEN {c('case_id')} IS NULL THEN 'ケース番号が空です'
                    WHEN {c('to_department')} IS NULL AND {c('action')} IS NULL THEN '移管先とアクションがどちらも空です'
                    WHEN {c('at')} IS NOT NULL AND kk_ts({c('at')}) IS NULL
                        THEN '日時「' || left({c('at')}, 40) || '」を日付として読めません'
                END AS reason
-        FROM raw""", raw_params)
+        FROM raw""")
 
 
 def load_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, result, timer) -> None:
@@ -38,13 +37,13 @@ def load_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, result, timer)
         con.execute("""
         CREATE OR REPLACE TEMP TABLE todo AS
         WITH valid AS (
-            SELECT *, row_number() OVER (PARTITION BY case_id, at, from_department, to_department, action
+            SELECT *, row_number() OVER (PARTITION BY case_id, event_at, from_department, to_department, action
                                          ORDER BY rowno DESC) AS nth
             FROM prep WHERE reason IS NULL)
         SELECT v.*, e.case_id IS NULL AS is_new
         FROM valid v LEFT JOIN (SELECT DISTINCT case_id, "at", from_department, to_department, action
                                 FROM case_events WHERE source = 'events') e
-          ON v.case_id = e.case_id AND v.at IS NOT DISTINCT FROM e."at"
+          ON v.case_id = e.case_id AND v.event_at IS NOT DISTINCT FROM e."at"
          AND v.from_department IS NOT DISTINCT FROM e.from_department
          AND v.to_department IS NOT DISTINCT FROM e.to_department AND v.action IS NOT DISTINCT FROM e.action
         WHERE v.nth = 1""")
@@ -52,10 +51,10 @@ def load_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, result, timer)
         _write_rejects(con, mapping, result.batch_id)
         con.execute("""
         INSERT INTO case_events
-        SELECT case_id, CAST(row_number() OVER (PARTITION BY case_id ORDER BY at NULLS LAST, rowno) AS INTEGER)
+        SELECT case_id, CAST(row_number() OVER (PARTITION BY case_id ORDER BY event_at NULLS LAST, rowno) AS INTEGER)
                    + coalesce((SELECT max(seq) FROM case_events e WHERE e.case_id = t.case_id), 0),
-               at, from_department, coalesce(to_department, from_department), action, note, 'events', ?
-        FROM todo t WHERE is_new ORDER BY case_id, at""", [result.batch_id])
+               event_at, from_department, coalesce(to_department, from_department), action, note, 'events', ?
+        FROM todo t WHERE is_new ORDER BY case_id, event_at""", [result.batch_id])
     result.rows_read = con.execute("SELECT count(*) FROM raw").fetchone()[0] + \
         con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
     result.rejected = con.execute("SELECT count(*) FROM prep WHERE reason IS NOT NULL").fetchone()[0] + \

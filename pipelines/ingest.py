@@ -247,11 +247,20 @@ def _col(mapping: Mapping, fld: str) -> str:
     return "NULL::VARCHAR" if index is None else f"nullif(trim(c{index}), '')"
 
 
+_PII_MASKS = {"customer_name": "〔氏名〕", "customer_phone": "〔電話番号〕", "customer_email": "〔メール〕"}
+
+
 def _raw_json(mapping: Mapping) -> tuple[str, list[str]]:
-    """JSON of the whole row with masked values, header names bound as parameters."""
+    """JSON of the whole row with masked values (header names bound as parameters); dedicated
+    name/phone/e-mail columns are replaced by their mask, never kept."""
+    pii_columns = {i: _PII_MASKS[f] for f, i in mapping.columns.items() if f in _PII_MASKS}
+    pii_columns.update({i: "〔個人情報〕" for i, h in enumerate(mapping.header)
+                        if i not in pii_columns and i in mapping.extras and _is_pii_header(h)})
     parts, params = [], []
     for i, header in enumerate(mapping.header):
-        parts.append(f"?, kk_mask(kk_fold(c{i}))")
+        value = f"CASE WHEN nullif(trim(c{i}), '') IS NULL THEN NULL ELSE '{pii_columns[i]}' END" \
+            if i in pii_columns else f"kk_mask(kk_fold(c{i}))"
+        parts.append(f"?, {value}")
         params.append(header or f"列{i + 1}")
     return f"json_object({', '.join(parts)})", params
 
@@ -301,7 +310,6 @@ def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, res
 def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
     c = lambda f: _col(mapping, f)  # noqa: E731 - a short alias keeps the SQL readable
     text_expr = f"coalesce({c('text')}, {c('subject')})" if "text" in mapping.columns else c("subject")
-    raw_json, raw_params = _raw_json(mapping)
     extras_json, extras_params = _extras_json(mapping)
     key_source = (f"coalesce({c('customer_email')}, regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), "
                   f"{c('customer_name')})")
@@ -314,7 +322,7 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
             {c('product')} AS product, {c('category')} AS category, {c('department')} AS department,
             {c('status')} AS status, {c('priority')} AS priority, {c('closed_at')} AS closed_raw,
             {c('updated_at')} AS updated_raw, {c('cause')} AS cause, {c('response')} AS response_raw,
-            {c('route')} AS route, {raw_json} AS raw_json, {extras_json} AS extras
+            {c('route')} AS route, {extras_json} AS extras
         FROM raw)
     SELECT *,
         kk_ts(received_raw) AS received_at, kk_ts(closed_raw) AS closed_at, kk_ts(updated_raw) AS updated_at,
@@ -333,10 +341,10 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
             CAST(extras AS VARCHAR))) AS row_hash
     FROM v
     """
-    params = {f"p{i}": value for i, value in enumerate(raw_params + extras_params)}
+    params = {f"p{i}": value for i, value in enumerate(extras_params)}
     params["salt"] = salt
     # Positional '?' for header names would clash with $salt; number them instead.
-    counter = iter(range(len(raw_params) + len(extras_params)))
+    counter = iter(range(len(extras_params)))
     query = _number_placeholders(query, counter)
     con.execute(query, params)
 
@@ -371,15 +379,23 @@ def _classify(con) -> None:
 
 
 def _write_rejects(con, mapping: Mapping, batch_id: int) -> None:
-    con.execute("INSERT INTO rejected_rows SELECT ?, line, reason, CAST(raw_json AS VARCHAR) FROM prep "
-                "WHERE reason IS NOT NULL", [batch_id])
-    con.execute(
-        "INSERT INTO rejected_rows SELECT ?, ? + rec, "
-        "CASE error_type WHEN 'TOO MANY COLUMNS' THEN '列が多すぎます（区切り文字や引用符の閉じ忘れを確認してください）' "
+    """Rejected rows with their reason and the row as read (masked like everything else)."""
+    raw_json, raw_params = _raw_json(mapping)
+    rows = con.execute(f"SELECT prep.line, prep.reason, CAST({raw_json} AS VARCHAR) FROM prep JOIN raw USING (rowno) "
+                       "WHERE prep.reason IS NOT NULL ORDER BY prep.line", raw_params).fetchall()
+    rows += con.execute(
+        "SELECT ? + rec, CASE error_type WHEN 'TOO MANY COLUMNS' THEN '列が多すぎます（区切り文字や引用符の閉じ忘れを確認してください）' "
         "WHEN 'MISSING COLUMNS' THEN '列が足りません（行が途中で切れていないか確認してください）' "
         "WHEN 'UNQUOTED VALUE' THEN '引用符（\"）の使い方が正しくありません' "
         "ELSE '行を読み取れません（' || error_type || '）' END, kk_mask(kk_fold(csv_line)) FROM rejects_stage",
-        [batch_id, _header_line(con)])
+        [_header_line(con)]).fetchall()
+    if not rows:
+        return
+    # Names need the tokenizer; rejected rows are few, so they are masked here in the parent.
+    masked = textjobs.mask_free_texts([r[2] for r in rows])
+    rejected = pa.table({"batch_id": [batch_id] * len(rows), "line": [r[0] for r in rows],
+                         "reason": [r[1] for r in rows], "raw": masked})
+    con.execute("INSERT INTO rejected_rows SELECT * FROM rejected ORDER BY line")
 
 
 def _header_line(con) -> int:

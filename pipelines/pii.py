@@ -100,10 +100,15 @@ def _name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
     i = 0
     while i < len(tokens):
         if tokens[i].pos.startswith("名詞-固有名詞-人名"):
-            j = i
-            while j < len(tokens) and tokens[j].pos.startswith("名詞-固有名詞-人名"):
+            start, j = i, i
+            # 髙橋一郎: a surname in a rare variant kanji is an unknown word right before the given name.
+            while start > 0 and not tokens[start - 1].known and tokens[start - 1].pos.startswith("名詞") \
+                    and (not spans or spans[-1][1] < start):
+                start -= 1
+            while j < len(tokens) and (tokens[j].pos.startswith("名詞-固有名詞-人名")
+                                       or (not tokens[j].known and tokens[j].pos.startswith("名詞"))):
                 j += 1
-            spans.append((i, j))
+            spans.append((start, j))
             i = j
             continue
         if tokens[i].surface in HONORIFICS and i > 0 and tokens[i].pos.startswith("接尾辞"):

@@ -81,7 +81,7 @@ def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], displa
             _stage(con, source, mapping)
             if kind == "events":
                 prepare_events(con, mapping)
-                key = "case_id, at, from_department, to_department, action"
+                key = "case_id, event_at, from_department, to_department, action"
             elif kind == "countermeasures":
                 from .countermeasures import prepare_countermeasures
                 prepare_countermeasures(con, mapping)

@@ -731,7 +731,7 @@ INEFFECTIVE_CANDIDATES = (
 )
 SLOW_CANDIDATES = (QA, LOGI, ACCT, IT, SALES)
 REPEAT_CANDIDATES = ("解約不可", "返金遅延", "配送遅延", "引き落とし誤り")
-RETURN_DROP, RETURN_RISE, EFFECTIVE_FACTOR, SPIKE_FIX_FACTOR = 0.22, 1.25, 0.3, 0.35
+RETURN_DROP, RETURN_RISE, EFFECTIVE_FACTOR, SPIKE_FIX_FACTOR = 0.22, 1.4, 0.3, 0.35
 
 
 @dataclass(frozen=True)
@@ -1282,7 +1282,7 @@ def problem(draft: Draft, register: str, rng: random.Random, request: str) -> tu
     if sentences and (not clauses or rng.random() < 0.22):
         sentence = pick(rng, sentences)
         if register == "operator":
-            return "「" + sentence.rstrip("。") + "」" + pick(rng, ("とのこと。", "と入電。", "との申し出。")), False
+            return "「" + sentence.rstrip("。") + "」" + pick(rng, ("とのこと。", "とのお電話。", "との申し出。")), False
         return sentence, False
     clause = pick(rng, clauses)
     if request and register == "polite" and mode == "complaint" and rng.random() < 0.35 and \
@@ -1410,7 +1410,7 @@ def complaint_parts(draft: Draft, register: str, rng: random.Random, decoy: str,
         before, after = (decoy, "") if rng.random() < 0.5 else ("", decoy)
     short = draft.channel in ("チャット", "SNS") and register == "casual" and rng.random() < 0.6
     if short:
-        return [lead_text + text, after] + emotion_sentences(draft, register, rng)[:1]
+        return [lead_text + text, after] + emotion_sentences(draft, register, rng)[-1:]   # keep the strongest
     parts = [before, lead_text + text, after, detail_sentence(draft, register, rng),
              secondary_sentence(draft, register, rng)]
     story_chance = {"メール": 0.6, "手紙": 0.95, "Webフォーム": 0.35}.get(draft.channel, 0.0)

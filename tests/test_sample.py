@@ -8,6 +8,7 @@ import statistics
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -18,14 +19,14 @@ from pipelines.sample import CASE_COLUMNS, COUNTERMEASURE_COLUMNS, EVENT_COLUMNS
 SEED, N_CASES = 11, 3000
 DESK = "お客様相談室"
 TIME_FORMAT = "%Y/%m/%d %H:%M"
-SEVERE_CUES = re.compile(r"責任者|上の人|社長|弁護士|訴え|出るところ|出るとこ|法的措置|消費生活センター|消費者センター|"
+SEVERE_CUES = re.compile(r"責任者|上の人|上長|社長|弁護士|訴え|訴訟|出るところ|出るとこ|法的措置|消費生活センター|消費者センター|"
                          r"SNS|ネットに|保健所|土下座|謝りに来|謝罪に来")
 # What a customer writes when the returning cause is the problem (the cause must be readable from texts).
 CAUSE_CUES = {
     "キャップ不良": r"キャップ|ｷｬｯﾌﾟ",
     "梱包不良": r"箱|段ボール|ダンボール|梱包|緩衝材",
-    "配送遅延": r"届|来ない|遅れ|追跡|発送|まだ|間に合|準備中",
-    "誤配送": r"違う|頼んでいない|他の人|他人|足りな|しか入|別の|隣|2つ|一部",
+    "配送遅延": r"届|来ない|来なかった|遅れ|追跡|発送|まだ|間に合|準備中",
+    "誤配送": r"誤配送|違う|頼んでいない|他の人|他人|足りな|しか入|別の|隣|2つ|一部",
     "二重請求": r"二重|2回|２回|2件|2通|両方|にも請求",
     "ログイン障害": r"ログイン|ﾛｸﾞｲﾝ|認証|該当なし|ログアウト",
 }
@@ -44,15 +45,19 @@ class Sample:
     def case(self, case_id: str) -> dict[str, str]:
         return self.by_id[case_id]
 
-    @property
+    @cached_property
     def by_id(self) -> dict[str, dict[str, str]]:
         return {row["ケース番号"]: row for row in self.cases}
 
     def history(self) -> dict[str, list[dict[str, str]]]:
+        return self.histories
+
+    @cached_property
+    def histories(self) -> dict[str, list[dict[str, str]]]:
         result: dict[str, list[dict[str, str]]] = defaultdict(list)
         for event in self.events:
             result[event["ケース番号"]].append(event)
-        return result
+        return dict(result)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
