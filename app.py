@@ -6,7 +6,7 @@ import streamlit as st
 from pipelines import jobs
 from pipelines.settings import should_autoload_sample
 
-st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=":material/bridge:", layout="wide")
+st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=":material/diversity_3:", layout="wide")
 
 if should_autoload_sample():
     # First start on the default store: load the bundled sample in a child process (see jobs.py).

@@ -198,7 +198,7 @@ def _check_required(header: list[str], kind: str, columns: dict[str, int]) -> No
     seen = "、".join(h for h in header if h) or "（なし）"
     examples = " / ".join(fields_for(kind)[missing[0]][:5])
     code = "no_text_column" if "text" in missing else ("no_date_column" if "received_at" in missing else "missing_field")
-    if kind == "cases" and {"case_id", "to_department"} <= set(auto_map(header, "events")):
+    if kind == "cases" and {"case_id", "from_department", "to_department"} <= set(auto_map(header, "events")):
         raise RefusedFile(code, f"このファイルは部署間の移管記録（対応履歴）のようです。ファイルの列: {seen}",
                           f"This looks like a hand-off events export. Columns: {', '.join(h for h in header if h)}",
                           "アップロード画面で種類に「対応履歴（移管記録）」を選んでください。",
