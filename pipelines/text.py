@@ -212,3 +212,33 @@ def _mark_negation(tokens: list[Token]) -> list[Token]:
                 if not tok.pos.startswith("名詞"):
                     break
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One stored term of a case (a row of case_terms)."""
+
+    idx: int
+    surface: str
+    lemma: str
+    pos: str
+    negated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDoc:
+    """What the analysis sees of one case: its masked, normalized text and its stored terms
+    (content words only, in order; idx is the token position, so gaps are function words)."""
+
+    case_id: str
+    text: str
+    terms: tuple[Term, ...]
+
+
+def doc_from_text(case_id: str, text: str) -> CaseDoc:
+    """A CaseDoc straight from raw text (tests, rule previews): the same steps as a load."""
+    from .pii import mask_text
+
+    masked = mask_text(text)
+    terms = tuple(Term(i, t.surface, t.lemma, t.pos, t.negated) for i, t in enumerate(masked.tokens) if t.is_content)
+    return CaseDoc(case_id, masked.text, terms)

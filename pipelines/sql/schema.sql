@@ -96,3 +96,38 @@ CREATE TABLE IF NOT EXISTS countermeasures (
     description    VARCHAR,
     batch_id       INTEGER
 );
+
+-- Written by `python -m pipelines analyze` (text analysis). Re-tagging reads case_terms only.
+CREATE TABLE IF NOT EXISTS themes (
+    theme_id VARCHAR,             -- stable ID from the rules file; survives renames
+    name     VARCHAR,             -- Japanese display name
+    color    VARCHAR,             -- the theme's colour on every chart
+    position INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS case_themes (
+    case_id  VARCHAR NOT NULL,
+    theme_id VARCHAR NOT NULL,
+    evidence VARCHAR[]            -- the words that triggered the tag
+);
+
+CREATE TABLE IF NOT EXISTS case_causes (
+    case_id  VARCHAR NOT NULL,
+    cause    VARCHAR NOT NULL,    -- canonical cause (梱包不良, キャップ不良, …)
+    source   VARCHAR,             -- export (the desk's own cause column) / extracted
+    evidence VARCHAR[]
+);
+
+CREATE TABLE IF NOT EXISTS case_scores (
+    case_id         VARCHAR NOT NULL,
+    emotion_level   TINYINT,      -- 0 calm … 3 severe
+    reasons         VARCHAR[],    -- why, in words
+    harassment      VARCHAR[],    -- customer-harassment types seen (MHLW manual)
+    repeat_contacts INTEGER       -- contacts by the same customer_key within 30 days before
+);
+
+CREATE TABLE IF NOT EXISTS analysis_state (
+    case_id     VARCHAR,
+    text_hash   VARCHAR,          -- the text the terms were analysed from
+    rules_hash  VARCHAR           -- themes + causes rules the tags were made with
+);
