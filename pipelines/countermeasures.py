@@ -38,9 +38,6 @@ def load_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping, resul
     _write_rejects(con, mapping, result.batch_id)
     con.execute("INSERT INTO countermeasures SELECT implemented_on, target, department, description, ? FROM todo "
                 "WHERE is_new ORDER BY implemented_on", [result.batch_id])
-    structural = con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
-    result.rows_read = con.execute("SELECT count(*) FROM raw").fetchone()[0] + structural
-    result.rejected = con.execute("SELECT count(*) FROM prep WHERE reason IS NOT NULL").fetchone()[0] + structural
-    result.inserted = con.execute("SELECT count(*) FROM todo WHERE is_new").fetchone()[0]
-    result.unchanged = con.execute("SELECT count(*) FROM todo WHERE NOT is_new").fetchone()[0]
-    result.duplicate = result.rows_read - result.rejected - result.inserted - result.unchanged
+    from .events import _count_new_unchanged
+
+    _count_new_unchanged(con, result)

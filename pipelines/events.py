@@ -55,24 +55,28 @@ def load_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, result, timer)
                    + coalesce((SELECT max(seq) FROM case_events e WHERE e.case_id = t.case_id), 0),
                event_at, from_department, coalesce(to_department, from_department), action, note, 'events', ?
         FROM todo t WHERE is_new ORDER BY case_id, event_at""", [result.batch_id])
-    result.rows_read = con.execute("SELECT count(*) FROM raw").fetchone()[0] + \
-        con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
-    result.rejected = con.execute("SELECT count(*) FROM prep WHERE reason IS NOT NULL").fetchone()[0] + \
-        con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
-    result.inserted = con.execute("SELECT count(*) FROM todo WHERE is_new").fetchone()[0]
-    result.unchanged = con.execute("SELECT count(*) FROM todo WHERE NOT is_new").fetchone()[0]
-    result.duplicate = con.execute("SELECT count(*) FROM prep WHERE reason IS NULL").fetchone()[0] - \
-        con.execute("SELECT count(*) FROM todo").fetchone()[0]
+    _count_new_unchanged(con, result)
+
+
+def _count_new_unchanged(con: duckdb.DuckDBPyConnection, result) -> None:
+    """Accounting for append-only kinds (events, countermeasures): todo.is_new says which rows are new."""
+    from .ingest import _count_read_rejected
+
+    _count_read_rejected(con, result)
+    result.inserted, result.unchanged = con.execute(
+        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM todo").fetchall()[0]
+    result.duplicate = result.rows_read - result.rejected - result.inserted - result.unchanged
 
 
 def route_events(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
     """Hops of the route column of changed cases, replacing the hops stored for them before."""
-    con.execute("DELETE FROM case_events WHERE source = 'route' AND case_id IN (SELECT case_id FROM changed)")
+    con.execute("DELETE FROM case_events WHERE source = 'route' AND case_id IN "
+                "(SELECT case_id FROM todo WHERE action <> 'unchanged')")
     con.execute("""
     INSERT INTO case_events
     WITH hops AS (
         SELECT case_id, list_filter(regexp_split_to_array(trim(route), ?), lambda x: x <> '') AS stops
-        FROM changed WHERE route IS NOT NULL)
+        FROM todo WHERE action <> 'unchanged' AND route IS NOT NULL)
     SELECT case_id, CAST(i AS INTEGER), NULL::TIMESTAMP, stops[i], stops[i + 1], '移管', NULL, 'route', ?
     FROM hops, range(1, len(stops)) AS r(i)
     ORDER BY case_id, i""", [ROUTE_SEPARATORS, batch_id])

@@ -23,7 +23,7 @@ from . import db, textjobs
 from .errors import KakehashiError
 from .mapping import PII_FIELDS, Mapping, load_preset, normalize_header, resolve
 from .sources import Source, open_source
-from .text import normalize_many
+from .text import normalize_arrow
 
 Progress = Callable[[str, int, int], None]
 NFKC_CHUNK = 100_000
@@ -228,6 +228,11 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> 
         "CREATE OR REPLACE TEMP TABLE rejects_stage AS "
         "SELECT line - ? AS rec, min(error_type) AS error_type, any_value(csv_line) AS csv_line "
         "FROM reject_errors GROUP BY line", [source.header_line])
+    if con.execute("SELECT count(*) FROM rejects_stage").fetchall()[0][0] == 0:
+        # The usual case: record p of the file is data row p; no copy needed.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT rowid + 1 AS rowno, rowid + {int(source.header_line) + 1} "
+                    "AS line, * FROM raw_read")
+        return
     # Good record p (1-based among good ones) sits at p + the number of rejects whose position b <= p,
     # where b is a reject's record number minus the rejects before it.
     con.execute(
@@ -238,7 +243,6 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> 
         "SELECT good.p AS rowno, ? + good.p + coalesce(rej.shift, 0) AS line, good.* EXCLUDE (p) "
         "FROM good ASOF LEFT JOIN rej ON good.p >= rej.b ORDER BY good.p",
         [source.header_line])
-    con.execute("DROP TABLE raw_read")
 
 
 def _col(mapping: Mapping, fld: str) -> str:
@@ -288,20 +292,17 @@ def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, res
         _classify(con)
     with timer("reject_write"):
         _write_rejects(con, mapping, result.batch_id)
-    todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchone()[0]
-    with timer("nfkc"):
-        _normalize_texts(con)
-    with timer("mask_regex"):
-        con.execute("CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, kk_mask(text_norm) AS text, "
-                    "kk_mask(response_norm) AS response FROM normed")
+    _normalize_and_mask(con, timer)
     with timer("morphology"):
         if options.morphology:
+            todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchall()[0][0]
             _tokenize(con, workdir, todo, pool, options.progress)
         else:
-            con.execute("CREATE OR REPLACE TEMP TABLE final_text AS SELECT rowno, text, response FROM masked")
+            con.execute("CREATE OR REPLACE TEMP VIEW final_text AS SELECT rowno, text, response FROM masked")
             _empty_terms(con)
     with timer("write"):
-        _upsert_cases(con, result)
+        _count_cases(con, result)
+        _upsert_cases(con, result.batch_id)
         if "route" in mapping.columns:
             from .events import route_events
             route_events(con, result.batch_id)
@@ -323,23 +324,29 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
             {c('status')} AS status, {c('priority')} AS priority, {c('closed_at')} AS closed_raw,
             {c('updated_at')} AS updated_raw, {c('cause')} AS cause, {c('response')} AS response_raw,
             {c('route')} AS route, {extras_json} AS extras
-        FROM raw)
+        FROM raw),
+    d AS (SELECT *, kk_ts(received_raw) AS received_at, kk_ts(closed_raw) AS closed_at,
+                 kk_ts(updated_raw) AS updated_at FROM v)
     SELECT *,
-        kk_ts(received_raw) AS received_at, kk_ts(closed_raw) AS closed_at, kk_ts(updated_raw) AS updated_at,
         CASE
             WHEN received_raw IS NULL THEN '受付日時が空です'
-            WHEN kk_ts(received_raw) IS NULL THEN '受付日時「' || left(received_raw, 40) || '」を日付として読めません'
+            WHEN received_at IS NULL THEN '受付日時「' || left(received_raw, 40) || '」を日付として読めません'
             WHEN text_raw IS NULL THEN '問い合わせ内容が空です'
         END AS reason,
-        coalesce(case_id_raw, 'R-' || left(sha256(strftime(kk_ts(received_raw), '%Y-%m-%dT%H:%M:%S') || '|'
-            || regexp_replace(coalesce(text_raw, ''), '\\s+', '', 'g') || '|' || coalesce(channel, '')), 16)) AS case_id,
-        coalesce(customer_id,
-                 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '\\s+', '', 'g'))), 16)) AS customer_key,
-        md5($salt || '|' || coalesce(text_raw, '')) AS text_hash,
-        md5($salt || '|' || concat_ws(chr(31), case_id_raw, received_raw, text_raw, channel, customer_id, customer_pii,
-            product, category, department, status, priority, closed_raw, updated_raw, cause, response_raw, route,
-            CAST(extras AS VARCHAR))) AS row_hash
-    FROM v
+        CASE WHEN case_id_raw IS NOT NULL THEN case_id_raw
+             ELSE 'R-' || left(sha256(strftime(received_at, '%Y-%m-%dT%H:%M:%S') || '|'
+                  || regexp_replace(coalesce(text_raw, ''), '\s+', '', 'g') || '|' || coalesce(channel, '')), 16)
+        END AS case_id,
+        CASE WHEN customer_id IS NOT NULL THEN customer_id
+             WHEN customer_pii IS NOT NULL
+             THEN 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '\s+', '', 'g'))), 16)
+        END AS customer_key,
+        -- 64-bit salted hashes: change detection only, and several times cheaper than md5 on long rows.
+        to_hex(hash($salt, text_raw)) AS text_hash,
+        to_hex(hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, customer_pii, product, category,
+                    department, status, priority, closed_raw, updated_raw, cause, response_raw, route,
+                    CAST(extras AS VARCHAR))) AS row_hash
+    FROM d
     """
     params = {f"p{i}": value for i, value in enumerate(extras_params)}
     params["salt"] = salt
@@ -395,7 +402,7 @@ def _write_rejects(con, mapping: Mapping, batch_id: int) -> None:
     masked = textjobs.mask_free_texts([r[2] for r in rows])
     rejected = pa.table({"batch_id": [batch_id] * len(rows), "line": [r[0] for r in rows],
                          "reason": [r[1] for r in rows], "raw": masked})
-    con.execute("INSERT INTO rejected_rows SELECT * FROM rejected ORDER BY line")
+    _insert_arrow(con, "rejected_rows", rejected)
 
 
 def _header_line(con) -> int:
@@ -406,23 +413,36 @@ def _header_line(con) -> int:
 def _row_ranges(con, table: str, step: int):
     """rowno ranges covering a table; later statements on the same connection may run between chunks
     (a cursor would not see this connection's temp tables or open transaction)."""
-    top = con.execute(f"SELECT max(rowno) FROM {table}").fetchone()[0] or 0
+    top = con.execute(f"SELECT max(rowno) FROM {table}").fetchall()[0][0] or 0
     for low in range(0, top, step):
         yield low, low + step
 
 
-def _normalize_texts(con) -> None:
-    """NFKC in Python (DuckDB has no NFKC), chunk by chunk so memory stays bounded."""
-    con.execute("CREATE OR REPLACE TEMP TABLE normed (rowno BIGINT, text_norm VARCHAR, response_norm VARCHAR)")
+def _normalize_and_mask(con, timer: _Timer) -> None:
+    """NFKC (DuckDB has none) on Arrow batches, then the regex masks inside DuckDB, range by range
+    so memory stays bounded. Rows whose text did not change are masked too (their response may)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE masked (rowno BIGINT, text VARCHAR, response VARCHAR)")
     for low, high in _row_ranges(con, "todo", NFKC_CHUNK):
-        batch = con.execute("SELECT rowno, text_raw, response_raw FROM todo WHERE action <> 'unchanged' "
-                            "AND rowno > ? AND rowno <= ? ORDER BY rowno", [low, high]).fetchall()
-        if not batch:
+        batch = con.sql("SELECT rowno, text_raw, response_raw FROM todo WHERE action <> 'unchanged' "
+                        "AND rowno > $low AND rowno <= $high", params={"low": low, "high": high}).to_arrow_table()
+        if batch.num_rows == 0:
             continue
-        responses = normalize_many([r[2] or "" for r in batch])
-        chunk = pa.table({"rowno": [r[0] for r in batch], "text_norm": normalize_many([r[1] for r in batch]),
-                          "response_norm": [r or None for r in responses]})
-        con.execute("INSERT INTO normed SELECT * FROM chunk")
+        with timer("nfkc"):
+            chunk = pa.table({"rowno": batch["rowno"], "text": normalize_arrow(batch["text_raw"].combine_chunks()),
+                              "response": normalize_arrow(batch["response_raw"].combine_chunks())})
+        with timer("mask_regex"):
+            con.register("kk_arrow_in", chunk)
+            con.execute("INSERT INTO masked SELECT rowno, kk_mask(text), kk_mask(response) FROM kk_arrow_in")
+            con.unregister("kk_arrow_in")
+
+
+def _insert_arrow(con, table: str, data: pa.Table) -> None:
+    """Append an Arrow table (table names are ours, never user input)."""
+    con.register("kk_arrow_in", data)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM kk_arrow_in")
+    finally:
+        con.unregister("kk_arrow_in")
 
 
 def _tokenize(con, workdir: Path, todo: int, pool, progress: Progress | None) -> None:
@@ -451,46 +471,55 @@ def _tokenize(con, workdir: Path, todo: int, pool, progress: Progress | None) ->
     rest = con.execute("SELECT rowno, response FROM final_text WHERE text IS NULL AND response IS NOT NULL").fetchall()
     if rest:
         remasked = pa.table({"rowno": [r[0] for r in rest], "response": textjobs.mask_free_texts([r[1] for r in rest])})
+        con.register("remasked", remasked)
         con.execute("UPDATE final_text SET response = remasked.response FROM remasked WHERE final_text.rowno = remasked.rowno")
+        con.unregister("remasked")
 def _empty_terms(con) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE final_terms (rowno BIGINT, idx SMALLINT, surface VARCHAR, lemma VARCHAR, "
                 "pos VARCHAR, negated BOOLEAN)")
 
 
-def _upsert_cases(con, result: LoadResult) -> None:
+def _count_cases(con, result: LoadResult) -> None:
+    _count_read_rejected(con, result)
     counts = dict(con.execute("SELECT action, count(*) FROM todo GROUP BY action").fetchall())
-    result.rows_read = con.execute("SELECT count(*) FROM raw").fetchone()[0] + \
-        con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
-    result.rejected = con.execute("SELECT count(*) FROM prep WHERE reason IS NOT NULL").fetchone()[0] + \
-        con.execute("SELECT count(*) FROM rejects_stage").fetchone()[0]
     result.inserted = counts.get("insert", 0)
     result.updated = counts.get("update", 0)
     result.unchanged = counts.get("unchanged", 0)
-    result.duplicate = con.execute("SELECT count(*) FROM prep WHERE reason IS NULL").fetchone()[0] - \
-        con.execute("SELECT count(*) FROM todo").fetchone()[0]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE changed AS SELECT t.*, f.text AS final_text, f.response AS final_response "
-        "FROM todo t JOIN final_text f USING (rowno) WHERE t.action <> 'unchanged'")
+    result.duplicate = result.rows_read - result.rejected - sum(counts.values())
+
+
+def _count_read_rejected(con, result: LoadResult) -> None:
+    """rows_read and rows_rejected of a staged file (malformed records + rows prep rejected)."""
+    structural, staged, bad = con.execute(
+        "SELECT (SELECT count(*) FROM rejects_stage), (SELECT count(*) FROM raw), "
+        "(SELECT count(*) FROM prep WHERE reason IS NOT NULL)").fetchall()[0]
+    result.rows_read = staged + structural
+    result.rejected = bad + structural
+
+
+def _upsert_cases(con, batch_id: int) -> None:
+    """Replace updated cases, insert new ones; an update whose text did not change keeps its text."""
     con.execute("""
-        CREATE OR REPLACE TEMP TABLE kept_text AS
-        SELECT c.case_id, c.text, c.first_batch_id FROM cases c JOIN changed USING (case_id)""")
-    con.execute("DELETE FROM cases WHERE case_id IN (SELECT case_id FROM changed)")
+        CREATE OR REPLACE TEMP TABLE kept AS
+        SELECT c.case_id, CASE WHEN NOT t.needs_text THEN c.text END AS text, c.first_batch_id
+        FROM cases c JOIN todo t USING (case_id) WHERE t.action = 'update'""")
+    con.execute("DELETE FROM cases WHERE case_id IN (SELECT case_id FROM kept)")
     con.execute("""
         INSERT INTO cases
-        SELECT ch.case_id, ch.received_at, ch.channel, ch.customer_key, ch.product, ch.category, ch.department,
-               ch.status, ch.priority, ch.closed_at, ch.updated_at, ch.cause,
-               coalesce(ch.final_text, k.text), ch.final_response,
-               CASE WHEN ch.closed_raw IS NOT NULL AND ch.closed_at IS NULL
-                    THEN json_merge_patch(coalesce(ch.extras, '{}'::JSON), json_object('完了日時（読めなかった値）', ch.closed_raw))
-                    ELSE ch.extras END,
-               ch.row_hash, ch.text_hash, $batch, coalesce(k.first_batch_id, $batch)
-        FROM changed ch LEFT JOIN kept_text k USING (case_id)
-        ORDER BY ch.received_at""", {"batch": result.batch_id})
-    con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM changed WHERE needs_text)")
+        SELECT t.case_id, t.received_at, t.channel, t.customer_key, t.product, t.category, t.department,
+               t.status, t.priority, t.closed_at, t.updated_at, t.cause,
+               coalesce(f.text, k.text), f.response,
+               CASE WHEN t.closed_raw IS NOT NULL AND t.closed_at IS NULL
+                    THEN json_merge_patch(coalesce(t.extras, '{}'::JSON), json_object('完了日時（読めなかった値）', t.closed_raw))
+                    ELSE t.extras END,
+               t.row_hash, t.text_hash, $batch, coalesce(k.first_batch_id, $batch)
+        FROM todo t JOIN final_text f USING (rowno) LEFT JOIN kept k USING (case_id)
+        WHERE t.action <> 'unchanged'""", {"batch": batch_id})
+    con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM todo WHERE action = 'update' AND needs_text)")
     con.execute("""
         INSERT INTO case_terms
         SELECT t.case_id, ft.idx, ft.surface, ft.lemma, ft.pos, ft.negated
-        FROM final_terms ft JOIN todo t USING (rowno) ORDER BY t.case_id, ft.idx""")
+        FROM final_terms ft JOIN todo t USING (rowno)""")
 
 
 def _finish_batch(con, result: LoadResult) -> None:

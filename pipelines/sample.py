@@ -20,7 +20,7 @@ import re
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable, Sequence
@@ -439,10 +439,10 @@ OPERATOR_PROFILES = ("70代の女性。", "80代男性、娘様が代理で説�
 CONNECTORS = {
     ("polite", "complaint"): ("のですが。", "んです。", "ので連絡しました。", "のでご連絡しました。",
                               "ので{toiawase}しました。", "のですが、どういうことでしょうか。",
-                              "のですが、これは仕様ですか？", "んですけど。", "。", "ようなのですが。",
+                              "のですが、これは仕様ですか？", "んですけど。", "。", "のですが、ご確認ください。",
                               "ので、一度確認していただけますか。"),
     ("polite", "complaint…"): ("のですが、", "ので、", "んですが、"),
-    ("casual", "complaint"): ("。", "んだけど。", "んですけど。", "！！", "んだが。", "んだけど…", "。ありえない",
+    ("casual", "complaint"): ("。", "んだけど。", "んですけど。", "！！", "んだが。", "んだけど…",
                               "ってどういうこと？", "。"),
     ("casual", "complaint…"): ("んだけど、", "から、", "。"),
     ("operator", "complaint"): ("とのこと。", "との申し出。", "との連絡。", "とお申し出あり。", "旨のご連絡。",
@@ -451,13 +451,13 @@ CONNECTORS = {
                            "です。ありがとうございます。", "ので感謝しています。"),
     ("casual", "praise"): ("！", "。ありがとう！", "んです〜", "。"),
     ("operator", "praise"): ("とのこと。お褒めの言葉。", "とのお声。", "とのこと。"),
-    ("polite", "wish"): ("のですが、ご検討いただけませんか。", "と思います。", "です。よろしくお願いします。",
+    ("polite", "wish"): ("のですが、ご検討いただけませんか。", "と思います。", "です。",
                          "と思い、ご連絡しました。", "のですが、難しいでしょうか。"),
     ("casual", "wish"): ("！", "なー", "。お願いします", "です！"),
     ("operator", "wish"): ("とのご要望。", "との要望あり。", "とのご意見。"),
 }
 # "…です。" after a verb reads wrong; these connectors only follow adjectives.
-ADJECTIVE_ONLY = {"です。ありがとうございます。", "です。よろしくお願いします。", "です！"}
+ADJECTIVE_ONLY = {"です。ありがとうございます。", "です。", "です！"}
 
 LINKERS = {"polite": ("それと、", "あと、", "それから、", "さらに、", "加えて、"),
            "casual": ("あと、", "それに", "ついでに言うと、"),
@@ -474,7 +474,7 @@ EMOTIONS = {  # level -> register -> phrases
     2: {"polite": ("何度も電話しているのにつながりません。", "至急対応してください。", "早急に対応をお願いします。",
                    "いい加減にしてください。", "どうなっているんですか。", "正直、腹が立っています。",
                    "ちゃんと確認しているんでしょうか。", "大至急お願いします！！"),
-        "casual": ("どうなってんの？", "いい加減にして。", "早くしてよ", "ありえないんだけど", "ほんと困るーー"),
+        "casual": ("どうなってんの？", "いい加減にして。", "マジで困る", "ありえないんだけど", "ほんと困るーー"),
         "operator": ("語気が強く、早急な対応を求められた。", "やや立腹。", "何度も電話したとご立腹。", "至急の対応を希望。")},
     3: {"polite": ("二度と買いません。", "もう買いません。", "最悪です。", "信じられません。", "本当に不愉快です。",
                    "こんな会社だと思いませんでした。"),
@@ -526,7 +526,8 @@ REQUESTS_CASUAL = {
     "product": ("交換して。", "返金して", "どうにかして", "新しいの送って", ""),
     "delivery": ("早くして", "早く送って", "どうなってるか教えて", ""),
     "money": ("返金して", "説明して", "早く手続きして", ""),
-    "service": ("どうにかして", "なんとかしてください", "ちゃんとして", ""),
+    "staff": ("ちゃんとして", "謝ってほしい", "なんとかしてください", ""),
+    "web": ("早く直して", "どうにかして", "なんとかしてください", ""),
 }
 REQUESTS_OPERATOR = {
     "品質・異物": ("交換を希望。", "原因の調査と回答を希望。", "返金希望。", "現品回収に同意。"),
@@ -536,6 +537,7 @@ REQUESTS_OPERATOR = {
     "Webサイト・システム": ("復旧の連絡を希望。", "手順の案内を希望。"), "表示・説明": ("表示改善を要望。", "説明を希望。"),
     "健康被害・安全": ("原因究明と連絡を強く希望。", "通院費の相談あり。"),
 }
+CLOSINGS_LETTER = ("よろしくお願いいたします。", "何卒よろしくお願い申し上げます。", "ご回答をお待ちしております。", "")
 OPERATOR_NOTES = ("現品あり。", "写真あり。", "現品回収可。", "開封済み。", "未開封品も手元にあり。", "購入店不明。",
                   "レシートあり。", "ご高齢の方。", "日中は不在がちとのこと。", "夕方以降の連絡希望。", "家族が代理で連絡。")
 OPERATOR_SITUATIONS = {
@@ -544,9 +546,10 @@ OPERATOR_SITUATIONS = {
     "delivery": ("{md}に注文。", "不在票なし。", "配送業者には連絡済みとのこと。", "贈答用とのこと。", "宅配ボックスも確認済み。",
                  "{courier}の追跡では配達済みの表示。"),
     "money": ("カード会社にも確認済み。", "明細を確認して気づいたとのこと。", "{md}に手続きしたとのこと。", "マイページでは確認できず。"),
-    "service": ("前回の入電は{md}。", "待ち時間が長かったとのこと。", "以前の問い合わせ内容を再度説明された。", "スマホから操作。"),
+    "staff": ("前回の入電は{md}。", "待ち時間が長かったとのこと。", "以前の問い合わせ内容を再度説明された。"),
+    "web": ("スマホから操作。", "パソコンでも同様とのこと。", "ブラウザを変えても同じとのこと。"),
 }
-CLOSINGS_POLITE = ("よろしくお願いします。", "よろしくお願いいたします。", "ご対応よろしくお願いします。", "", "", "", "")
+CLOSINGS_POLITE = ("よろしくお願いします。", "よろしくお願いいたします。", "ご対応よろしくお願いします。", "以上です。", "", "", "")
 STORIES = {
     "product": (
         "毎朝家族で口にしていて、今回もいつものように開けたところでした。", "高齢の母に送ったもので、母から電話があって気づきました。",
@@ -569,16 +572,21 @@ STORIES = {
         "年金暮らしなので、少額でも困ります。", "マイページも確認しましたが、どこを見ればいいのか分かりませんでした。",
         "今月は出費が多く、早めに対応していただけると助かります。", "以前にも一度同じような手続きをしたことがあります。",
     ),
-    "service": (
-        "仕事の休憩時間に電話しているので、長く待つことはできません。", "高齢の父の代わりに手続きをしようとしています。",
-        "スマホの操作には慣れているほうですが、それでも分かりませんでした。", "パソコンからも試しましたが、同じでした。",
-        "前回の電話の内容がまったく引き継がれていませんでした。",
+    "staff": (
+        "仕事の休憩時間にしか連絡できないので、早めに返事をください。", "高齢の父の代わりに連絡しています。",
+        "前回の電話の内容がまったく引き継がれていませんでした。", "こちらの話を最後まで聞いてほしかったです。",
+        "今まで気持ちよく利用してきただけに残念です。", "email:仕事が忙しく、平日はなかなか電話できないのでメールにしました。",
+    ),
+    "web": (
+        "高齢の父の代わりに手続きをしようとしています。", "スマホの操作には慣れているほうですが、それでも分かりませんでした。",
+        "パソコンからも試しましたが、同じでした。", "ブラウザを変えても同じでした。",
+        "よくある質問のページも見ましたが、解決しませんでした。",
         "email:仕事が忙しく、平日はなかなか電話できないのでメールにしました。",
     ),
 }
 STORY_GROUP = {"品質・異物": "product", "味・風味": "product", "容器・包装": "product", "健康被害・安全": "product",
                "表示・説明": "product", "配送": "delivery", "請求・返金": "money", "契約・定期便": "money",
-               "接客・対応": "service", "Webサイト・システム": "service"}
+               "接客・対応": "staff", "Webサイト・システム": "web"}
 CAUSE_STORY_GROUP = {"梱包不良": "delivery"}
 
 
@@ -672,8 +680,8 @@ def fake_phone(rng: random.Random, hyphen: str = "-") -> str:
 
 def fake_email(rng: random.Random) -> str:
     surname, given = pick(rng, ROMAJI_SURNAMES), pick(rng, ROMAJI_GIVEN)
-    local = pick(rng, (f"{given}.{surname}", f"{surname}{rng.randrange(10, 99)}", f"{given}_{surname}{rng.randrange(70, 99)}",
-                       f"{surname}.{given[0]}"))
+    local = pick(rng, (f"{given}.{surname}", f"{surname}{rng.randrange(10, 99)}",
+                       f"{given}_{surname}{rng.randrange(70, 99)}", f"{surname}.{given[0]}"))
     at = "＠" if rng.random() < 0.05 else "@"
     return f"{local}{at}{pick(rng, MAIL_DOMAINS)}"
 
@@ -1156,25 +1164,25 @@ DETAILS = {  # kind -> (first forms, second forms); two details take one of each
 OPERATOR_DETAILS = {"lot": ("ロット{lot}。", "賞味期限{exp}。", "ロット{lot}、期限{exp}。"),
                     "order": ("注文番号{order}。", "金額{amount}。", "注文番号{order}、{amount}。")}
 PII_SENTENCES = {
-    "phone": ("連絡先は{phone}です。", "折り返しは{phone}までお願いします。", "携帯：{phone}", "日中は{phone}におります。",
+    "phone": ("連絡先は{phone}です。", "折り返しは{phone}までお願いします。", "携帯：{phone}。", "日中は{phone}におります。",
               "{phone}に電話ください。"),
-    "email": ("メールアドレスは{email}です。", "{email}まで返信ください。", "返信先：{email}"),
+    "email": ("メールアドレスは{email}です。", "{email}まで返信ください。", "返信先：{email}。"),
     "address": ("住所は{postal}　{address}です。", "送り先：{postal} {address}", "{address}に住んでいます。",
                 "{postal}{address}宛てに送ってください。"),
     "name": ("担当の{surname}さんに伝えてあります。", "前回は{surname}さんという方が対応してくれました。", "注文は{fullname}名義です。",
              "{fullname}と申します。", "母（{fullname}）の代理で連絡しています。", "主人の{fullname}名義で登録しています。",
              "{surname}様宛ての荷物と一緒に入っていました。"),
 }
-PII_OPERATOR = {"phone": ("連絡先{phone}。", "折り返し先：{phone}"), "email": ("メール{email}へ回答希望。",),
+PII_OPERATOR = {"phone": ("連絡先{phone}。", "折り返し先：{phone}。"), "email": ("メール{email}へ回答希望。",),
                 "address": ("送付先{postal} {address}。",), "name": ("ご本人（{fullname}様）より。", "前回対応の{surname}さんを指名。")}
 SEASON_WORDS = ("厳寒", "余寒", "早春", "陽春", "新緑", "初夏", "盛夏", "晩夏", "初秋", "仲秋", "晩秋", "師走")
 
 
-def fill(template: str, rng: random.Random, ctx: dict[str, str]) -> str:
+def fill(template: str, rng: random.Random, ctx: TextContext) -> str:
     """Fill {slots}: per-text values from ctx first, else a fresh pick from SLOTS."""
     def replace(match: re.Match[str]) -> str:
         key = match.group(1)
-        return ctx[key] if key in ctx else pick(rng, SLOTS[key])
+        return ctx[key] if key in ctx.makers else pick(rng, SLOTS[key])
     return SLOT_PATTERN.sub(replace, SLOT_PATTERN.sub(replace, template))
 
 
@@ -1198,26 +1206,46 @@ def format_expiry(day: date, rng: random.Random) -> str:
                       f"{day:%Y.%m.%d}"))
 
 
-def text_context(draft: Draft, rng: random.Random) -> dict[str, str]:
-    """Per-text values: the product as the customer calls it, dates, numbers that look like data."""
+class TextContext(dict):
+    """Per-text slot values, each made on first use and then kept, so a text stays consistent."""
+
+    def __init__(self, makers: dict[str, Callable[[], str]]) -> None:
+        super().__init__()
+        self.makers = makers
+
+    def __missing__(self, key: str) -> str:
+        value = self[key] = self.makers[key]()
+        return value
+
+
+def text_context(draft: Draft, rng: random.Random) -> TextContext:
+    """The product as the customer calls it, dates, and numbers that look like data (lots, orders, amounts)."""
     received = draft.received_at.date()
     bought = received - timedelta(days=rng.randint(1, 12))
-    made = received - timedelta(days=rng.randint(20, 200))
-    quantity = 24 if draft.product.kind == "bottle" and rng.random() < 0.4 else rng.randint(1, 3)
-    md = pick(rng, (f"{bought.month}月{bought.day}日", f"{bought.month}/{bought.day}", f"{bought.month}月{bought.day}日"))
-    return {
-        "p": pick(rng, draft.product.aliases),
-        "md": maybe_full_width(md, rng),
-        "store": pick(rng, STORES).replace("{town}", pick(rng, TOWNS)),
-        "lot": draft.lot or f"L{made:%y%m}-{rng.randrange(1, 1000):03d}",
-        "exp": format_expiry(received + timedelta(days=rng.randint(20, 330)), rng),
-        "order": f"A-{bought:%Y%m%d}-{rng.randrange(1, 10000):04d}",
-        "amount": format_amount(draft.product.price * quantity + pick(rng, (0, 0, 550, 880)), rng),
-        "tracking": str(rng.randrange(2 * 10**11, 10**12)),
-        "k": pick(rng, (str(draft.repeat_index + 1), full_width(str(draft.repeat_index + 1)))),
-        "phone": pii_phone(rng), "email": fake_email(rng), "postal": fake_postal(rng),
-        "address": fake_address(rng), "surname": pick(rng, SURNAMES), "fullname": fake_name(rng).replace(" ", ""),
-    }
+
+    def lot() -> str:
+        made = received - timedelta(days=rng.randint(20, 200))
+        return draft.lot or f"L{made:%y%m}-{rng.randrange(1, 1000):03d}"
+
+    def amount() -> str:
+        quantity = 24 if draft.product.kind == "bottle" and rng.random() < 0.4 else rng.randint(1, 3)
+        return format_amount(draft.product.price * quantity + pick(rng, (0, 0, 550, 880)), rng)
+
+    def month_day() -> str:
+        japanese, slashed = f"{bought.month}月{bought.day}日", f"{bought.month}/{bought.day}"
+        return maybe_full_width(pick(rng, (japanese, slashed, japanese)), rng)
+
+    return TextContext({
+        "p": lambda: pick(rng, draft.product.aliases), "md": month_day, "lot": lot, "amount": amount,
+        "store": lambda: pick(rng, STORES).replace("{town}", pick(rng, TOWNS)),
+        "exp": lambda: format_expiry(received + timedelta(days=rng.randint(20, 330)), rng),
+        "order": lambda: f"A-{bought:%Y%m%d}-{rng.randrange(1, 10000):04d}",
+        "tracking": lambda: str(rng.randrange(2 * 10**11, 10**12)),
+        "k": lambda: pick(rng, (str(draft.repeat_index + 1), full_width(str(draft.repeat_index + 1)))),
+        "phone": lambda: pii_phone(rng), "email": lambda: fake_email(rng), "postal": lambda: fake_postal(rng),
+        "address": lambda: fake_address(rng), "surname": lambda: pick(rng, SURNAMES),
+        "fullname": lambda: fake_name(rng).replace(" ", ""),
+    })
 
 
 def pii_phone(rng: random.Random) -> str:
@@ -1242,9 +1270,11 @@ def connector(register: str, mode: str, clause: str, rng: random.Random, theme: 
     return pick(rng, options)
 
 
-NO_PRODUCT_LEADS = {
-    "接客・対応": ("", "", "{md}に{toiawase}した件です。", "先日お電話した者です。", "先日の対応についてです。"),
-    "Webサイト・システム": ("", "", "公式サイトについてです。", "アプリの件です。", "マイページについて{toiawase}します。"),
+NO_PRODUCT_LEADS = {  # theme -> register -> leads
+    "接客・対応": {"polite": ("", "", "{md}に{toiawase}した件です。", "先日お電話した者です。", "先日の対応についてです。"),
+                "operator": ("", "", "前回の対応について。", "{md}の入電の件。"), "casual": ("",)},
+    "Webサイト・システム": {"polite": ("", "", "公式サイトについてです。", "アプリの件です。", "マイページについて{toiawase}します。"),
+                         "operator": ("", "", "公式サイトの件。", "アプリについて。", "マイページの件。"), "casual": ("",)},
 }
 
 
@@ -1252,8 +1282,8 @@ def lead(draft: Draft, register: str, rng: random.Random, after_comma: bool = Fa
     """How the customer introduces the product ("先日スーパーで買った緑茶ですが、")."""
     route, theme = draft.route, draft.cause.theme
     arrived = draft.cause.name != "配送遅延"
-    if theme in NO_PRODUCT_LEADS and register != "operator":
-        return "" if register == "casual" else pick(rng, NO_PRODUCT_LEADS[theme])
+    if theme in NO_PRODUCT_LEADS:
+        return pick(rng, NO_PRODUCT_LEADS[theme][register])
     if after_comma:
         return ""
     when = pick(rng, ("{md}に", "先週", "先月", "", "{days}前に") if theme in ORDER_THEMES or route != "store"
@@ -1328,7 +1358,7 @@ def secondary_sentence(draft: Draft, register: str, rng: random.Random) -> str:
 def detail_sentence(draft: Draft, register: str, rng: random.Random) -> str:
     theme = draft.cause.theme
     kind = "lot" if theme in LOT_THEMES and draft.cause.name != "梱包不良" else \
-        "order" if theme in ORDER_THEMES or draft.route != "store" else ""
+        "order" if theme in ORDER_THEMES or draft.cause.name in ("梱包不良", "決済エラー") else ""
     chance = 0.85 if draft.lot else 0.55 if kind else 0.0
     if not kind or rng.random() >= chance or draft.cause.mode != "complaint":
         return ""
@@ -1348,7 +1378,8 @@ def decoy_sentence(draft: Draft, rng: random.Random) -> str:
         return pick(rng, DECOYS_NEUTRAL)
     fitting = [text for text, mentions, primaries, needs in DECOYS
                if draft.cause.theme in primaries and mentions not in draft.themes
-               and (needs != "mail" or draft.route != "store") and (needs != "bottle" or draft.product.kind == "bottle")]
+               and (needs != "mail" or draft.route != "store")
+               and (needs != "bottle" or draft.product.kind == "bottle")]
     return pick(rng, fitting) if fitting else ""
 
 
@@ -1441,16 +1472,18 @@ def pii_parts(draft: Draft, register: str, rng: random.Random) -> tuple[list[str
 CASUAL_ENDS = ("。", "！", "？", "…", "ー", "〜", "、", "?", "!", "w")
 
 
-def join_parts(parts: list[str], draft: Draft, register: str, rng: random.Random) -> str:
+def join_parts(parts: list[str], sender: list[str], draft: Draft, register: str, rng: random.Random) -> str:
+    """Sentences into one message; `sender` (personal data) goes where people put it."""
     parts = [part for part in parts if part]
     if draft.channel == "手紙":
         month = draft.received_at.month
         head = f"拝啓　{SEASON_WORDS[month - 1]}の候、貴社ますますご清栄のこととお慶び申し上げます。"
-        return "\n".join(([head] if rng.random() < 0.7 else []) + parts + ["敬具"])
+        return "\n".join(([head] if rng.random() < 0.7 else []) + parts + ["敬具"] + sender)
+    parts += sender
     if register == "polite" and draft.channel in ("メール", "Webフォーム") and len(parts) > 3 and rng.random() < 0.35:
         return parts[0] + "\n" + "".join(parts[1:-1]) + "\n" + parts[-1]
     if register == "casual":
-        parts = [part if part.endswith(CASUAL_ENDS) else part + pick(rng, ("。", "。", "！", "…", "")) for part in parts]
+        parts = [part if part.endswith(CASUAL_ENDS) else part + pick(rng, ("。", "。", "！", "…")) for part in parts]
         return pick(rng, (" ", "", "", "", "", "\n")).join(parts).strip()
     return "".join(parts)
 
@@ -1465,16 +1498,20 @@ def compose(draft: Draft, rng: random.Random) -> Composed:
     opening_text = opening(draft, register, rng)
     parts = [opening_text] + body(draft, register, rng, decoy, opening_text)
     pii, kinds = pii_parts(draft, register, rng)
-    closing = pick(rng, CLOSINGS_POLITE) if register == "polite" else ""
+    closing = pick(rng, CLOSINGS_LETTER if draft.channel == "手紙" else CLOSINGS_POLITE) if register == "polite" else ""
     ctx = text_context(draft, rng)
-    filled = [fill(part, rng, ctx) for part in parts + pii + [closing]]
-    return Composed(join_parts(filled, draft, register, rng), kinds, bool(decoy))
+    if draft.channel == "手紙":
+        parts, pii = parts + [closing], [fill(part, rng, ctx) for part in pii]
+    else:
+        parts, pii = parts + pii + [closing], []
+    filled = [fill(part, rng, ctx) for part in parts]
+    return Composed(join_parts(filled, pii, draft, register, rng), kinds, bool(decoy))
 
 
 # ---------------------------------------------------------------- hand-offs
 
 DEPT_MEDIAN_HOURS = {DESK: 2.5, QA: 36, MFG: 44, LOGI: 26, ACCT: 30, IT: 28, SALES: 30, LEGAL: 48}
-SLOW_FACTOR = 4.0
+SLOW_FACTOR = 5.0   # nights and weekends pad every hold, so 5x in working time shows as ~4x in events.csv
 HANDOFF_MEMOS = {
     QA: ("現品調査を依頼", "品質調査依頼", "原因調査を依頼", "ロット確認を依頼", ""),
     MFG: ("製造記録の確認を依頼", "製造ラインの確認依頼", "工程の点検を依頼"),
@@ -1496,7 +1533,7 @@ ANSWER_MEMOS = {QA: ("調査結果を回答", "調査の結果、工程に異常
                 LEGAL: ("対応方針を回答", "書面回答の文案を共有")}
 DONE_MEMOS = ("お客様へ回答し完了", "ご納得いただき完了", "", "", "", "", "", "")
 DONE_MEMOS_BY_GROUP = {"product": ("代品発送にて完了",), "delivery": ("再送にて完了",), "money": ("返金にて完了",),
-                       "service": ()}
+                       "staff": (), "web": ("復旧を確認し完了",)}
 
 
 @dataclass(frozen=True)
@@ -1516,7 +1553,8 @@ def work_time(moment: datetime, rng: random.Random, saturday: bool = False) -> d
             morning = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time())
             moment = morning + timedelta(hours=9, minutes=rng.randrange(90))
         elif moment.hour < 9:
-            moment = datetime.combine(moment.date(), datetime.min.time()) + timedelta(hours=9, minutes=rng.randrange(90))
+            midnight = datetime.combine(moment.date(), datetime.min.time())
+            moment = midnight + timedelta(hours=9, minutes=rng.randrange(90))
         else:
             return moment.replace(second=0, microsecond=0)
 
@@ -1589,7 +1627,7 @@ def handoff_event(draft: Draft, clock: Clock, giver: str, dept: str, index: int,
 
 
 def done_memo(draft: Draft, rng: random.Random) -> str:
-    group = story_group(draft.cause) if draft.cause.theme in STORY_GROUP else "service"
+    group = story_group(draft.cause) if draft.cause.theme in STORY_GROUP else "staff"
     return pick(rng, DONE_MEMOS + DONE_MEMOS_BY_GROUP[group])
 
 
@@ -1774,6 +1812,18 @@ def returning_entry(plan: Plan, drafts: list[Draft]) -> dict:
             "case_ids": [d.case_id for d in mine]}
 
 
+def median_holds(drafts: list[Draft], histories: list[list[Event]]) -> dict[str, float]:
+    """Median hours each department held a case before acting, measured the way an analysis of events.csv would."""
+    held: dict[str, list[float]] = {dept: [] for dept in DEPARTMENTS}
+    for draft, events in zip(drafts, histories):
+        arrived = {DESK: draft.received_at}
+        for event in events:
+            held[event.source].append((event.at - arrived[event.source]).total_seconds() / 3600)
+            if event.target != event.source:
+                arrived[event.target] = event.at
+    return {dept: round(float(np.median(hours)), 1) for dept, hours in held.items() if hours}
+
+
 def theme_counts(drafts: list[Draft]) -> dict[str, int]:
     counts = Counter(theme for d in drafts for theme in d.themes)
     return {theme: counts[theme] for theme in THEMES}
@@ -1800,7 +1850,8 @@ def build_manifest(opts: SampleOptions, plan: Plan, drafts: list[Draft], compose
         "ineffective_countermeasures": [countermeasure_entry(cm) for cm in plan.countermeasures
                                         if cm.kind == "ineffective"],
         "slow_department": plan.slow_dept,
-        "slow_department_detail": {"hold_factor": SLOW_FACTOR, "stalled_case_ids": stalled},
+        "slow_department_detail": {"hold_factor": SLOW_FACTOR, "median_hold_hours": median_holds(drafts, histories),
+                                   "stalled_case_ids": stalled},
         "repeat_customer": {"customer_id": repeat[0].customer_id, "contacts": len(repeat),
                             "theme": repeat[0].cause.theme, "cause": repeat[0].cause.name,
                             "case_ids": [d.case_id for d in repeat]},
@@ -1848,6 +1899,9 @@ def draw_drafts(opts: SampleOptions, plan: Plan, rng: random.Random,
     return drafts, normal_per_day
 
 
+RESPONSE_PII = re.compile(r"対応者：|お客様携帯")
+
+
 def generate(out_dir: Path, seed: int = 7, n_cases: int = 24000, start: date = date(2024, 6, 1),
              months: int = 19) -> dict:
     """Write cases.csv, events.csv, countermeasures.csv and manifest.json into out_dir; return the manifest.
@@ -1867,10 +1921,13 @@ def generate(out_dir: Path, seed: int = 7, n_cases: int = 24000, start: date = d
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / "cases.csv", CASE_COLUMNS, case_rows)
-    write_csv(out_dir / "events.csv", EVENT_COLUMNS, [row for d, h in zip(drafts, histories) for row in event_rows(d, h)])
+    write_csv(out_dir / "events.csv", EVENT_COLUMNS,
+              [row for draft, history in zip(drafts, histories) for row in event_rows(draft, history)])
     write_csv(out_dir / "countermeasures.csv", COUNTERMEASURE_COLUMNS,
               [[f"{cm.day:%Y/%m/%d}", cm.target, cm.dept, cm.content] for cm in plan.countermeasures])
     manifest = build_manifest(opts, plan, drafts, composed, histories, normal_per_day)
+    # 対応内容 sometimes names the staff member or a customer's mobile: masking must cover it too
+    manifest["pii"]["response_case_ids"] = [row[0] for row in case_rows if RESPONSE_PII.search(row[-1])]
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return manifest
 

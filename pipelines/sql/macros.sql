@@ -49,22 +49,27 @@ CREATE OR REPLACE TEMP MACRO kk_excel_serial(s) AS
 CREATE OR REPLACE TEMP MACRO kk_strptime(c) AS
     try_strptime(c, ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y-%m-%d %H', '%Y-%m-%d', '%Y%m%d', '%Y%m%d %H:%M:%S', '%Y%m%d %H:%M']);
 
--- Any supported date text → naive Asia/Tokyo TIMESTAMP, or NULL when it cannot be read.
-CREATE OR REPLACE TEMP MACRO kk_parse_ts(raw) AS (
-    WITH a AS (SELECT kk_ascii_date(raw) AS s, raw LIKE '%午後%' AS pm)
-    SELECT CASE
-        WHEN s IS NULL OR s = '' THEN NULL
-        ELSE coalesce(
-            kk_excel_serial(s),
-            CAST(kk_strptime(kk_canonical_date(s)) AS TIMESTAMP)
-                + CASE WHEN pm AND hour(CAST(kk_strptime(kk_canonical_date(s)) AS TIMESTAMP)) < 12 THEN INTERVAL 12 HOUR ELSE INTERVAL 0 HOUR END
-                + to_minutes(CAST(540 - coalesce(kk_offset_minutes(s), 540) AS BIGINT)))
-        END
-    FROM a);
+-- The slow path: any supported date text → naive Asia/Tokyo TIMESTAMP, or NULL.
+-- Plain expressions only: a macro with a subquery becomes a correlated join per use.
+CREATE OR REPLACE TEMP MACRO kk_parse_any(s) AS
+    coalesce(
+        kk_excel_serial(kk_ascii_date(s)),
+        CAST(kk_strptime(kk_canonical_date(kk_ascii_date(s))) AS TIMESTAMP)
+            + CASE WHEN s LIKE '%午後%' AND hour(CAST(kk_strptime(kk_canonical_date(kk_ascii_date(s))) AS TIMESTAMP)) < 12
+                   THEN INTERVAL 12 HOUR ELSE INTERVAL 0 HOUR END
+            + to_minutes(CAST(540 - coalesce(kk_offset_minutes(kk_ascii_date(s)), 540) AS BIGINT)));
+
+-- Fast path for the common export formats first; the slow path only where it fails.
+CREATE OR REPLACE TEMP MACRO kk_parse_ts(raw) AS
+    CASE WHEN nullif(trim(raw), '') IS NULL THEN NULL
+         ELSE coalesce(CAST(try_strptime(trim(raw), ['%Y/%m/%d %H:%M', '%Y/%m/%d %H:%M:%S', '%Y-%m-%d %H:%M:%S',
+                                                     '%Y-%m-%d %H:%M', '%Y/%m/%d', '%Y-%m-%d']) AS TIMESTAMP),
+                       kk_parse_any(raw))
+    END;
 
 -- Timestamp only when plausible for a case export.
-CREATE OR REPLACE TEMP MACRO kk_ts(raw) AS (
-    SELECT CASE WHEN year(t) BETWEEN 1980 AND 2100 THEN t END FROM (SELECT kk_parse_ts(raw) AS t));
+CREATE OR REPLACE TEMP MACRO kk_plausible(t) AS CASE WHEN year(t) BETWEEN 1980 AND 2100 THEN t END;
+CREATE OR REPLACE TEMP MACRO kk_ts(raw) AS kk_plausible(kk_parse_ts(raw));
 
 -- Full-width ASCII and hyphen variants folded, so PII regexes see one form (cheap stand-in for NFKC
 -- on short cells such as extra columns; free text gets real NFKC in Python).

@@ -1,0 +1,1028 @@
+"""Theme tagging: KH Coder-style coding rules, parsed once, evaluated over each case's stored terms.
+
+A rules file (data/rules/themes.txt) holds one block per theme:
+
+    ＊配送 [delivery] #1F77B4
+    届く!neg | 配送 and 遅れる
+    near(荷物, 届く!neg, 4)
+
+The header gives the Japanese name, a stable ID (tags are stored under it, so a rename keeps them)
+and the chart colour; each line below it is an alternative (lines are or-ed). The language is
+described in docs/themes.md. Matching runs on `CaseDoc.terms`, so re-tagging never re-tokenizes;
+only the rule words themselves go through the tokenizer, once, when the rules are parsed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import KakehashiError
+from .settings import RULES_DIR
+from .text import CaseDoc, Term, for_tokenizer, normalize, tokenize
+
+DEFAULT_RULES = RULES_DIR / "themes.txt"
+# Bump when matching semantics change, so stored tags are recomputed even if no rule changed.
+ENGINE_VERSION = "1"
+POLARITIES = ("pos", "neg", "any")
+# A plain word counts only where it is not negated: 「壊れていない」「問題はない」「異物は入っていません」
+# are not complaints about 壊れる, 問題 or 異物. Write 届く!neg where the negation is the problem.
+DEFAULT_POLARITY = "pos"
+DEFAULT_NEAR = 5
+THEME_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+HEADER_MARKS = ("*", "＊")
+_KEYWORDS = {"and": "AND", "or": "OR", "not": "NOT"}
+_CALLS = {"near": "NEAR", "seq": "SEQ"}
+_WORD_STOP = set(" \t()|&,\"「」!")
+_TEXT_ORDER = 1_000_000  # raw-text evidence sorts after term evidence
+# Spare colours for themes added without one (the editor may omit it); Tableau-like, readable on white.
+_SPARE_COLORS = ("#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#9C755F", "#76B7B2", "#EDC948", "#FF9DA7",
+                 "#BAB0AC", "#6B6ECF", "#B5CF6B", "#CE6DBD", "#8CA252", "#E7969C", "#637939", "#AD494A")
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class RuleError(KakehashiError):
+    """A rules file or expression that cannot be used, with the line and column to fix."""
+
+    def __init__(self, ja: str, en: str, *, line: int = 0, column: int = 0, source_line: str = "",
+                 origin: str = "", theme_id: str = "") -> None:
+        self.line, self.column, self.origin, self.theme_id = line, column, origin, theme_id
+        where_ja = " ".join(p for p in (origin, f"{line}行目 {column}文字目" if line else "") if p)
+        where_en = ", ".join(p for p in (origin, f"line {line}, column {column}" if line else "") if p)
+        excerpt = _caret(source_line, column) if source_line and column else ""
+        hint_ja = "\n".join(p for p in (excerpt, "書き方: docs/themes.md") if p)
+        hint_en = "\n".join(p for p in (excerpt, "Rule language: docs/themes.md") if p)
+        super().__init__("theme_rules", f"{where_ja}: {ja}" if where_ja else ja,
+                         f"{where_en}: {en}" if where_en else en, hint_ja, hint_en)
+
+
+def _caret(line: str, column: int) -> str:
+    """The line and a caret under `column`, counting full-width characters as two cells."""
+    pad = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[:column - 1])
+    return f"  {line}\n  {' ' * pad}^"
+
+
+# ---------------------------------------------------------------------------------------------
+# The syntax tree
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """A word, phrase, raw substring (text:) or regex (/…/).
+
+    `segments` holds, per space-separated part of a word or phrase, the spellings a run of
+    consecutive terms may join to (as written, and as the tokenizer's lemmas of it).
+    """
+
+    kind: str                                  # "word" | "text" | "regex"
+    value: str
+    polarity: str = DEFAULT_POLARITY
+    segments: tuple[tuple[str, ...], ...] = ()
+
+    def source(self) -> str:
+        if self.kind == "text":
+            return f"text:{_quote(self.value)}"
+        if self.kind == "regex":
+            return f"/{self.value}/"
+        mark = "" if self.polarity == DEFAULT_POLARITY else f"!{self.polarity}"
+        return _quote(self.value) + mark
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+
+    def source(self) -> str:
+        return f"not {_wrap(self.child, (Atom, Not, Near))}"
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+
+    def source(self) -> str:
+        return " and ".join(_wrap(c, (Atom, Not, Near, And)) for c in self.children)
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+
+    def source(self) -> str:
+        return " or ".join(_wrap(c, (Atom, Not, Near, And, Or)) for c in self.children)
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """Both sides within `distance` token positions; `ordered` (seq) puts b after a."""
+
+    a: Node
+    b: Node
+    distance: int = DEFAULT_NEAR
+    ordered: bool = False
+
+    def source(self) -> str:
+        return f"{'seq' if self.ordered else 'near'}({self.a.source()}, {self.b.source()}, {self.distance})"
+
+
+Node = Atom | Not | And | Or | Near
+
+
+def _wrap(node: Node, bare: tuple[type, ...]) -> str:
+    return node.source() if isinstance(node, bare) else f"({node.source()})"
+
+
+def _quote(value: str) -> str:
+    if value and not any(c in _WORD_STOP or c.isspace() or c == "#" for c in value) \
+            and value.lower() not in _KEYWORDS and not value.startswith(("text:", "/")):
+        return value
+    return '"' + value + '"'
+
+
+# ---------------------------------------------------------------------------------------------
+# Lexer
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: str          # WORD PHRASE TEXT REGEX LP RP COMMA AND OR NOT NEAR SEQ NL EOF
+    value: str
+    line: int          # 1-based, in the file
+    col: int           # 1-based, in the line as written
+    polarity: str = DEFAULT_POLARITY
+    text: str = ""     # the token as written, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    raw: str
+    norm: str
+    cols: tuple[int, ...]   # column in `raw` of each character of `norm`
+
+
+def _normalize_line(number: int, raw: str) -> _Line:
+    """NFKC as the case texts get it (全角括弧・記号 become ASCII), keeping columns of the raw line."""
+    norm = normalize(raw)
+    if len(norm) == len(raw):
+        return _Line(number, raw, norm, tuple(range(1, len(raw) + 1)))
+    chars: list[str] = []
+    cols: list[int] = []
+    for j, ch in enumerate(raw):
+        for c in normalize(ch):
+            chars.append(c)
+            cols.append(j + 1)
+    if "".join(chars) == norm:
+        return _Line(number, raw, norm, tuple(cols))
+    scale = len(raw) / max(len(norm), 1)   # rare (combining marks): approximate columns
+    return _Line(number, raw, norm, tuple(min(len(raw), int(k * scale) + 1) for k in range(len(norm))))
+
+
+class _Lexer:
+    def __init__(self, lines: list[_Line], origin: str) -> None:
+        self.lines, self.origin = lines, origin
+        self.tokens: list[_Tok] = []
+        self.open_parens: list[_Tok] = []
+
+    def error(self, line: _Line, pos: int, ja: str, en: str) -> RuleError:
+        col = line.cols[pos] if pos < len(line.cols) else len(line.raw) + 1
+        return RuleError(ja, en, line=line.number, column=col, source_line=line.raw, origin=self.origin)
+
+    def run(self) -> list[_Tok]:
+        for line in self.lines:
+            self.lex_line(line)
+            continues = self.open_parens or not self.tokens or \
+                self.tokens[-1].kind in ("AND", "OR", "NOT", "COMMA", "LP", "NL")
+            if not continues:
+                self.tokens.append(_Tok("NL", "", line.number, len(line.raw) + 1))
+        if self.open_parens:
+            tok = self.open_parens[-1]
+            line = next(ln for ln in self.lines if ln.number == tok.line)
+            raise RuleError("( が閉じていません。対応する ) を書いてください。",
+                            "'(' is never closed; add the matching ')'.",
+                            line=tok.line, column=tok.col, source_line=line.raw, origin=self.origin)
+        last = self.lines[-1] if self.lines else _Line(0, "", "", ())
+        self.tokens.append(_Tok("EOF", "", last.number, len(last.raw) + 1))
+        return self.tokens
+
+    def add(self, line: _Line, pos: int, kind: str, value: str, text: str, polarity: str = DEFAULT_POLARITY) -> _Tok:
+        tok = _Tok(kind, value, line.number, line.cols[pos] if pos < len(line.cols) else len(line.raw) + 1,
+                   polarity, text)
+        self.tokens.append(tok)
+        return tok
+
+    def lex_line(self, line: _Line) -> None:
+        s, i, n = line.norm, 0, len(line.norm)
+        while i < n:
+            c = s[i]
+            if c.isspace():
+                i += 1
+            elif c == "#":
+                return  # a comment runs to the end of the line
+            elif c == "(":
+                self.open_parens.append(self.add(line, i, "LP", c, c))
+                i += 1
+            elif c == ")":
+                if not self.open_parens:
+                    raise self.error(line, i, "対応する ( のない ) があります。", "')' without a matching '('.")
+                self.open_parens.pop()
+                self.add(line, i, "RP", c, c)
+                i += 1
+            elif c in ",|&":
+                self.add(line, i, {",": "COMMA", "|": "OR", "&": "AND"}[c], c, c)
+                i += 1
+            elif c == "!":
+                raise self.error(line, i, "「!」の前に語がありません。否定指定は 届く!neg のように語の直後に付けます。",
+                                 "'!' must follow a word directly, as in 届く!neg.")
+            elif c in "\"「":
+                i = self.lex_phrase(line, i)
+            elif c == "/":
+                i = self.lex_regex(line, i)
+            else:
+                i = self.lex_word(line, i)
+
+    def lex_phrase(self, line: _Line, i: int, kind: str = "PHRASE", prefix: str = "") -> int:
+        s = line.norm
+        close = "」" if s[i] == "「" else '"'
+        end = s.find(close, i + 1)
+        if end < 0:
+            raise self.error(line, i, f"引用符 {s[i]} が閉じていません。同じ行で {close} を書いてください。",
+                             f"Quote {s[i]} is not closed on this line; add {close}.")
+        value = " ".join(s[i + 1:end].split())
+        if not value:
+            raise self.error(line, i, "引用符の中が空です。", "Empty quotes.")
+        start = i - len(prefix)
+        i, polarity = self.lex_polarity(line, end + 1, kind)
+        self.add(line, start, kind, value, s[start:i], polarity)
+        return i
+
+    def lex_regex(self, line: _Line, i: int) -> int:
+        s, j = line.norm, i + 1
+        while j < len(s) and s[j] != "/":
+            j += 2 if s[j] == "\\" else 1
+        if j >= len(s):
+            raise self.error(line, i, "正規表現の / が閉じていません。/液漏れ|漏れ出/ のように両側を / で囲みます。",
+                             "Regex is not closed; write it as /pattern/.")
+        pattern = s[i + 1:j].replace("\\/", "/")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise self.error(line, i + 1 + (exc.pos or 0), f"正規表現の誤りです ({exc.msg})。",
+                             f"Invalid regular expression ({exc.msg}).") from None
+        if re.compile(pattern).search(""):
+            raise self.error(line, i, "空文字列にも一致する正規表現は使えません (根拠が空になるため)。",
+                             "A regex that matches the empty string would give empty evidence.")
+        if j + 1 < len(s) and s[j + 1] == "!":
+            raise self.error(line, j + 1, "/正規表現/ には否定指定 (!neg など) を付けられません。",
+                             "A /regex/ cannot take a negation mark.")
+        self.add(line, i, "REGEX", pattern, s[i:j + 1])
+        return j + 1
+
+    def lex_word(self, line: _Line, i: int) -> int:
+        s, j = line.norm, i
+        while j < len(s) and s[j] not in _WORD_STOP and not s[j].isspace():
+            j += 1
+        word = s[i:j]
+        if word.lower().startswith("text:"):
+            literal = word[5:]
+            if not literal and j < len(s) and s[j] in "\"「":
+                return self.lex_phrase(line, j, "TEXT", prefix="text:")
+            if not literal:
+                raise self.error(line, i, "text: の後に文字列がありません。例: text:土下座",
+                                 "Nothing after 'text:'. Example: text:土下座")
+            if j < len(s) and s[j] == "!":
+                raise self.error(line, j, "text: には否定指定 (!neg など) を付けられません。",
+                                 "A text: atom cannot take a negation mark.")
+            self.add(line, i, "TEXT", literal, word)
+            return j
+        lower = word.lower()
+        if lower in _KEYWORDS:
+            self.add(line, i, _KEYWORDS[lower], lower, word)
+            return j
+        rest = s[j:].lstrip()
+        if lower in _CALLS and rest.startswith("("):
+            self.add(line, i, _CALLS[lower], lower, word)
+            return j
+        j2, polarity = self.lex_polarity(line, j, "WORD")
+        self.add(line, i, "WORD", word, s[i:j2], polarity)
+        return j2
+
+    def lex_polarity(self, line: _Line, j: int, kind: str) -> tuple[int, str]:
+        s = line.norm
+        if j >= len(s) or s[j] != "!":
+            return j, DEFAULT_POLARITY
+        if kind == "TEXT":
+            raise self.error(line, j, "text: には否定指定 (!neg など) を付けられません。",
+                             "A text: atom cannot take a negation mark.")
+        k = j + 1
+        while k < len(s) and s[k].isascii() and s[k].isalpha():
+            k += 1
+        mark = s[j + 1:k].lower()
+        if mark not in POLARITIES:
+            raise self.error(line, j, f"否定指定「!{mark}」は使えません。!neg (否定のときだけ)・!pos (肯定のときだけ)・"
+                             "!any (どちらでも) のいずれかです。",
+                             f"Unknown negation mark '!{mark}'; use !neg, !pos or !any.")
+        return k, mark
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+
+
+class _Parser:
+    def __init__(self, tokens: list[_Tok], lines: list[_Line], origin: str) -> None:
+        self.tokens, self.pos, self.origin = tokens, 0, origin
+        self.raw = {ln.number: ln.raw for ln in lines}
+
+    @property
+    def tok(self) -> _Tok:
+        return self.tokens[self.pos]
+
+    def next(self) -> _Tok:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def error(self, tok: _Tok, ja: str, en: str) -> RuleError:
+        return RuleError(ja, en, line=tok.line, column=tok.col, source_line=self.raw.get(tok.line, ""),
+                         origin=self.origin)
+
+    def body(self) -> Node:
+        alternatives: list[Node] = []
+        while self.tok.kind == "NL":
+            self.next()
+        while self.tok.kind != "EOF":
+            alternatives.append(self.or_expr())
+            if self.tok.kind == "NL":
+                while self.tok.kind == "NL":
+                    self.next()
+            elif self.tok.kind != "EOF":
+                raise self.unexpected()
+        if not alternatives:
+            raise RuleError("条件が空です。語を1つ以上書いてください。", "The rule is empty; write at least one word.",
+                            origin=self.origin)
+        return alternatives[0] if len(alternatives) == 1 else Or(tuple(alternatives))
+
+    def or_expr(self) -> Node:
+        children = [self.and_expr()]
+        while self.tok.kind == "OR":
+            self.next()
+            children.append(self.and_expr())
+        return children[0] if len(children) == 1 else Or(_flatten(children, Or))
+
+    def and_expr(self) -> Node:
+        children = [self.unary()]
+        while self.tok.kind == "AND":
+            self.next()
+            children.append(self.unary())
+        return children[0] if len(children) == 1 else And(_flatten(children, And))
+
+    def unary(self) -> Node:
+        if self.tok.kind == "NOT":
+            self.next()
+            return Not(self.unary())
+        return self.primary()
+
+    def primary(self) -> Node:
+        tok = self.tok
+        if tok.kind == "LP":
+            self.next()
+            node = self.or_expr()
+            if self.tok.kind != "RP":
+                raise self.unexpected(closing=True)
+            self.next()
+            return node
+        if tok.kind in ("NEAR", "SEQ"):
+            return self.near()
+        if tok.kind in ("WORD", "PHRASE", "TEXT", "REGEX"):
+            self.next()
+            return self.atom(tok)
+        raise self.missing_operand(tok)
+
+    def near(self) -> Near:
+        call = self.next()
+        self.next()  # the "(" the lexer saw
+        a = self.positional(call)
+        if self.tok.kind != "COMMA":
+            raise self.error(self.tok, f"{call.value}( の1つ目の語の後に「,」が必要です。例: {call.value}(電話, 繋がる!neg, 3)",
+                             f"{call.value}() needs a comma after its first argument.")
+        self.next()
+        b = self.positional(call)
+        distance = DEFAULT_NEAR
+        if self.tok.kind == "COMMA":
+            self.next()
+            dist_tok = self.next()
+            if dist_tok.kind != "WORD" or not dist_tok.value.isdigit() or not 1 <= int(dist_tok.value) <= 50:
+                raise self.error(dist_tok, f"{call.value}() の3つ目は距離 (1〜50 の整数、語の位置の差) です。",
+                                 f"The third argument of {call.value}() is a distance, an integer from 1 to 50.")
+            distance = int(dist_tok.value)
+        if self.tok.kind != "RP":
+            raise self.error(self.tok, f"{call.value}( が ) で閉じていません。", f"{call.value}( is not closed with ')'.")
+        self.next()
+        return Near(a, b, distance, call.kind == "SEQ")
+
+    def positional(self, call: _Tok) -> Node:
+        start = self.tok
+        node = self.or_expr()
+        if not _is_positional(node):
+            raise self.error(start, f"{call.value}() の中に書けるのは語・句 (と or、入れ子の near/seq) だけです。"
+                             "text: や /正規表現/、and・not は外に出してください。",
+                             f"Inside {call.value}() only words, phrases, 'or' and nested near/seq are allowed.")
+        return node
+
+    def atom(self, tok: _Tok) -> Atom:
+        if tok.kind == "TEXT":
+            return Atom("text", tok.value, "any")
+        if tok.kind == "REGEX":
+            return Atom("regex", tok.value, "any")
+        parts = tok.value.split(" ") if tok.kind == "PHRASE" else [tok.value]
+        try:
+            segments = tuple(_spellings(part) for part in parts)
+        except _NotAWord as exc:
+            raise self.error(tok, exc.ja, exc.en) from None
+        return Atom("word", tok.value, tok.polarity, segments)
+
+    def unexpected(self, closing: bool = False) -> RuleError:
+        tok, prev = self.tok, self.tokens[self.pos - 1] if self.pos else None
+        if tok.kind in ("WORD", "PHRASE", "TEXT", "REGEX", "LP", "NOT", "NEAR", "SEQ") and prev is not None:
+            return self.error(tok, f"「{prev.text or prev.value}」と「{tok.text or tok.value}」の間に演算子がありません。"
+                              "or (|) か and (&) を書いてください。",
+                              f"No operator between '{prev.text}' and '{tok.text}'; write 'or' (|) or 'and' (&).")
+        if tok.kind == "COMMA":
+            return self.error(tok, "「,」は near( , ) / seq( , ) の中でだけ使えます。語を並べるときは | を使います。",
+                              "',' is only used inside near()/seq(); separate alternatives with '|'.")
+        if tok.kind == "RP":
+            return self.error(tok, "対応する ( のない ) があります。", "')' without a matching '('.")
+        if closing:
+            return self.error(tok, "閉じ括弧 ) がありません。", "Missing ')'.")
+        return self.error(tok, "ここで条件が終わるはずです。", "Expected the end of the rule here.")
+
+    def missing_operand(self, tok: _Tok) -> RuleError:
+        prev = self.tokens[self.pos - 1] if self.pos else None
+        if tok.kind in ("AND", "OR") and (prev is None or prev.kind in ("NL", "LP", "AND", "OR", "NOT", "COMMA")):
+            return self.error(tok, f"「{tok.text}」の前に語がありません。", f"Nothing before '{tok.text}'.")
+        if prev is not None and prev.kind in ("AND", "OR", "NOT"):
+            return self.error(prev, f"「{prev.text}」の後に語がありません。", f"Nothing after '{prev.text}'.")
+        if tok.kind == "RP":
+            return self.error(tok, "( と ) の間に語がありません。", "Nothing between '(' and ')'.")
+        if tok.kind == "COMMA":
+            return self.error(tok, "「,」の前後に語がありません。", "A word is missing next to ','.")
+        return self.error(tok, "ここに語か ( が必要です。", "A word or '(' is expected here.")
+
+
+def _flatten(children: list[Node], kind: type) -> tuple[Node, ...]:
+    out: list[Node] = []
+    for child in children:
+        out.extend(child.children if isinstance(child, kind) else (child,))
+    return tuple(out)
+
+
+def _is_positional(node: Node) -> bool:
+    if isinstance(node, Atom):
+        return node.kind == "word"
+    if isinstance(node, Or):
+        return all(_is_positional(c) for c in node.children)
+    return isinstance(node, Near)
+
+
+def _requires_atom(node: Node) -> bool:
+    """True when the node can only be true if some word matched (so a hit always has evidence)."""
+    if isinstance(node, (Atom, Near)):
+        return True
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, And):
+        return any(_requires_atom(c) for c in node.children)
+    return all(_requires_atom(c) for c in node.children)
+
+
+class _NotAWord(Exception):
+    def __init__(self, ja: str, en: str) -> None:
+        super().__init__(en)
+        self.ja, self.en = ja, en
+
+
+@lru_cache(maxsize=8192)
+def _spellings(word: str) -> tuple[str, ...]:
+    """How a run of terms may spell a rule word: as written, and as the lemmas of its tokens.
+
+    問合せ also matches 問い合わせ (its lemma). A word that would need a particle or auxiliary to
+    match (届かない, 気に入る) can never be a run of stored terms, so it is refused with a fix.
+    """
+    tokens = tokenize(for_tokenizer(word))
+    dropped = [t for t in tokens if not t.is_content]
+    if dropped:
+        content = [t.lemma for t in tokens if t.is_content]
+        negated = any(t.lemma in ("ない", "無い", "ず", "ぬ") for t in dropped)
+        fix_ja = f"{content[0]}!neg" if negated and len(content) == 1 else \
+            f"{' '.join(content)} のように基本形で書くか、text:{word}" if content else f"text:{word}"
+        listed = "・".join(t.surface for t in dropped)
+        if not content:
+            raise _NotAWord(f"「{word}」は語として保存されない (助詞・助動詞や する・いる・来る などの補助的な動詞) ため"
+                            f"一致しません。前後の語と near() で組み合わせるか、text:{word} と書いてください。",
+                            f"'{word}' is never stored as a term (a particle, auxiliary or light verb); "
+                            f"combine neighbours with near() or write text:{word}.")
+        raise _NotAWord(f"「{word}」の「{listed}」は語として保存されない (助詞・助動詞・補助動詞など) ため一致しません。"
+                        f"{fix_ja} と書いてください。",
+                        f"'{word}' contains '{listed}', which is not stored as a term; write {fix_ja} instead.")
+    joined = "".join(t.lemma for t in tokens)
+    return (word,) if joined == word else (word, joined)
+
+
+# ---------------------------------------------------------------------------------------------
+# Themes and rule sets
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeHit:
+    theme_id: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewHit:
+    case_id: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    cases: int
+    tagged: int
+    by_theme: dict[str, int]
+
+    @property
+    def share(self) -> float:
+        return self.tagged / self.cases if self.cases else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    """One theme: stable `theme_id`, Japanese `name`, chart `color`, and its rule text as written."""
+
+    theme_id: str
+    name: str
+    color: str
+    source: str                                   # the lines under the header, comments kept
+    expression: Node = field(compare=False, repr=False)
+
+
+def make_theme(theme_id: str, name: str, color: str, source: str, *, origin: str = "", first_line: int = 1) -> Theme:
+    """A checked Theme (the rule editor's entry point); raises RuleError with line/column on a bad rule."""
+    if not THEME_ID.match(theme_id or ""):
+        raise RuleError(f"テーマID「{theme_id}」は使えません。英小文字で始まる英小文字・数字・_ (32文字まで) にしてください。",
+                        f"Theme ID '{theme_id}' is invalid; use lowercase letters, digits and _ (max 32).",
+                        origin=origin, line=max(first_line - 1, 0), column=1 if first_line > 1 else 0)
+    if not name.strip():
+        raise RuleError(f"テーマ [{theme_id}] の名前が空です。", f"Theme [{theme_id}] has no name.", origin=origin)
+    if not COLOR.match(color or ""):
+        raise RuleError(f"テーマ [{theme_id}] の色「{color}」は #RRGGBB の形で書いてください (例: #1F77B4)。",
+                        f"Theme [{theme_id}] colour '{color}' must be #RRGGBB.", origin=origin)
+    expression = parse_expression(source, origin=origin, first_line=first_line)
+    return Theme(theme_id, name.strip(), color.upper(), _trim_block(source), expression)
+
+
+def parse_expression(text: str, *, origin: str = "", first_line: int = 1) -> Node:
+    """Parse one theme's rule text (lines are or-ed) into a syntax tree; RuleError on a mistake.
+
+    >>> parse_expression("届く!neg | near(荷物, 着く!neg, 4)").source()
+    '届く!neg or near(荷物, 着く!neg, 4)'
+    """
+    lines = [_normalize_line(first_line + k, raw) for k, raw in enumerate(text.splitlines())]
+    tokens = _Lexer(lines, origin).run()
+    node = _Parser(tokens, lines, origin).body()
+    if not _requires_atom(node):
+        first = next((ln for ln in lines if ln.norm.strip() and not ln.norm.lstrip().startswith("#")), None)
+        raise RuleError("not だけの条件は使えません (どのケースにも一致し、根拠語が残りません)。語を1つ以上 and で加えてください。",
+                        "A rule that is only 'not …' matches without evidence; add a word with 'and'.",
+                        origin=origin, line=first.number if first else 0, column=1 if first else 0,
+                        source_line=first.raw if first else "")
+    return node
+
+
+def _trim_block(source: str) -> str:
+    lines = source.replace("\r\n", "\n").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Themes in display order, compiled once for fast tagging."""
+
+    themes: tuple[Theme, ...]
+    preamble: str = ""            # comment lines before the first theme, kept on save
+
+    def __post_init__(self) -> None:
+        seen_ids: dict[str, str] = {}
+        seen_colors: dict[str, str] = {}
+        for theme in self.themes:
+            if theme.theme_id in seen_ids:
+                raise RuleError(f"テーマID [{theme.theme_id}] が2つあります (「{seen_ids[theme.theme_id]}」と「{theme.name}」)。"
+                                "IDはテーマごとに変えてください。",
+                                f"Theme ID [{theme.theme_id}] is used twice; IDs must be unique.")
+            if theme.color in seen_colors:
+                raise RuleError(f"色 {theme.color} が「{seen_colors[theme.color]}」と「{theme.name}」で重なっています。"
+                                "グラフで区別できるよう別の色にしてください。",
+                                f"Colour {theme.color} is used by two themes; give each theme its own colour.")
+            seen_ids[theme.theme_id] = theme.name
+            seen_colors[theme.color] = theme.name
+        object.__setattr__(self, "_compiled", _Compiled(self.themes))
+
+    def theme(self, theme_id: str) -> Theme:
+        return next(t for t in self.themes if t.theme_id == theme_id)
+
+    def with_theme(self, theme: Theme) -> RuleSet:
+        """A copy with `theme` replacing the one with its ID, or appended when the ID is new."""
+        ids = [t.theme_id for t in self.themes]
+        themes = [theme if t.theme_id == theme.theme_id else t for t in self.themes]
+        return replace(self, themes=tuple(themes if theme.theme_id in ids else themes + [theme]))
+
+    def without(self, theme_id: str) -> RuleSet:
+        return replace(self, themes=tuple(t for t in self.themes if t.theme_id != theme_id))
+
+    def spare_color(self) -> str:
+        """A colour no theme uses yet, for a theme added in the editor."""
+        used = {t.color for t in self.themes}
+        return next((c for c in _SPARE_COLORS if c not in used), "#333333")
+
+    def hash(self) -> str:
+        """Changes when matching can change (IDs, expressions, engine); not on renames, colours or comments."""
+        digest = hashlib.sha256(f"engine={ENGINE_VERSION};default={DEFAULT_POLARITY}".encode())
+        for theme in self.themes:
+            digest.update(f"\n{theme.theme_id}\t{theme.expression.source()}".encode())
+        return digest.hexdigest()[:16]
+
+    def tag(self, doc: CaseDoc) -> list[ThemeHit]:
+        """The themes of one case, in rule order, each with the words that made it true."""
+        return self._compiled.tag(doc)   # type: ignore[attr-defined]
+
+    def tag_many(self, docs: Iterable[CaseDoc]) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+        """(case_id, theme_id, evidence) rows for case_themes."""
+        tag = self._compiled.tag   # type: ignore[attr-defined]
+        for doc in docs:
+            for hit in tag(doc):
+                yield doc.case_id, hit.theme_id, hit.evidence
+
+    def coverage(self, docs: Iterable[CaseDoc]) -> Coverage:
+        """How many cases get at least one theme, and how many get each."""
+        by_theme = {t.theme_id: 0 for t in self.themes}
+        cases = tagged = 0
+        for doc in docs:
+            hits = self.tag(doc)
+            cases += 1
+            tagged += bool(hits)
+            for hit in hits:
+                by_theme[hit.theme_id] += 1
+        return Coverage(cases, tagged, by_theme)
+
+
+def preview(expression: str, docs: Iterable[CaseDoc], limit: int | None = None) -> list[PreviewHit]:
+    """Cases an expression (being edited) would tag, with evidence; RuleError if it does not parse."""
+    rules = RuleSet((Theme("preview", "preview", "#000000", expression, parse_expression(expression)),))
+    hits: list[PreviewHit] = []
+    for doc in docs:
+        found = rules.tag(doc)
+        if found:
+            hits.append(PreviewHit(doc.case_id, found[0].evidence))
+            if limit is not None and len(hits) >= limit:
+                break
+    return hits
+
+
+# ---------------------------------------------------------------------------------------------
+# The file
+
+
+_HEADER = re.compile(r"^\s*[*＊]\s*(?P<name>[^\[]*?)\s*(?:\[(?P<id>[^\]]*)\])?\s*(?P<color>#\S*)?\s*(?P<rest>.*)$")
+
+
+def loads_rules(text: str, origin: str = "themes.txt") -> RuleSet:
+    """A RuleSet from the text of a rules file."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    preamble: list[str] = []
+    blocks: list[tuple[int, str, list[str]]] = []   # (header line number, header, body lines)
+    for number, line in enumerate(lines, start=1):
+        if line.lstrip().startswith(HEADER_MARKS):
+            blocks.append((number, line, []))
+        elif blocks:
+            blocks[-1][2].append(line)
+        elif line.strip() and not line.lstrip().startswith(("#", "＃")):
+            raise RuleError("最初のテーマ見出しより前に条件があります。見出し「＊テーマ名 [id] #色」を先に書いてください。",
+                            "A rule appears before the first theme header '＊名前 [id] #color'.",
+                            line=number, column=1, source_line=line, origin=origin)
+        else:
+            preamble.append(line)
+    themes = []
+    used_colors: set[str] = set()
+    for number, header, body in blocks:
+        name, theme_id, color = _parse_header(number, header, origin)
+        if not color:
+            color = next((c for c in _SPARE_COLORS if c not in used_colors), "#333333")
+        used_colors.add(color.upper())
+        if not _trim_block("\n".join(body)):
+            raise RuleError(f"テーマ「{name}」[{theme_id}] に条件がありません。見出しの次の行から語を書いてください。",
+                            f"Theme [{theme_id}] has no rule lines.", line=number, column=1, source_line=header,
+                            origin=origin)
+        themes.append(make_theme(theme_id, name, color, "\n".join(body), origin=origin, first_line=number + 1))
+    if not themes:
+        raise RuleError("テーマが1つもありません。「＊テーマ名 [id] #色」の見出しと条件を書いてください。",
+                        "No themes found; add a header '＊名前 [id] #color' and rule lines.", origin=origin)
+    return RuleSet(tuple(themes), _trim_block("\n".join(preamble)))
+
+
+def _parse_header(number: int, header: str, origin: str) -> tuple[str, str, str]:
+    m = _HEADER.match(normalize(header).replace("＊", "*"))
+    name, theme_id, color = (m.group("name"), m.group("id"), m.group("color")) if m else ("", None, None)
+    example = "例: ＊配送 [delivery] #1F77B4"
+    if not m or not name:
+        raise RuleError(f"テーマ見出しに名前がありません。{example}", "Theme header has no name.",
+                        line=number, column=1, source_line=header, origin=origin)
+    if theme_id is None:
+        raise RuleError(f"テーマ見出しに [id] がありません。IDは名前を変えても変えない英字の識別子です。{example}",
+                        f"Theme header has no [id]. Example: * 配送 [delivery] #1F77B4",
+                        line=number, column=len(header) + 1, source_line=header, origin=origin)
+    if m.group("rest"):
+        raise RuleError(f"テーマ見出しの後ろに余分な文字「{m.group('rest')}」があります。{example}",
+                        "Unexpected text after the theme header.", line=number, column=1, source_line=header, origin=origin)
+    if not THEME_ID.match(theme_id):
+        raise RuleError(f"テーマID「{theme_id}」は使えません。英小文字で始まる英小文字・数字・_ (32文字まで) にしてください。",
+                        f"Theme ID '{theme_id}' is invalid; use lowercase letters, digits and _ (max 32).",
+                        line=number, column=header.find("[") + 2, source_line=header, origin=origin)
+    if color and not COLOR.match(color):
+        raise RuleError(f"色「{color}」は #RRGGBB の形で書いてください (例: #1F77B4)。",
+                        f"Colour '{color}' must be #RRGGBB.", line=number, column=header.find("#") + 1,
+                        source_line=header, origin=origin)
+    return name, theme_id, color or ""
+
+
+def dumps_rules(rules: RuleSet) -> str:
+    """The text of a rules file; loads_rules(dumps_rules(r)) gives the same themes and hash."""
+    parts = [rules.preamble] if rules.preamble else []
+    for theme in rules.themes:
+        parts.append(f"＊{theme.name} [{theme.theme_id}] {theme.color}\n{theme.source}")
+    return "\n\n".join(parts) + "\n"
+
+
+def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
+    """The rules file at `path` (default data/rules/themes.txt), parsed and compiled."""
+    path = Path(path) if path else DEFAULT_RULES
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RuleError(f"テーマ辞書 {path} が見つかりません。", f"Theme rules file {path} not found.",
+                        origin=str(path)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp932")   # a file saved from Windows Notepad in ANSI; never shift_jis (no ①, ～)
+    return loads_rules(text, origin=path.name)
+
+
+def save_rules(rules: RuleSet, path: str | os.PathLike | None = None) -> Path:
+    """Write the rules file atomically (UTF-8, LF), so a crash never leaves half a file."""
+    path = Path(path) if path else DEFAULT_RULES
+    text = dumps_rules(rules)
+    loads_rules(text, origin=path.name)   # refuse to write what could not be read back
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled evaluation
+#
+# Per case: one pass over the terms looks each surface and lemma up in a dict of rule keys, which
+# yields the atoms present (most cases touch a handful). Only themes owning one of those atoms (or a
+# text:/regex atom found in the text) are evaluated. A match is (order, evidence) where order is
+# the term's position, so evidence comes out in reading order.
+
+_Match = tuple[int, int, int, str]            # (first idx, last idx, order, evidence)
+_Eval = Callable[[dict[int, list[_Match]]], "list[_Match] | None"]
+_POL = {"pos": 0, "neg": 1, "any": 2}
+
+
+class _Compiled:
+    def __init__(self, themes: tuple[Theme, ...]) -> None:
+        self.atoms: list[Atom] = []
+        self.atom_no: dict[Atom, int] = {}
+        self.single: dict[str, list[tuple[int, int]]] = {}     # key -> [(atom, polarity)] one-term words
+        self.multi: dict[str, list[int]] = {}                   # prefix key -> [atom] for runs of terms
+        self.texts: list[tuple[str, int]] = []
+        self.regexes: list[tuple[re.Pattern[str], int]] = []
+        self.atom_themes: dict[int, list[int]] = {}
+        self.ids = [t.theme_id for t in themes]
+        self.evals: list[_Eval] = []
+        for number, theme in enumerate(themes):
+            self.evals.append(self.compile(theme.expression, number, positive=True))
+
+    def add_atom(self, atom: Atom, theme: int, positive: bool) -> int:
+        no = self.atom_no.get(atom)
+        if no is None:
+            no = self.atom_no[atom] = len(self.atoms)
+            self.atoms.append(atom)
+            if atom.kind == "text":
+                self.texts.append((atom.value, no))
+            elif atom.kind == "regex":
+                self.regexes.append((re.compile(atom.value), no))
+            else:
+                self.index_word(atom, no)
+        if positive and theme not in self.atom_themes.setdefault(no, []):
+            self.atom_themes[no].append(theme)
+        return no
+
+    def index_word(self, atom: Atom, no: int) -> None:
+        first = atom.segments[0]
+        if len(atom.segments) == 1:
+            # One term spelling the whole word is an exact hit; a run starts with a proper prefix.
+            for spelling in first:
+                self.single.setdefault(spelling, []).append((no, _POL[atom.polarity]))
+            keys = {s[:k] for s in first for k in range(1, len(s))}
+        else:
+            keys = {s[:k] for s in first for k in range(1, len(s) + 1)}
+        for key in keys:
+            self.multi.setdefault(key, []).append(no)
+
+    def compile(self, node: Node, theme: int, positive: bool) -> _Eval:
+        if isinstance(node, Atom):
+            no = self.add_atom(node, theme, positive)
+            return lambda m: m.get(no)
+        if isinstance(node, Not):
+            child = self.compile(node.child, theme, not positive)
+            return lambda m: [] if child(m) is None else None
+        if isinstance(node, And):
+            parts = [self.compile(c, theme, positive) for c in node.children]
+
+            def all_of(m: dict[int, list[_Match]]) -> list[_Match] | None:
+                out: list[_Match] = []
+                for part in parts:
+                    found = part(m)
+                    if found is None:
+                        return None
+                    out += found
+                return out
+            return all_of
+        if isinstance(node, Or):
+            return self.compile_or(node, theme, positive)
+        return self.compile_near(node, theme, positive)
+
+    def compile_or(self, node: Or, theme: int, positive: bool) -> _Eval:
+        atom_nos = frozenset(self.add_atom(c, theme, positive) for c in node.children if isinstance(c, Atom))
+        parts = [self.compile(c, theme, positive) for c in node.children if not isinstance(c, Atom)]
+
+        def any_of(m: dict[int, list[_Match]]) -> list[_Match] | None:
+            out: list[_Match] | None = None
+            for no, found in m.items():   # m holds only the atoms present: usually a handful
+                if no in atom_nos:
+                    out = found if out is None else out + found
+            for part in parts:
+                found = part(m)
+                if found is not None:
+                    out = found if out is None else out + found
+            return out
+        return any_of
+
+    def compile_near(self, node: Near, theme: int, positive: bool) -> _Eval:
+        left, right = self.compile(node.a, theme, positive), self.compile(node.b, theme, positive)
+        distance, ordered = node.distance, node.ordered
+
+        def near(m: dict[int, list[_Match]]) -> list[_Match] | None:
+            a_matches, b_matches = left(m), right(m)
+            if not a_matches or not b_matches:
+                return None
+            out: list[_Match] = []
+            for a in a_matches:
+                for b in b_matches:
+                    if ordered:
+                        ok = 0 < b[0] - a[1] <= distance
+                    else:
+                        ok = (0 < b[0] - a[1] <= distance or 0 < a[0] - b[1] <= distance)
+                    if ok:
+                        out.append((min(a[0], b[0]), max(a[1], b[1]), a[2], a[3]))
+                        out.append((min(a[0], b[0]), max(a[1], b[1]), b[2], b[3]))
+            return out or None
+        return near
+
+    def match_atoms(self, doc: CaseDoc) -> dict[int, list[_Match]]:
+        m: dict[int, list[_Match]] = {}
+        terms = doc.terms
+        single, multi = self.single, self.multi
+        starts: list[tuple[int, int]] | None = None
+        for i, term in enumerate(terms):
+            surface, lemma = term.surface, term.lemma
+            hits = single.get(surface)
+            if lemma != surface:
+                more = single.get(lemma)
+                if more:
+                    hits = more if not hits else hits + more
+            if hits:
+                negated = term.negated
+                for no, pol in hits:
+                    if pol == 2 or (pol == 1) == negated:
+                        found = m.get(no)
+                        match = (term.idx, term.idx, term.idx, surface)
+                        if found is None:
+                            m[no] = [match]
+                        elif found[-1] != match:
+                            found.append(match)
+            if surface in multi or lemma in multi:
+                nos = multi.get(surface, []) + (multi.get(lemma, []) if lemma != surface else [])
+                starts = (starts or []) + [(no, i) for no in nos]
+        if starts:
+            for no, i in starts:
+                self.match_run(no, terms, i, m)
+        text = doc.text
+        for literal, no in self.texts:
+            at = text.find(literal)
+            if at >= 0:
+                m[no] = [(-1, -1, _TEXT_ORDER + at, literal)]
+        for pattern, no in self.regexes:
+            found_re = pattern.search(text)
+            if found_re and found_re.group(0):
+                m[no] = [(-1, -1, _TEXT_ORDER + found_re.start(), found_re.group(0))]
+        return m
+
+    def match_run(self, no: int, terms: tuple[Term, ...], i: int, m: dict[int, list[_Match]]) -> None:
+        atom = self.atoms[no]
+        end = _run_end(atom.segments, terms, i)
+        if end is None or (len(atom.segments) == 1 and end == i):
+            return   # one-term matches were found by the `single` index already
+        run = terms[i:end + 1]
+        negated = any(t.negated for t in run)
+        if atom.polarity == "pos" and negated or atom.polarity == "neg" and not negated:
+            return
+        match = (terms[i].idx, terms[end].idx, terms[i].idx, "".join(t.surface for t in run))
+        found = m.setdefault(no, [])
+        if match not in found:
+            found.append(match)
+
+    def tag(self, doc: CaseDoc) -> list[ThemeHit]:
+        m = self.match_atoms(doc)
+        if not m:
+            return []
+        candidates: set[int] = set()
+        atom_themes = self.atom_themes
+        for no in m:
+            candidates.update(atom_themes.get(no, ()))
+        hits = []
+        for theme in sorted(candidates):
+            found = self.evals[theme](m)
+            if found:
+                hits.append(ThemeHit(self.ids[theme], _evidence(found)))
+        return hits
+
+
+def _run_end(segments: tuple[tuple[str, ...], ...], terms: tuple[Term, ...], i: int) -> int | None:
+    """The index of the last term of a run starting at terms[i] that spells every segment in order."""
+    position = i
+    for k, spellings in enumerate(segments):
+        if k and (position + 1 >= len(terms) or terms[position + 1].idx != terms[position].idx + 1):
+            return None
+        start = position + 1 if k else position
+        end = min((e for s in spellings if (e := _spell(s, terms, start)) is not None), default=None)
+        if end is None:
+            return None
+        position = end
+    return position
+
+
+def _spell(rest: str, terms: tuple[Term, ...], i: int) -> int | None:
+    """Consecutive terms from i whose surfaces or lemmas join to exactly `rest`; the last index."""
+    if i >= len(terms):
+        return None
+    term = terms[i]
+    for piece in (term.surface, term.lemma) if term.lemma != term.surface else (term.surface,):
+        if rest == piece:
+            return i
+        if rest.startswith(piece) and i + 1 < len(terms) and terms[i + 1].idx == term.idx + 1:
+            end = _spell(rest[len(piece):], terms, i + 1)
+            if end is not None:
+                return end
+    return None
+
+
+def _evidence(found: list[_Match]) -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for match in sorted(found, key=lambda f: f[2]):
+        out[match[3]] = None
+    return tuple(out)
