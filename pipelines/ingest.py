@@ -335,11 +335,11 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
         END AS reason,
         CASE WHEN case_id_raw IS NOT NULL THEN case_id_raw
              ELSE 'R-' || left(sha256(strftime(received_at, '%Y-%m-%dT%H:%M:%S') || '|'
-                  || regexp_replace(coalesce(text_raw, ''), '\s+', '', 'g') || '|' || coalesce(channel, '')), 16)
+                  || regexp_replace(coalesce(text_raw, ''), '[[:space:]]+', '', 'g') || '|' || coalesce(channel, '')), 16)
         END AS case_id,
         CASE WHEN customer_id IS NOT NULL THEN customer_id
              WHEN customer_pii IS NOT NULL
-             THEN 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '\s+', '', 'g'))), 16)
+             THEN 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '[[:space:]]+', '', 'g'))), 16)
         END AS customer_key,
         -- 64-bit salted hashes: change detection only, and several times cheaper than md5 on long rows.
         to_hex(hash($salt, text_raw)) AS text_hash,

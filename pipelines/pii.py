@@ -14,7 +14,7 @@ from .text import HYPHENS, MASK_CLOSE, MASK_OPEN, Token
 PHONE, EMAIL, POSTAL, ADDRESS, NAME = "〔電話番号〕", "〔メール〕", "〔郵便番号〕", "〔住所〕", "〔氏名〕"
 
 _H = f"[-{HYPHENS}]"
-_NOT_CODE = r"(^|[^0-9A-Za-z_/.\-])"   # a phone number is not the tail of an order or lot number
+_NOT_CODE = r"(^|[^0-9A-Za-z_/\-])"   # a phone number is not the tail of an order or lot number
 _END = r"([^0-9\-]|$)"
 _PREF = "(?:東京都|北海道|大阪府|京都府|[^\\s、。,!?()「」\"{}\\[\\]0-9]{2,3}県)"
 _BLOCK = "[0-9一二三四五六七八九十]+(?:丁目|番地|番|号|-)"

@@ -259,3 +259,146 @@ def _add_word(features: list[str], surface: str, lemma: str, negated: bool) -> N
             features.append(lemma + NEGATED_SUFFIX)
     elif not _is_stop(surface, lemma):
         features.append(lemma)
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Corpus:
+    case_ids: list[str]
+    features: list[list[str]]
+    compounds: set[str]        # features that print as phrases in a rule
+
+
+def _case_filter(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence[str]) -> tuple[str, list]:
+    """SQL condition on case_terms.case_id for the cases asked for, and its parameters."""
+    if case_ids is None:
+        return "TRUE", []
+    if isinstance(case_ids, str):
+        if case_ids != "unclassified":
+            raise ValueError(f"case_ids={case_ids!r} is not understood — pass None (all cases), 'unclassified' "
+                             "(cases without a theme) or a list of case IDs such as ['C-2024-000001'].")
+        has_themes = con.execute("SELECT count(*) FROM information_schema.tables "
+                                 "WHERE table_name = 'case_themes'").fetchone()[0]
+        if not has_themes:
+            return "TRUE", []
+        return "NOT EXISTS (SELECT 1 FROM case_themes th WHERE th.case_id = t.case_id)", []
+    return "t.case_id IN (SELECT unnest(?::VARCHAR[]))", [list(case_ids)]
+
+
+def _load_corpus(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence[str], seed: int,
+                 max_cases: int) -> _Corpus:
+    """Terms of the chosen cases, one row per case, in one query; above max_cases a seeded sample."""
+    condition, params = _case_filter(con, case_ids)
+    # md5 of id + seed: a sample that does not move when unrelated cases are added, unlike LIMIT.
+    query = f"""
+        WITH chosen AS (
+            SELECT case_id FROM (SELECT DISTINCT case_id FROM case_terms t WHERE {condition})
+            ORDER BY md5(case_id || ?), case_id LIMIT ?)
+        SELECT case_id, list(idx ORDER BY idx), list(surface ORDER BY idx), list(lemma ORDER BY idx),
+               list(pos ORDER BY idx), list(negated ORDER BY idx)
+        FROM case_terms SEMI JOIN chosen USING (case_id)
+        WHERE regexp_matches(pos, ?)
+        GROUP BY case_id ORDER BY case_id"""
+    rows = con.execute(query, [*params, str(seed), max_cases, _USED_POS_SQL]).fetchall()
+    ids, features, compounds = [], [], set()
+    for case_id, idxs, surfaces, lemmas, poss, negated in rows:
+        case_feats, case_compounds = case_features(idxs, surfaces, lemmas, [_pos_class(p) for p in poss], negated)
+        ids.append(case_id)
+        features.append(case_feats)
+        compounds.update(case_compounds)
+    return _Corpus(ids, features, compounds)
+
+
+def default_k(n_cases: int) -> int:
+    """Topics for a corpus: 5 up to ~1,000 cases, growing with √n, at most 15 (≥ 9,000 cases)."""
+    return int(min(15, max(5, round(math.sqrt(n_cases / 40)))))
+
+
+def _identity(features: list[str]) -> list[str]:
+    return features
+
+
+def suggest_topics(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence[str] = None,
+                   k: int | None = None, seed: int = 0, max_cases: int = 20000) -> list[TopicSuggestion]:
+    """Suggest topics among cases: None = all, 'unclassified' = no theme yet, or a list of case IDs.
+
+    Largest topic first. Same store + same seed → the same suggestions.
+    """
+    from sklearn.decomposition import NMF
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+    corpus = _load_corpus(con, case_ids, seed, max_cases)
+    n_cases = len(corpus.case_ids)
+    if n_cases < MIN_CASES:
+        return []
+    vectorizer = CountVectorizer(analyzer=_identity, min_df=min(3, max(1, n_cases // 50)),
+                                 max_features=MAX_FEATURES)
+    try:
+        counts = vectorizer.fit_transform(corpus.features)
+    except ValueError:  # no term survives min_df
+        return []
+    vocabulary = vectorizer.get_feature_names_out()
+    n_topics = min(k or default_k(n_cases), max(1, n_cases // 5), len(vocabulary))
+    tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    nmf = NMF(n_components=n_topics, init="nndsvda", random_state=seed, max_iter=300, tol=1e-3)
+    weights = nmf.fit_transform(tfidf)
+    labels = np.where(weights.max(axis=1) > 0, weights.argmax(axis=1), -1)
+    present = (counts > 0).astype(np.float64).tocsr()
+    scores, precision = _class_term_scores(present, labels, n_topics)
+    ids = np.asarray(corpus.case_ids, dtype=object)
+    suggestions = []
+    for topic in range(n_topics):
+        members = np.flatnonzero(labels == topic)
+        if members.size == 0:
+            continue
+        # Highest score first, ties by term, so equal scores never reorder between runs.
+        order = np.lexsort((vocabulary, -scores[topic]))
+        top = [int(j) for j in order[:TOP_TERMS] if scores[topic, j] > 0]
+        typical = members[np.lexsort((ids[members], -weights[members, topic]))][:EXAMPLE_CASES]
+        suggestions.append(([str(vocabulary[j]) for j in top], members.size, [str(c) for c in ids[typical]],
+                            _rule([str(vocabulary[j]) for j in top], [precision[topic, j] for j in top],
+                                  corpus.compounds)))
+    suggestions.sort(key=lambda s: (-s[1], s[0]))
+    return [TopicSuggestion(n, size, terms, examples, rule)
+            for n, (terms, size, examples, rule) in enumerate(suggestions, start=1)]
+
+
+def _class_term_scores(present, labels: np.ndarray, n_topics: int) -> tuple[np.ndarray, np.ndarray]:
+    """c-TF-IDF (BERTopic) over case presence, and each term's precision for each topic.
+
+    score(t, c) = tf(t, c) / |c| × log(1 + A / f(t)): tf counts the cases of topic c containing t,
+    A is the average number of term occurrences per topic, f(t) the cases containing t anywhere.
+    """
+    from scipy import sparse
+
+    assigned = labels >= 0
+    membership = sparse.csr_matrix((np.ones(int(assigned.sum())), (labels[assigned], np.flatnonzero(assigned))),
+                                   shape=(n_topics, present.shape[0]))
+    class_tf = np.asarray((membership @ present).todense())
+    totals = class_tf.sum(axis=1, keepdims=True)
+    term_cases = np.asarray(present.sum(axis=0)).ravel()
+    average = class_tf.sum() / n_topics
+    idf = np.log1p(average / np.maximum(term_cases, 1))
+    scores = np.divide(class_tf, totals, out=np.zeros_like(class_tf), where=totals > 0) * idf
+    precision = class_tf / np.maximum(term_cases, 1)
+    return scores, precision
+
+
+def _rule(terms: list[str], precision: list[float], compounds: set[str]) -> str:
+    """A theme rule from a topic's terms: those that mostly occur in this topic, at most RULE_TERMS.
+
+    Syntax: terms joined with ' or ', compounds as "phrases", a negated predicate as 届く!neg.
+    """
+    chosen = [t for t, p in zip(terms, precision) if p >= RULE_MIN_PRECISION][:RULE_TERMS] or terms[:1]
+    return " or ".join(rule_term(t, t in compounds) for t in chosen)
+
+
+def rule_term(feature: str, is_compound: bool = False) -> str:
+    """One feature as a rule term: 届く(否定) → 届く!neg, compound 二重請求 → "二重請求", キャップ → キャップ."""
+    if feature.endswith(NEGATED_SUFFIX):
+        word = feature[: -len(NEGATED_SUFFIX)]
+        return f"{word}!neg" if _BARE_RULE_TERM.match(word) else f'"{word}"!neg'
+    if is_compound or not _BARE_RULE_TERM.match(feature) or feature.lower() in {"or", "and", "not"}:
+        return '"' + feature.replace('"', "") + '"'
+    return feature
