@@ -5,13 +5,9 @@ import plotly.express as px
 import streamlit as st
 
 from pages import ui
-from pipelines import jobs
 
 st.title("ホーム")
-
-for state in jobs.recent(limit=3):
-    if state.get("status") in ("queued", "running"):
-        ui.job_progress(state)
+ui.wait_for_running_jobs()
 
 overview = ui.query("overview")
 if overview is None:
@@ -33,4 +29,5 @@ monthly = ui.query("monthly_counts")
 if monthly is not None and not monthly.empty:
     figure = px.bar(monthly, x="月", y="件数", title="月別の受付件数")
     figure.update_layout(xaxis_title="受付月", yaxis_title="件数")
+    figure.update_xaxes(tickformat="%Y年%-m月")
     st.plotly_chart(figure, width="stretch")

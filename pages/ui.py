@@ -77,3 +77,23 @@ def job_progress(state: dict) -> None:
             f"{result['file']}: 読込 {result['rows_read']:,} 行 → 追加 {result['inserted']:,}・更新 {result['updated']:,}・"
             f"変更なし {result['unchanged']:,}・ファイル内重複 {result['duplicate']:,}・除外 {result['rejected']:,}",
             icon=":material/check_circle:")
+
+
+def wait_for_running_jobs() -> None:
+    """While a load runs (the sample's first load included), show its progress, refresh every
+    second, and re-render the whole page when it is done; the rest of the page waits."""
+    from pipelines import jobs
+
+    if not any(s.get("status") in ("queued", "running") for s in jobs.recent(limit=3)):
+        return
+
+    @st.fragment(run_every=1.0)
+    def progress() -> None:
+        running = [s for s in jobs.recent(limit=3) if s.get("status") in ("queued", "running")]
+        if not running:
+            st.rerun()
+        for state in running:
+            job_progress(state)
+
+    progress()
+    st.stop()
