@@ -77,6 +77,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analyze import analyze
+
+    bar = _Bar(not args.quiet and sys.stderr.isatty())
+    try:
+        result = analyze(args.db, full=args.full, workers=args.workers, progress=bar)
+    except KakehashiError as exc:
+        bar.close()
+        print(f"error: {exc.message_en()}", file=sys.stderr)
+        return exc.exit_code
+    bar.close()
+    print(json.dumps({"analysed": result.analysed, "skipped": result.skipped, "themes": result.themes,
+                      "coverage": round(result.coverage, 4),
+                      "seconds": {k: round(v, 2) for k, v in result.seconds.items()}}, ensure_ascii=False))
+    return 0
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     from .jobs import run
 
@@ -103,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--db")
     sample.add_argument("--quiet", action="store_true")
     sample.set_defaults(func=cmd_sample)
+
+    analyze = sub.add_parser("analyze", help="tag themes, causes and emotion level (incremental)")
+    analyze.add_argument("--db")
+    analyze.add_argument("--full", action="store_true", help="analyse every case again, not only new or changed ones")
+    analyze.add_argument("--workers", type=int, default=2)
+    analyze.add_argument("--quiet", action="store_true")
+    analyze.set_defaults(func=cmd_analyze)
 
     job = sub.add_parser("job", help="run a background job written by the dashboard (internal)")
     job.add_argument("job_file")

@@ -531,9 +531,12 @@ def _finish_batch(con, result: LoadResult) -> None:
 
 
 def load_sample(store=None, progress: Progress | None = None) -> list[LoadResult]:
-    """Load the bundled sample (cases, events, countermeasures) into a store."""
+    """Load the bundled sample (cases, events, countermeasures) into a store and analyse it."""
+    from .analyze import analyze
     from .jobs import SAMPLE_FILES
     from .settings import SAMPLE_DIR
 
-    return [load_file(SAMPLE_DIR / name, store, LoadOptions(kind=kind, progress=progress))
-            for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]
+    results = [load_file(SAMPLE_DIR / name, store, LoadOptions(kind=kind, progress=progress))
+               for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]
+    analyze(store, progress=progress)
+    return results

@@ -92,7 +92,7 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
-PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解析・個人情報マスキング中"}
+PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解析・個人情報マスキング中", "analyze": "テーマ・原因・感情の分析中"}
 
 
 def run(path: Path) -> int:
@@ -128,6 +128,17 @@ def run(path: Path) -> int:
             state["errors"].append({"file": name, "kind": kind, "message": exc.message_ja()})
         except Exception as exc:  # the page must learn of any failure, not find a dead job
             state["errors"].append({"file": name, "kind": kind, "message": f"予期しないエラー: {exc}"})
+    if state["results"] and any(r["kind"] == "cases" for r in state["results"]):
+        # The upload page runs the analysis after a load, in the same child process.
+        from .analyze import analyze
+
+        state.update(phase="テキスト分析中", done=0, total=0)
+        _write(path, state)
+        try:
+            analysed = analyze(spec.store, progress=progress)
+            state["analysis"] = {"analysed": analysed.analysed, "coverage": analysed.coverage}
+        except Exception as exc:  # the load itself succeeded; say what did not
+            state["errors"].append({"file": "テキスト分析", "kind": "analyze", "message": f"分析に失敗しました: {exc}"})
     state.update(status="failed" if state["errors"] and not state["results"] else "done",
                  phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)

@@ -1,0 +1,237 @@
+"""The text-analysis pipeline: themes, causes and emotion level per case, from stored terms.
+
+Incremental: only cases whose text, rules or repeat-contact count changed are analysed again, and
+never re-tokenized — the terms stored at load (case_terms) are all the analysis reads. Work is
+spread over fork workers; results travel as Parquet files, not pickles.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import multiprocessing as mp
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import db
+from .text import CaseDoc, Term
+
+CHUNK_CASES = 5000
+REPEAT_WINDOW_DAYS = 30
+Progress = Callable[[str, int, int], None]
+
+THEME_SCHEMA = pa.schema([("case_id", pa.string()), ("theme_id", pa.string()), ("evidence", pa.list_(pa.string()))])
+CAUSE_SCHEMA = pa.schema([("case_id", pa.string()), ("cause", pa.string()), ("source", pa.string()),
+                          ("evidence", pa.list_(pa.string()))])
+SCORE_SCHEMA = pa.schema([("case_id", pa.string()), ("emotion_level", pa.int8()), ("reasons", pa.list_(pa.string())),
+                          ("harassment", pa.list_(pa.string())), ("repeat_contacts", pa.int32())])
+
+
+@dataclass
+class AnalyzeResult:
+    analysed: int = 0
+    skipped: int = 0
+    themes: int = 0
+    coverage: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    themes: object
+    causes: object
+
+    def hash(self) -> str:
+        from . import severity
+
+        parts = [self.themes.hash(), self.causes.hash(), getattr(severity, "VERSION", "1")]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def load_rules() -> _Rules:
+    from .causes import load_cause_rules
+    from .themes import load_rules as load_theme_rules
+
+    return _Rules(load_theme_rules(), load_cause_rules())
+
+
+_WORKER_RULES: _Rules | None = None
+
+
+def _init_worker(rules: _Rules) -> None:
+    global _WORKER_RULES
+    _WORKER_RULES = rules
+
+
+def analyse_chunk(job: tuple[int, list[tuple], str]) -> int:
+    """Tag one chunk of cases (case_id, text, repeat, idx[], surface[], lemma[], pos[], negated[])."""
+    from .severity import score
+
+    chunk_no, rows, out_dir = job
+    rules = _WORKER_RULES
+    themes: dict[str, list] = {n: [] for n in THEME_SCHEMA.names}
+    causes: dict[str, list] = {n: [] for n in CAUSE_SCHEMA.names}
+    scores: dict[str, list] = {n: [] for n in SCORE_SCHEMA.names}
+    for case_id, text, repeat, idx, surface, lemma, pos, negated in rows:
+        terms = tuple(Term(*t) for t in zip(idx or (), surface or (), lemma or (), pos or (), negated or ()))
+        doc = CaseDoc(case_id, text or "", terms)
+        for hit in rules.themes.tag(doc):
+            themes["case_id"].append(case_id)
+            themes["theme_id"].append(hit.theme_id)
+            themes["evidence"].append(list(hit.evidence))
+        for hit in rules.causes.extract(doc):
+            causes["case_id"].append(case_id)
+            causes["cause"].append(hit.cause)
+            causes["source"].append("extracted")
+            causes["evidence"].append(list(hit.evidence))
+        severity = score(doc, repeat_contacts=repeat or 0)
+        scores["case_id"].append(case_id)
+        scores["emotion_level"].append(severity.level)
+        scores["reasons"].append(list(severity.reasons))
+        scores["harassment"].append(list(severity.harassment))
+        scores["repeat_contacts"].append(repeat or 0)
+    out = Path(out_dir)
+    for name, data, schema in (("themes", themes, THEME_SCHEMA), ("causes", causes, CAUSE_SCHEMA),
+                               ("scores", scores, SCORE_SCHEMA)):
+        pq.write_table(pa.table(data, schema=schema), out / f"{name}-{chunk_no:06d}.parquet")
+    return len(rows)
+
+
+def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress | None = None) -> AnalyzeResult:
+    """Analyse new or changed cases (all with full=True) and store themes, causes and scores."""
+    result = AnalyzeResult()
+    started = time.perf_counter()
+    rules = load_rules()
+    rules_hash = rules.hash()
+    # Fork before DuckDB starts its threads (see textjobs.make_pool).
+    pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(rules,)) if workers > 1 else None
+    _init_worker(rules)
+    try:
+        with tempfile.TemporaryDirectory(prefix="kakehashi-analyze-") as tmp, db.writer(store) as con:
+            out = Path(tmp)
+            pending = _select_pending(con, rules_hash, full)
+            result.skipped = con.execute("SELECT count(*) FROM cases").fetchall()[0][0] - pending
+            result.analysed = pending
+            t = time.perf_counter()
+            _run_chunks(con, out, pending, pool, progress)
+            result.seconds["tag"] = time.perf_counter() - t
+            t = time.perf_counter()
+            _write(con, out, rules, rules_hash)
+            result.seconds["write"] = time.perf_counter() - t
+            result.themes, result.coverage = con.execute(
+                "SELECT (SELECT count(*) FROM themes), "
+                "coalesce((SELECT count(DISTINCT case_id) FROM case_themes) / nullif((SELECT count(*) FROM cases), 0), 0)"
+            ).fetchall()[0]
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    result.seconds["total"] = time.perf_counter() - started
+    return result
+
+
+def _select_pending(con, rules_hash: str, full: bool) -> int:
+    """pending(rowno, case_id, repeat): cases whose text, rules or repeat-contact count changed."""
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE repeats AS
+    SELECT case_id,
+           CAST(CASE WHEN customer_key IS NULL THEN 0 ELSE count(*) OVER (
+               PARTITION BY customer_key ORDER BY received_at
+               RANGE BETWEEN INTERVAL {REPEAT_WINDOW_DAYS} DAYS PRECEDING AND CURRENT ROW) - 1 END AS INTEGER) AS repeat
+    FROM cases""")
+    con.execute("""
+    CREATE OR REPLACE TEMP TABLE pending AS
+    SELECT row_number() OVER (ORDER BY c.case_id) AS rowno, c.case_id, r.repeat
+    FROM cases c JOIN repeats r USING (case_id)
+    LEFT JOIN analysis_state s USING (case_id)
+    LEFT JOIN case_scores sc USING (case_id)
+    WHERE $full OR s.case_id IS NULL OR s.text_hash IS DISTINCT FROM c.text_hash
+       OR s.rules_hash IS DISTINCT FROM $rules OR sc.repeat_contacts IS DISTINCT FROM r.repeat""",
+                {"full": full, "rules": rules_hash})
+    return con.execute("SELECT count(*) FROM pending").fetchall()[0][0]
+
+
+def _run_chunks(con, out: Path, pending: int, pool, progress: Progress | None) -> None:
+    def jobs():
+        for n, low in enumerate(range(0, pending, CHUNK_CASES)):
+            rows = con.execute("""
+                SELECT p.case_id, c.text, p.repeat,
+                       list(t.idx ORDER BY t.idx), list(t.surface ORDER BY t.idx), list(t.lemma ORDER BY t.idx),
+                       list(t.pos ORDER BY t.idx), list(t.negated ORDER BY t.idx)
+                FROM pending p JOIN cases c USING (case_id) LEFT JOIN case_terms t USING (case_id)
+                WHERE p.rowno > ? AND p.rowno <= ?
+                GROUP BY p.case_id, c.text, p.repeat""", [low, low + CHUNK_CASES]).fetchall()
+            yield n, [(r[0], r[1], r[2], *(_clean(x) for x in r[3:])) for r in rows], str(out)
+
+    done = 0
+    if pool is None or pending < 2 * CHUNK_CASES:
+        for job in jobs():
+            done += analyse_chunk(job)
+            if progress:
+                progress("analyze", done, pending)
+        return
+    in_flight: list = []
+    for job in jobs():
+        in_flight.append(pool.apply_async(analyse_chunk, (job,)))
+        while len(in_flight) >= 4 or (in_flight and in_flight[0].ready()):
+            done += in_flight.pop(0).get()
+            if progress:
+                progress("analyze", done, pending)
+    for result in in_flight:
+        done += result.get()
+        if progress:
+            progress("analyze", done, pending)
+
+
+def _clean(values):
+    """LEFT JOIN of a case without terms gives [NULL]."""
+    return [] if values is None or values == [None] else values
+
+
+def _write(con, out: Path, rules: _Rules, rules_hash: str) -> None:
+    from .causes import canonical_cause
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("case_themes", "case_causes", "case_scores"):
+            con.execute(f"DELETE FROM {table} WHERE case_id IN (SELECT case_id FROM pending)")
+        for table, prefix in (("case_themes", "themes"), ("case_causes", "causes"), ("case_scores", "scores")):
+            if any(out.glob(f"{prefix}-*.parquet")):
+                con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [str(out / f"{prefix}-*.parquet")])
+        # The desk's own cause column is the trusted source: it replaces the extracted causes.
+        labels = con.execute("SELECT DISTINCT cause FROM cases WHERE cause IS NOT NULL AND case_id IN "
+                             "(SELECT case_id FROM pending)").fetchall()
+        if labels:
+            mapping = pa.table({"label": [r[0] for r in labels], "canonical": [canonical_cause(r[0]) for r in labels]})
+            con.register("kk_cause_labels", mapping)
+            con.execute("DELETE FROM case_causes WHERE case_id IN (SELECT case_id FROM cases c JOIN pending USING "
+                        "(case_id) WHERE c.cause IS NOT NULL)")
+            con.execute("INSERT INTO case_causes SELECT c.case_id, m.canonical, 'export', [c.cause] FROM cases c "
+                        "JOIN pending USING (case_id) JOIN kk_cause_labels m ON m.label = c.cause")
+            con.unregister("kk_cause_labels")
+        con.execute("DELETE FROM analysis_state WHERE case_id IN (SELECT case_id FROM pending)")
+        con.execute("INSERT INTO analysis_state SELECT p.case_id, c.text_hash, ? FROM pending p JOIN cases c USING (case_id)",
+                    [rules_hash])
+        # State of cases that no longer exist is dropped with their tags.
+        for table in ("case_themes", "case_causes", "case_scores", "analysis_state"):
+            con.execute(f"DELETE FROM {table} WHERE case_id NOT IN (SELECT case_id FROM cases)")
+        _sync_themes(con, rules)
+        con.execute("DELETE FROM store_meta WHERE key = 'analyzed_at'")
+        con.execute("INSERT INTO store_meta VALUES ('analyzed_at', ?)", [dt.datetime.now().isoformat(timespec="seconds")])
+        db.bump_version(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _sync_themes(con, rules: _Rules) -> None:
+    con.execute("DELETE FROM themes")
+    rows = [(t.theme_id, t.name, t.color, i) for i, t in enumerate(rules.themes.themes)]
+    if rows:
+        con.executemany("INSERT INTO themes VALUES (?, ?, ?, ?)", rows)
