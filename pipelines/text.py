@@ -187,6 +187,8 @@ FORMAL_NOUNS = {"訳", "事", "物", "為", "の", "所", "筈", "様", "方"}
 def _is_predicate(tok: Token) -> bool:
     if tok.lemma in FORMAL_NOUNS or _is_negator(tok):
         return False
+    if tok.lemma == "出来る":  # できない / できません: the ability itself is what is negated
+        return True
     return tok.pos.startswith(("動詞-一般", "形容詞-一般", "形状詞", "名詞-普通名詞", "名詞-固有名詞"))
 
 

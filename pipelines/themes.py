@@ -522,10 +522,10 @@ def _spellings(word: str) -> tuple[str, ...]:
     tokens = tokenize(for_tokenizer(word))
     dropped = [t for t in tokens if not t.is_content]
     if dropped:
-        content = [t.lemma for t in tokens if t.is_content]
+        content = [t.lemma.split("-")[0] for t in tokens if t.is_content]
         negated = any(t.lemma in ("ない", "無い", "ず", "ぬ") for t in dropped)
-        fix_ja = f"{content[0]}!neg" if negated and len(content) == 1 else \
-            f"{' '.join(content)} のように基本形で書くか、text:{word}" if content else f"text:{word}"
+        fix = f"{content[0]}!neg" if negated and len(content) == 1 else \
+            f"near({content[0]}, {content[1]}, 2) / text:{word}" if len(content) == 2 else f"text:{word}"
         listed = "・".join(t.surface for t in dropped)
         if not content:
             raise _NotAWord(f"「{word}」は語として保存されない (助詞・助動詞や する・いる・来る などの補助的な動詞) ため"
@@ -533,8 +533,8 @@ def _spellings(word: str) -> tuple[str, ...]:
                             f"'{word}' is never stored as a term (a particle, auxiliary or light verb); "
                             f"combine neighbours with near() or write text:{word}.")
         raise _NotAWord(f"「{word}」の「{listed}」は語として保存されない (助詞・助動詞・補助動詞など) ため一致しません。"
-                        f"{fix_ja} と書いてください。",
-                        f"'{word}' contains '{listed}', which is not stored as a term; write {fix_ja} instead.")
+                        f"{fix} と書いてください。",
+                        f"'{word}' contains '{listed}', which is not stored as a term; write {fix} instead.")
     joined = "".join(t.lemma for t in tokens)
     return (word,) if joined == word else (word, joined)
 
@@ -707,7 +707,7 @@ def preview(expression: str, docs: Iterable[CaseDoc], limit: int | None = None) 
 # The file
 
 
-_HEADER = re.compile(r"^\s*[*＊]\s*(?P<name>[^\[]*?)\s*(?:\[(?P<id>[^\]]*)\])?\s*(?P<color>#\S*)?\s*(?P<rest>.*)$")
+_HEADER = re.compile(r"^\s*\*\s*(?P<name>[^\[#]*)(?:\[(?P<id>[^\]]*)\])?\s*(?P<color>#\S*)?\s*(?P<rest>.*)$")
 
 
 def loads_rules(text: str, origin: str = "themes.txt") -> RuleSet:
@@ -746,7 +746,7 @@ def loads_rules(text: str, origin: str = "themes.txt") -> RuleSet:
 
 def _parse_header(number: int, header: str, origin: str) -> tuple[str, str, str]:
     m = _HEADER.match(normalize(header).replace("＊", "*"))
-    name, theme_id, color = (m.group("name"), m.group("id"), m.group("color")) if m else ("", None, None)
+    name, theme_id, color = (m.group("name").strip(), m.group("id"), m.group("color")) if m else ("", None, None)
     example = "例: ＊配送 [delivery] #1F77B4"
     if not m or not name:
         raise RuleError(f"テーマ見出しに名前がありません。{example}", "Theme header has no name.",

@@ -225,12 +225,8 @@ MAPPED = [
     ("pipe_cp932.txt", "case_id", "受付NO"),
     ("no_case_id.csv", "case_id", None),
     ("excel_unicode_text.txt", "text", "内容"),
-    pytest.param("excel_unicode_text.txt", "response", None, marks=pytest.mark.xfail(strict=True, reason=(
-        "pipelines/mapping.py auto_map: the substring pass maps 対応者 (the staff member) to response because "
-        "it contains the alias 対応, so every case's 対応内容 shows 〔氏名〕; add 対応者 to "
-        "CASE_FIELDS['department'] so the exact pass takes it first"))),
-    pytest.param("excel_unicode_text.txt", "status", "状態", marks=pytest.mark.xfail(strict=True, reason=(
-        "pipelines/mapping.py CASE_FIELDS['status'] lacks 状態, so the status lands in extra; add 状態"))),
+    ("excel_unicode_text.txt", "response", None),   # 対応者 is the staff member, not what was done
+    ("excel_unicode_text.txt", "status", "状態"),
 ]
 
 

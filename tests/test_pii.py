@@ -25,16 +25,6 @@ EXPECTED = json.loads((EXPORTS / "expected.json").read_text(encoding="utf-8"))["
 UNIDIC = "2.1.2"  # name expectations below hold for this dictionary
 PHONE_LIKE = re.compile(r"^[0-9０-９+＋()（）\-‐−ー―－ ]{10,}$")
 
-PAREN_AREA_CODE_BUG = (
-    "pipelines/pii.py PATTERNS['phone']: a number with its area code in brackets, (03)3333-4444, is not masked: "
-    "the number must start with 0 or +81 and its first separator cannot be ')'; put an alternative "
-    r"\(0[0-9]{{1,4}}\)\s?[0-9]{{1,4}}{_H}[0-9]{{3,4}}| first inside the number group (checked: every test "
-    "of this file then passes)")
-ADDRESS_OVERREACH_BUG = (
-    "pipelines/pii.py PATTERNS['address']: the lazy prefix [^\\s、。…]{0,12}? still starts the match as far left "
-    "as it can, so up to 12 characters before the prefecture are masked too (住所は大阪府… → 〔住所〕; P-005 loses "
-    "のご住所は), and the trailing (…|の)* eats the の after 号 (…7号のご自宅 → 〔住所〕ご自宅); use "
-    "[一-龥々ヶケ]{{0,12}}? for that prefix and の[0-9]+ instead of の (checked: every test of this file then passes)")
 
 
 def _store_text(store: Path) -> list[tuple[str, str]]:
@@ -101,13 +91,7 @@ def _file_rows() -> list[dict[str, str]]:
 SECRETS = list(dict.fromkeys(EXPECTED["must_not_survive"] + EXPECTED["must_not_survive_nfkc"]))
 
 
-def _secret_param(secret: str):
-    if "(03)3333-4444" in secret:
-        return pytest.param(secret, marks=pytest.mark.xfail(strict=True, reason=PAREN_AREA_CODE_BUG))
-    return secret
-
-
-@pytest.mark.parametrize("secret", [_secret_param(s) for s in SECRETS])
+@pytest.mark.parametrize("secret", SECRETS)
 def test_personal_data_is_nowhere_in_the_store(stored, secret):
     assert _leaks(stored, [secret]) == []
 
@@ -117,14 +101,7 @@ def test_look_alikes_survive_in_the_case_text(texts, look_alike):
     assert any(look_alike in text for text in texts.values())
 
 
-def _row_param(row: dict[str, str]):
-    marks = []
-    if row["受付番号"] == "P-011":
-        marks.append(pytest.mark.xfail(strict=True, reason=PAREN_AREA_CODE_BUG))
-    return pytest.param(row, id=row["受付番号"], marks=marks)
-
-
-@pytest.mark.parametrize("row", [_row_param(r) for r in _file_rows()])
+@pytest.mark.parametrize("row", [pytest.param(r, id=r["受付番号"]) for r in _file_rows()])
 def test_contact_columns_are_not_kept_in_clear(stored, row):
     """氏名・電話番号・メールアドレス: not the values, not the name without its space, not the surname."""
     name = row["氏名"]
@@ -145,7 +122,7 @@ MASKS_SHOWN = [
     ("P-008", ["〔氏名〕", "〔電話番号〕", "〔メール〕"]),
     ("P-009", ["〔氏名〕", "〔電話番号〕"]),
     ("P-010", ["〔氏名〕", "〔郵便番号〕", "〔住所〕"]),
-    pytest.param("P-011", ["〔氏名〕", "〔電話番号〕"], marks=pytest.mark.xfail(strict=True, reason=PAREN_AREA_CODE_BUG)),
+    ("P-011", ["〔氏名〕", "〔電話番号〕"]),
     ("P-012", ["〔氏名〕", "〔電話番号〕"]),
 ]
 
@@ -155,8 +132,8 @@ def test_masked_text_shows_what_was_removed(texts, case_id, masks):
     assert [m for m in masks if m not in texts[case_id]] == []
 
 
-@pytest.mark.xfail(strict=True, reason=PAREN_AREA_CODE_BUG)
 def test_rejected_rows_keep_no_personal_data(tmp_path):
+    """The import history page shows rejected rows as read: their raw JSON must be masked too."""
     # The same rows, each with an unreadable date, so that every one of them is rejected.
     rows = list(csv.reader(io.StringIO(PII_FILE.read_text(encoding="utf-8-sig"), newline="")))
     for row in rows[1:]:
@@ -182,16 +159,13 @@ MASK_CASES = [
     ("連絡先09087654321まで", "連絡先〔電話番号〕まで"),
     ("自宅03(1234)5678まで", "自宅〔電話番号〕まで"),
     ("海外から+81-90-9876-5432に", "海外から〔電話番号〕に"),
-    pytest.param("固定電話(03)3333-4444。", "固定電話〔電話番号〕。",
-                 marks=pytest.mark.xfail(strict=True, reason=PAREN_AREA_CODE_BUG)),
+    ("固定電話(03)3333-4444。", "固定電話〔電話番号〕。"),
     ("メールはtaro.yamada@example.co.jpまで", "メールは〔メール〕まで"),
     ("ｓａｋｕｒａ．ｗ＠ｅｘａｍｐｌｅ．ｊｐ", "〔メール〕"),
     ("〒105-0011 東京都港区芝浦9丁目8番7号", "〔郵便番号〕 〔住所〕"),
     ("大阪府大阪市北区梅田7丁目3番21号", "〔住所〕"),
-    pytest.param("住所は大阪府大阪市北区梅田7丁目3番21号です", "住所は〔住所〕です",
-                 marks=pytest.mark.xfail(strict=True, reason=ADDRESS_OVERREACH_BUG)),
-    pytest.param("東京都港区芝浦9丁目8番7号のご自宅に", "〔住所〕のご自宅に",
-                 marks=pytest.mark.xfail(strict=True, reason=ADDRESS_OVERREACH_BUG)),
+    ("住所は大阪府大阪市北区梅田7丁目3番21号です", "住所は〔住所〕です"),
+    ("東京都港区芝浦9丁目8番7号のご自宅に", "〔住所〕のご自宅に"),
     # names (UniDic 2.1.2)
     ("山田様から連絡", "〔氏名〕様から連絡"),
     ("担当の田中さんが対応", "担当の〔氏名〕さんが対応"),

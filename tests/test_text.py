@@ -136,10 +136,7 @@ NEGATION = [
     ("遅い", "遅い", False),
     ("交換してほしい", "交換", False),
     ("返品できますか", "返品", False),
-    pytest.param("できない", "出来る", True, marks=pytest.mark.xfail(strict=True, reason=(
-        "pipelines/text.py _is_predicate: 出来る is 動詞-非自立可能, so it is never marked negated, yet "
-        "Token.is_content keeps it as a term: every できない complaint stores 出来る as a positive term; "
-        "let _is_predicate accept lemma 出来る (動詞-非自立可能) so it is marked like other predicates"))),
+    ("できない", "出来る", True),
 ]
 
 
