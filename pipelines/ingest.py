@@ -245,10 +245,10 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> 
         [source.header_line])
 
 
-def _col(mapping: Mapping, fld: str) -> str:
+def _col(mapping: Mapping, fld: str, prefix: str = "") -> str:
     """SQL for a mapped field: the trimmed cell, NULL when empty or unmapped (identifiers are ours)."""
     index = mapping.columns.get(fld)
-    return "NULL::VARCHAR" if index is None else f"nullif(trim(c{index}), '')"
+    return "NULL::VARCHAR" if index is None else f"nullif(trim({prefix}c{index}), '')"
 
 
 _PII_MASKS = {"customer_name": "〔氏名〕", "customer_phone": "〔電話番号〕", "customer_email": "〔メール〕"}
@@ -269,11 +269,11 @@ def _raw_json(mapping: Mapping) -> tuple[str, list[str]]:
     return f"json_object({', '.join(parts)})", params
 
 
-def _extras_json(mapping: Mapping) -> tuple[str, list[str]]:
+def _extras_json(mapping: Mapping, prefix: str = "") -> tuple[str, list[str]]:
     kept = [i for i in mapping.extras if not _is_pii_header(mapping.header[i])]
     if not kept:
         return "NULL::JSON", []
-    parts = [f"?, kk_mask(kk_fold(nullif(trim(c{i}), '')))" for i in kept]
+    parts = [f"?, kk_mask(kk_fold(nullif(trim({prefix}c{i}), '')))" for i in kept]
     return f"json_object({', '.join(parts)})", [mapping.header[i] for i in kept]
 
 
@@ -292,7 +292,7 @@ def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, res
         _classify(con)
     with timer("reject_write"):
         _write_rejects(con, mapping, result.batch_id)
-    _normalize_and_mask(con, timer)
+    _normalize_and_mask(con, mapping, timer)
     with timer("morphology"):
         if options.morphology:
             todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchall()[0][0]
@@ -302,32 +302,45 @@ def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, res
             _empty_terms(con)
     with timer("write"):
         _count_cases(con, result)
-        _upsert_cases(con, result.batch_id)
+        _upsert_cases(con, mapping, result.batch_id)
         if "route" in mapping.columns:
             from .events import route_events
             route_events(con, result.batch_id)
 
 
+def _text_expr(mapping: Mapping, prefix: str = "") -> str:
+    """The case text: the text column, else the subject (identifiers are ours)."""
+    text = _col(mapping, "text", prefix) if "text" in mapping.columns else None
+    subject = _col(mapping, "subject", prefix) if "subject" in mapping.columns else None
+    return f"coalesce({text}, {subject})" if text and subject else (text or subject or "NULL::VARCHAR")
+
+
 def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
+    """prep: one narrow row per staged row (no text, which stays in raw and is read by rowno)."""
     c = lambda f: _col(mapping, f)  # noqa: E731 - a short alias keeps the SQL readable
-    text_expr = f"coalesce({c('text')}, {c('subject')})" if "text" in mapping.columns else c("subject")
-    extras_json, extras_params = _extras_json(mapping)
     key_source = (f"coalesce({c('customer_email')}, regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), "
                   f"{c('customer_name')})")
+    extra_columns = "".join(f", c{i}" for i in mapping.extras)
     query = f"""
     CREATE OR REPLACE TEMP TABLE prep AS
     WITH v AS (
         SELECT rowno, line,
-            {c('case_id')} AS case_id_raw, {c('received_at')} AS received_raw, {text_expr} AS text_raw,
+            {c('case_id')} AS case_id_raw, {c('received_at')} AS received_raw, {_text_expr(mapping)} AS text_raw,
             {c('channel')} AS channel, {c('customer_id')} AS customer_id, {key_source} AS customer_pii,
             {c('product')} AS product, {c('category')} AS category, {c('department')} AS department,
             {c('status')} AS status, {c('priority')} AS priority, {c('closed_at')} AS closed_raw,
             {c('updated_at')} AS updated_raw, {c('cause')} AS cause, {c('response')} AS response_raw,
-            {c('route')} AS route, {extras_json} AS extras
+            {c('route')} AS route,
+            -- 64-bit salted hashes: change detection only, and several times cheaper than md5 on long rows.
+            to_hex(hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, customer_pii, product,
+                        category, department, status, priority, closed_raw, updated_raw, cause, response_raw, route
+                        {extra_columns})) AS row_hash
         FROM raw),
     d AS (SELECT *, kk_ts(received_raw) AS received_at, kk_ts(closed_raw) AS closed_at,
                  kk_ts(updated_raw) AS updated_at FROM v)
-    SELECT *,
+    SELECT rowno, line, channel, product, category, department, status, priority, cause, route,
+        received_at, closed_at, updated_at, row_hash,
+        CASE WHEN closed_at IS NULL THEN closed_raw END AS closed_unreadable,
         CASE
             WHEN received_raw IS NULL THEN '受付日時が空です'
             WHEN received_at IS NULL THEN '受付日時「' || left(received_raw, 40) || '」を日付として読めません'
@@ -341,27 +354,10 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
              WHEN customer_pii IS NOT NULL
              THEN 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '[[:space:]]+', '', 'g'))), 16)
         END AS customer_key,
-        -- 64-bit salted hashes: change detection only, and several times cheaper than md5 on long rows.
-        to_hex(hash($salt, text_raw)) AS text_hash,
-        to_hex(hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, customer_pii, product, category,
-                    department, status, priority, closed_raw, updated_raw, cause, response_raw, route,
-                    CAST(extras AS VARCHAR))) AS row_hash
+        to_hex(hash($salt, text_raw)) AS text_hash
     FROM d
     """
-    params = {f"p{i}": value for i, value in enumerate(extras_params)}
-    params["salt"] = salt
-    # Positional '?' for header names would clash with $salt; number them instead.
-    counter = iter(range(len(extras_params)))
-    query = _number_placeholders(query, counter)
-    con.execute(query, params)
-
-
-def _number_placeholders(query: str, counter) -> str:
-    out, parts = [], query.split("?")
-    for part in parts[:-1]:
-        out.append(part + f"$p{next(counter)}")
-    out.append(parts[-1])
-    return "".join(out)
+    con.execute(query, {"salt": salt})
 
 
 def _classify(con) -> None:
@@ -418,13 +414,15 @@ def _row_ranges(con, table: str, step: int):
         yield low, low + step
 
 
-def _normalize_and_mask(con, timer: _Timer) -> None:
+def _normalize_and_mask(con, mapping: Mapping, timer: _Timer) -> None:
     """NFKC (DuckDB has none) on Arrow batches, then the regex masks inside DuckDB, range by range
     so memory stays bounded. Rows whose text did not change are masked too (their response may)."""
     con.execute("CREATE OR REPLACE TEMP TABLE masked (rowno BIGINT, text VARCHAR, response VARCHAR)")
+    query = (f"SELECT t.rowno, {_text_expr(mapping, 'r.')} AS text_raw, "
+             f"{_col(mapping, 'response', 'r.')} AS response_raw "
+             "FROM todo t JOIN raw r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
     for low, high in _row_ranges(con, "todo", NFKC_CHUNK):
-        batch = con.sql("SELECT rowno, text_raw, response_raw FROM todo WHERE action <> 'unchanged' "
-                        "AND rowno > $low AND rowno <= $high", params={"low": low, "high": high}).to_arrow_table()
+        batch = con.sql(query, params={"low": low, "high": high}).to_arrow_table()
         if batch.num_rows == 0:
             continue
         with timer("nfkc"):
@@ -497,24 +495,27 @@ def _count_read_rejected(con, result: LoadResult) -> None:
     result.rejected = bad + structural
 
 
-def _upsert_cases(con, batch_id: int) -> None:
+def _upsert_cases(con, mapping: Mapping, batch_id: int) -> None:
     """Replace updated cases, insert new ones; an update whose text did not change keeps its text."""
+    extras_json, extras_params = _extras_json(mapping, prefix="r.")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE kept AS
         SELECT c.case_id, CASE WHEN NOT t.needs_text THEN c.text END AS text, c.first_batch_id
         FROM cases c JOIN todo t USING (case_id) WHERE t.action = 'update'""")
     con.execute("DELETE FROM cases WHERE case_id IN (SELECT case_id FROM kept)")
-    con.execute("""
+    query = f"""
         INSERT INTO cases
         SELECT t.case_id, t.received_at, t.channel, t.customer_key, t.product, t.category, t.department,
                t.status, t.priority, t.closed_at, t.updated_at, t.cause,
                coalesce(f.text, k.text), f.response,
-               CASE WHEN t.closed_raw IS NOT NULL AND t.closed_at IS NULL
-                    THEN json_merge_patch(coalesce(t.extras, '{}'::JSON), json_object('完了日時（読めなかった値）', t.closed_raw))
-                    ELSE t.extras END,
-               t.row_hash, t.text_hash, $batch, coalesce(k.first_batch_id, $batch)
-        FROM todo t JOIN final_text f USING (rowno) LEFT JOIN kept k USING (case_id)
-        WHERE t.action <> 'unchanged'""", {"batch": batch_id})
+               CASE WHEN t.closed_unreadable IS NOT NULL
+                    THEN json_merge_patch(coalesce({extras_json}, '{{}}'::JSON),
+                                          json_object('完了日時（読めなかった値）', t.closed_unreadable))
+                    ELSE {extras_json} END,
+               t.row_hash, t.text_hash, ?, coalesce(k.first_batch_id, ?)
+        FROM todo t JOIN final_text f USING (rowno) JOIN raw r USING (rowno) LEFT JOIN kept k USING (case_id)
+        WHERE t.action <> 'unchanged'"""
+    con.execute(query, extras_params + extras_params + [batch_id, batch_id])
     con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM todo WHERE action = 'update' AND needs_text)")
     con.execute("""
         INSERT INTO case_terms

@@ -524,8 +524,10 @@ def _spellings(word: str) -> tuple[str, ...]:
     if dropped:
         content = [t.lemma.split("-")[0] for t in tokens if t.is_content]
         negated = any(t.lemma in ("ない", "無い", "ず", "ぬ") for t in dropped)
-        fix = f"{content[0]}!neg" if negated and len(content) == 1 else \
-            f"near({content[0]}, {content[1]}, 2) / text:{word}" if len(content) == 2 else f"text:{word}"
+        if len(content) == 1:
+            fix = f"{content[0]}!neg" if negated else f"{content[0]} / text:{word}"
+        else:
+            fix = f"near({content[0]}, {content[1]}, 2) / text:{word}" if len(content) == 2 else f"text:{word}"
         listed = "・".join(t.surface for t in dropped)
         if not content:
             raise _NotAWord(f"「{word}」は語として保存されない (助詞・助動詞や する・いる・来る などの補助的な動詞) ため"
@@ -818,23 +820,29 @@ def save_rules(rules: RuleSet, path: str | os.PathLike | None = None) -> Path:
 # the term's position, so evidence comes out in reading order.
 
 _Match = tuple[int, int, int, str]            # (first idx, last idx, order, evidence)
-_Eval = Callable[[dict[int, list[_Match]]], "list[_Match] | None"]
+_Matches = dict[int, list[_Match]]               # atom number -> its matches in one case
+_Eval = Callable[[_Matches], "list[_Match] | None"]
+_Need = tuple[frozenset[int], ...]               # for each set, one of its atoms must be present
 _POL = {"pos": 0, "neg": 1, "any": 2}
+_Entry = tuple[list[tuple[int, int]], dict[str, list[tuple[int, str]]], list[int]]
 
 
 class _Compiled:
     def __init__(self, themes: tuple[Theme, ...]) -> None:
         self.atoms: list[Atom] = []
         self.atom_no: dict[Atom, int] = {}
-        self.single: dict[str, list[tuple[int, int]]] = {}     # key -> [(atom, polarity)] one-term words
-        self.multi: dict[str, list[int]] = {}                   # prefix key -> [atom] for runs of terms
+        # One lookup per surface and lemma: the words it is (atom, polarity), the words it may begin
+        # (by the first character of the rest: ログ begins ログイン under イ), and the "a b" phrases it may begin.
+        self.index: dict[str, _Entry] = {}
         self.texts: list[tuple[str, int]] = []
-        self.regexes: list[tuple[re.Pattern[str], int]] = []
+        self.regexes: list[tuple[re.Pattern[str], tuple[str, ...], int]] = []
         self.atom_themes: dict[int, list[int]] = {}
         self.ids = [t.theme_id for t in themes]
-        self.evals: list[_Eval] = []
-        for number, theme in enumerate(themes):
-            self.evals.append(self.compile(theme.expression, number, positive=True))
+        self.evals = [self.compile(t.expression, n, positive=True)[0] for n, t in enumerate(themes)]
+        self.literals_by_char: dict[str, list[str]] = {}
+        for literal in {lit for _, literals, _ in self.regexes for lit in literals}:
+            self.literals_by_char.setdefault(literal[0], []).append(literal)
+        self.first_chars = frozenset(self.literals_by_char)
 
     def add_atom(self, atom: Atom, theme: int, positive: bool) -> int:
         no = self.atom_no.get(atom)
@@ -844,7 +852,7 @@ class _Compiled:
             if atom.kind == "text":
                 self.texts.append((atom.value, no))
             elif atom.kind == "regex":
-                self.regexes.append((re.compile(atom.value), no))
+                self.regexes.append((re.compile(atom.value), _required_literals(atom.value), no))
             else:
                 self.index_word(atom, no)
         if positive and theme not in self.atom_themes.setdefault(no, []):
@@ -853,27 +861,33 @@ class _Compiled:
 
     def index_word(self, atom: Atom, no: int) -> None:
         first = atom.segments[0]
-        if len(atom.segments) == 1:
-            # One term spelling the whole word is an exact hit; a run starts with a proper prefix.
-            for spelling in first:
-                self.single.setdefault(spelling, []).append((no, _POL[atom.polarity]))
-            keys = {s[:k] for s in first for k in range(1, len(s))}
-        else:
-            keys = {s[:k] for s in first for k in range(1, len(s) + 1)}
-        for key in keys:
-            self.multi.setdefault(key, []).append(no)
+        if len(atom.segments) > 1:
+            for key in {s[:k] for s in first for k in range(1, len(s) + 1)}:
+                self.entry(key)[2].append(no)
+            return
+        for spelling in first:
+            # A term spelling the whole word is a hit; a term spelling a proper prefix may start a run
+            # (ログ + イン = ログイン), whatever split the tokenizer chose in that sentence.
+            self.entry(spelling)[0].append((no, _POL[atom.polarity]))
+            for k in range(1, len(spelling)):
+                self.entry(spelling[:k])[1].setdefault(spelling[k], []).append((no, spelling[k:]))
 
-    def compile(self, node: Node, theme: int, positive: bool) -> _Eval:
+    def entry(self, key: str) -> _Entry:
+        return self.index.setdefault(key, ([], {}, []))
+
+    def compile(self, node: Node, theme: int, positive: bool) -> tuple[_Eval, _Need]:
+        """A closure evaluating `node` on a case's atom matches, and the atoms it needs to be true."""
         if isinstance(node, Atom):
             no = self.add_atom(node, theme, positive)
-            return lambda m: m.get(no)
+            return (lambda m: m.get(no)), (frozenset((no,)),)
         if isinstance(node, Not):
-            child = self.compile(node.child, theme, not positive)
-            return lambda m: [] if child(m) is None else None
+            child, _ = self.compile(node.child, theme, not positive)
+            return (lambda m: [] if child(m) is None else None), ()
         if isinstance(node, And):
-            parts = [self.compile(c, theme, positive) for c in node.children]
+            compiled = [self.compile(c, theme, positive) for c in node.children]
+            parts = [fn for fn, _ in compiled]
 
-            def all_of(m: dict[int, list[_Match]]) -> list[_Match] | None:
+            def all_of(m: _Matches) -> list[_Match] | None:
                 out: list[_Match] = []
                 for part in parts:
                     found = part(m)
@@ -881,92 +895,140 @@ class _Compiled:
                         return None
                     out += found
                 return out
-            return all_of
+            return all_of, _needs(*(need for _, need in compiled))
         if isinstance(node, Or):
             return self.compile_or(node, theme, positive)
         return self.compile_near(node, theme, positive)
 
-    def compile_or(self, node: Or, theme: int, positive: bool) -> _Eval:
+    def compile_or(self, node: Or, theme: int, positive: bool) -> tuple[_Eval, _Need]:
         atom_nos = frozenset(self.add_atom(c, theme, positive) for c in node.children if isinstance(c, Atom))
         parts = [self.compile(c, theme, positive) for c in node.children if not isinstance(c, Atom)]
+        # Some child must hold, so one atom from the union of each child's first need must be present.
+        need: _Need = () if any(not n for _, n in parts) else (atom_nos.union(*(n[0] for _, n in parts)),)
+        # Children are looked up from the atoms present rather than tried one by one: a theme's
+        # dozens of near() lines cost nothing in a case holding none of their words.
+        by_atom: dict[int, list[int]] = {}
+        always = [k for k, (_, n) in enumerate(parts) if not n]
+        for k, (_, n) in enumerate(parts):
+            for no in n[0] if n else ():
+                by_atom.setdefault(no, []).append(k)
 
-        def any_of(m: dict[int, list[_Match]]) -> list[_Match] | None:
+        def any_of(m: _Matches) -> list[_Match] | None:
             out: list[_Match] | None = None
+            todo = set(always) if always else None
             for no, found in m.items():   # m holds only the atoms present: usually a handful
                 if no in atom_nos:
                     out = found if out is None else out + found
-            for part in parts:
-                found = part(m)
-                if found is not None:
-                    out = found if out is None else out + found
+                ks = by_atom.get(no)
+                if ks:
+                    todo = set(ks) if todo is None else todo.union(ks)
+            if todo:
+                for k in todo:
+                    part, part_need = parts[k]
+                    for one_of in part_need[1:]:
+                        if one_of.isdisjoint(m):
+                            break   # another word it needs is missing
+                    else:
+                        found = part(m)
+                        if found is not None:
+                            out = found if out is None else out + found
             return out
-        return any_of
+        return any_of, need
 
-    def compile_near(self, node: Near, theme: int, positive: bool) -> _Eval:
-        left, right = self.compile(node.a, theme, positive), self.compile(node.b, theme, positive)
+    def compile_near(self, node: Near, theme: int, positive: bool) -> tuple[_Eval, _Need]:
+        (left, need_a), (right, need_b) = self.compile(node.a, theme, positive), self.compile(node.b, theme, positive)
         distance, ordered = node.distance, node.ordered
 
-        def near(m: dict[int, list[_Match]]) -> list[_Match] | None:
-            a_matches, b_matches = left(m), right(m)
-            if not a_matches or not b_matches:
+        def near(m: _Matches) -> list[_Match] | None:
+            a_matches = left(m)
+            b_matches = right(m) if a_matches else None
+            if not b_matches:
                 return None
             out: list[_Match] = []
             for a in a_matches:
                 for b in b_matches:
-                    if ordered:
-                        ok = 0 < b[0] - a[1] <= distance
-                    else:
-                        ok = (0 < b[0] - a[1] <= distance or 0 < a[0] - b[1] <= distance)
-                    if ok:
-                        out.append((min(a[0], b[0]), max(a[1], b[1]), a[2], a[3]))
-                        out.append((min(a[0], b[0]), max(a[1], b[1]), b[2], b[3]))
+                    if 0 < b[0] - a[1] <= distance or not ordered and 0 < a[0] - b[1] <= distance:
+                        span = (min(a[0], b[0]), max(a[1], b[1]))
+                        out += ((*span, a[2], a[3]), (*span, b[2], b[3]))
             return out or None
-        return near
+        return near, _needs(need_a, need_b)
 
-    def match_atoms(self, doc: CaseDoc) -> dict[int, list[_Match]]:
-        m: dict[int, list[_Match]] = {}
+    def match_atoms(self, doc: CaseDoc) -> _Matches:
+        m: _Matches = {}
         terms = doc.terms
-        single, multi = self.single, self.multi
-        starts: list[tuple[int, int]] | None = None
+        get = self.index.get
+        starts: list[tuple[int, _Entry]] = []
         for i, term in enumerate(terms):
-            surface, lemma = term.surface, term.lemma
-            hits = single.get(surface)
+            # Most terms are in no rule: two dict misses, nothing else.
+            surface = term.surface
+            entry = get(surface)
+            if entry is not None:
+                self.add_term(entry, i, term, m, starts)
+            lemma = term.lemma
             if lemma != surface:
-                more = single.get(lemma)
-                if more:
-                    hits = more if not hits else hits + more
-            if hits:
-                negated = term.negated
-                for no, pol in hits:
-                    if pol == 2 or (pol == 1) == negated:
-                        found = m.get(no)
-                        match = (term.idx, term.idx, term.idx, surface)
-                        if found is None:
-                            m[no] = [match]
-                        elif found[-1] != match:
-                            found.append(match)
-            if surface in multi or lemma in multi:
-                nos = multi.get(surface, []) + (multi.get(lemma, []) if lemma != surface else [])
-                starts = (starts or []) + [(no, i) for no in nos]
+                entry = get(lemma)
+                if entry is not None:
+                    self.add_term(entry, i, term, m, starts)
         if starts:
-            for no, i in starts:
-                self.match_run(no, terms, i, m)
-        text = doc.text
+            self.match_runs(terms, starts, m)
+        if self.texts or self.regexes:
+            self.match_text(doc.text, m)
+        return m
+
+    @staticmethod
+    def add_term(entry: _Entry, i: int, term: Term, m: _Matches, starts: list[tuple[int, _Entry]]) -> None:
+        hits, runs, phrases = entry
+        if hits:
+            negated = term.negated
+            match = (term.idx, term.idx, term.idx, term.surface)
+            for no, pol in hits:
+                if pol == 2 or (pol == 1) == negated:
+                    found = m.get(no)
+                    if found is None:
+                        m[no] = [match]
+                    elif match not in found:
+                        found.append(match)
+        if runs or phrases:
+            starts.append((i, entry))
+
+    def match_runs(self, terms: tuple[Term, ...], starts: list[tuple[int, _Entry]], m: _Matches) -> None:
+        """Words spelled by several consecutive terms, and "a b" phrases."""
+        n = len(terms)
+        for i, (_, runs, phrases) in starts:
+            for no in phrases:
+                end = _run_end(self.atoms[no].segments, terms, i)
+                if end is not None:
+                    self.add_run(no, terms, i, end, m)
+            nxt = i + 1
+            if not runs or nxt == n or terms[nxt].idx != terms[i].idx + 1:
+                continue
+            after = terms[nxt]
+            candidates = runs.get(after.surface[:1], [])
+            if after.lemma[:1] != after.surface[:1]:
+                candidates = candidates + runs.get(after.lemma[:1], [])
+            for no, rest in candidates:
+                end = _spell(rest, terms, nxt)
+                if end is not None:
+                    self.add_run(no, terms, i, end, m)
+
+    def match_text(self, text: str, m: _Matches) -> None:
         for literal, no in self.texts:
             at = text.find(literal)
             if at >= 0:
                 m[no] = [(-1, -1, _TEXT_ORDER + at, literal)]
-        for pattern, no in self.regexes:
-            found_re = pattern.search(text)
-            if found_re and found_re.group(0):
-                m[no] = [(-1, -1, _TEXT_ORDER + found_re.start(), found_re.group(0))]
-        return m
+        # A regex runs only when a literal it cannot match without is in the text; the literals
+        # present are found once per case, looked up by their first character.
+        by_char = self.literals_by_char
+        present = {lit for ch in self.first_chars.intersection(text) for lit in by_char[ch] if lit in text}
+        for pattern, literals, no in self.regexes:
+            if literals and present.isdisjoint(literals):
+                continue
+            found = pattern.search(text)
+            if found and found.group(0):
+                m[no] = [(-1, -1, _TEXT_ORDER + found.start(), found.group(0))]
 
-    def match_run(self, no: int, terms: tuple[Term, ...], i: int, m: dict[int, list[_Match]]) -> None:
+    def add_run(self, no: int, terms: tuple[Term, ...], i: int, end: int, m: _Matches) -> None:
         atom = self.atoms[no]
-        end = _run_end(atom.segments, terms, i)
-        if end is None or (len(atom.segments) == 1 and end == i):
-            return   # one-term matches were found by the `single` index already
         run = terms[i:end + 1]
         negated = any(t.negated for t in run)
         if atom.polarity == "pos" and negated or atom.polarity == "neg" and not negated:
@@ -992,6 +1054,10 @@ class _Compiled:
         return hits
 
 
+def _needs(*needs: _Need) -> _Need:
+    return tuple(dict.fromkeys(one_of for need in needs for one_of in need))
+
+
 def _run_end(segments: tuple[tuple[str, ...], ...], terms: tuple[Term, ...], i: int) -> int | None:
     """The index of the last term of a run starting at terms[i] that spells every segment in order."""
     position = i
@@ -999,19 +1065,17 @@ def _run_end(segments: tuple[tuple[str, ...], ...], terms: tuple[Term, ...], i: 
         if k and (position + 1 >= len(terms) or terms[position + 1].idx != terms[position].idx + 1):
             return None
         start = position + 1 if k else position
-        end = min((e for s in spellings if (e := _spell(s, terms, start)) is not None), default=None)
-        if end is None:
+        ends = [e for s in spellings if (e := _spell(s, terms, start)) is not None]
+        if not ends:
             return None
-        position = end
+        position = min(ends)
     return position
 
 
 def _spell(rest: str, terms: tuple[Term, ...], i: int) -> int | None:
     """Consecutive terms from i whose surfaces or lemmas join to exactly `rest`; the last index."""
-    if i >= len(terms):
-        return None
     term = terms[i]
-    for piece in (term.surface, term.lemma) if term.lemma != term.surface else (term.surface,):
+    for piece in (term.surface, term.lemma):
         if rest == piece:
             return i
         if rest.startswith(piece) and i + 1 < len(terms) and terms[i + 1].idx == term.idx + 1:
@@ -1019,6 +1083,57 @@ def _spell(rest: str, terms: tuple[Term, ...], i: int) -> int | None:
             if end is not None:
                 return end
     return None
+
+
+def _required_literals(pattern: str) -> tuple[str, ...]:
+    """Strings of which one must occur for `pattern` to match (empty: no such set is known).
+
+    Read from the parsed pattern: for each item every match must contain (a literal run, or a
+    group whose branches all start with a literal), the most selective set is kept.
+    """
+    try:
+        from re import _parser   # private, but stable across 3.11–3.13; any surprise means "no prefilter"
+        parsed = _parser.parse(pattern)
+        if parsed.state.flags & re.IGNORECASE:
+            return ()
+        best: tuple[str, ...] = ()
+        for literals in _mandatory_literals(list(parsed)):
+            if not best or min(map(len, literals)) > min(map(len, best)):
+                best = literals
+        return best
+    except Exception:   # noqa: BLE001 - an optimisation only; the regex itself was validated at parse
+        return ()
+
+
+def _mandatory_literals(items: list) -> Iterator[tuple[str, ...]]:
+    from re import _constants as c
+    run = ""
+    for op, av in items + [(None, None)]:
+        if op is c.LITERAL:
+            run += chr(av)
+            continue
+        if run:
+            yield (run,)
+            run = ""
+        if op is c.SUBPATTERN:
+            yield from _mandatory_literals(list(av[3]))
+        elif op is c.BRANCH:
+            prefixes = [_leading_literal(list(branch)) for branch in av[1]]
+            if all(prefixes):
+                yield tuple(prefixes)
+        elif op is c.MAX_REPEAT or op is c.MIN_REPEAT:
+            if av[0] >= 1:
+                yield from _mandatory_literals(list(av[2]))
+
+
+def _leading_literal(items: list) -> str:
+    from re import _constants as c
+    out = ""
+    for op, av in items:
+        if op is not c.LITERAL:
+            break
+        out += chr(av)
+    return out
 
 
 def _evidence(found: list[_Match]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,11 +61,12 @@ MAX_FEATURES = 5000
 _USED_POS_SQL = "^(名詞|接頭辞|接尾辞-名詞的|接尾辞-形状詞的|動詞-一般|形容詞-一般|形状詞-一般)"
 
 # What a word can do, as bit flags computed once per distinct (surface, lemma, pos).
-(_JOIN, _PREDICATE, _NUMBER, _DIGITS, _COUNTER, _PREFIX, _SUFFIX, _LEAD_TRIM, _TAIL_TRIM,
- _STOP) = (1 << n for n in range(10))
+(_JOIN, _PREDICATE, _NUMBER, _DIGITS, _COUNTER, _PREFIX, _SUFFIX, _LEAD_TRIM, _TAIL_TRIM, _STOP,
+ _KEEP_NEGATED) = (1 << n for n in range(11))
 _DIGITS_ONLY = re.compile(r"^[0-9.,]+$")
 _BARE_RULE_TERM = re.compile(r"^[^\s\"!()]+$")
 _HONORIFIC = "御"  # lemma of お/ご/御: ご利用 and 利用 are one term
+_HONORIFIC_SUFFIXES = frozenset({"様", "さま", "さん", "殿", "氏", "ちゃん", "君"})  # 娘様 and 娘 are one term
 
 
 class TermLike(Protocol):
@@ -89,7 +90,7 @@ class TopicSuggestion:
 
 # --- words and compound terms -------------------------------------------------------------------
 
-def word_flags(surface: str, lemma: str, pos: str) -> int:
+def _word_flags(surface: str, lemma: str, pos: str) -> int:
     """What one word can do in a term (join a compound, start or end one, be a stop word)."""
     flags = 0
     noun = pos.startswith("名詞")
@@ -106,112 +107,133 @@ def word_flags(surface: str, lemma: str, pos: str) -> int:
     stop = lemma in VOC_STOP_WORDS or surface in VOC_STOP_WORDS
     if stop:
         flags |= _STOP
+    if lemma in KEEP_NEGATED:
+        flags |= _KEEP_NEGATED
     # 2024 and 500ml are never part of a term; nor are the letters of 注文番号A-2024… nor 形式名詞.
     code = surface.isascii() and (len(surface) == 1 or surface.lower() in CODE_WORDS)
     formal = noun and (lemma in FORMAL_NOUNS or surface in FORMAL_NOUNS)
     if (pos.startswith(("名詞-普通名詞", "名詞-固有名詞", "名詞-数詞", "接頭辞", "接尾辞-名詞的", "形状詞-一般",
                         "接尾辞-形状詞的")) and not (flags & _DIGITS or code or formal)):
         flags |= _JOIN
-    # A term does not start with 〔氏名〕さん's さん, 先週 (先週定期便), ご (ご利用) or a stop word (返金希望's
-    # mirror 希望返金), nor end with a prefix or a stop word — but 担当者 keeps its suffix 者.
+    # A term does not start with a suffix (〔氏名〕さん), a time word (先週定期便), an honorific (ご利用) or
+    # a stop word (お客様窓口), nor end with a prefix, a stop word (返金希望) or an honorific (娘様) — but
+    # 担当者 keeps its 者.
     if flags & _SUFFIX or pos.startswith("名詞-普通名詞-副詞可能") or lemma == _HONORIFIC or stop:
         flags |= _LEAD_TRIM
-    if flags & _PREFIX or (stop and not flags & _SUFFIX):
+    if flags & _PREFIX or (stop and not flags & _SUFFIX) or (flags & _SUFFIX and lemma in _HONORIFIC_SUFFIXES):
         flags |= _TAIL_TRIM
     return flags
 
 
 @dataclass(frozen=True, slots=True)
-class _Words:
-    """Distinct words: flags, surface and lemma per word number."""
+class _Tokens:
+    """Terms of one or many cases as flat arrays, by case and then idx; `word` numbers the word table."""
 
-    flags: list[int]
-    surfaces: list[str]
-    lemmas: list[str]
-
-
-def _words_of(terms: Iterable[TermLike]) -> tuple[list[int], list[int], list[bool], _Words]:
-    """(idx, word numbers, negated) of one case's terms in text order, and their word table."""
-    ordered = sorted(terms, key=lambda t: t.idx)
-    words = _Words([word_flags(t.surface, t.lemma, t.pos) for t in ordered], [t.surface for t in ordered],
-                   [t.lemma for t in ordered])
-    return [t.idx for t in ordered], list(range(len(ordered))), [bool(t.negated) for t in ordered], words
+    case_no: np.ndarray    # int64, which case (0 … n_cases-1)
+    idx: np.ndarray        # int64, token position in the case's text
+    word: np.ndarray       # int64, row of the word table
+    negated: np.ndarray    # bool
+    flags: np.ndarray      # int64, _word_flags() per word
+    surfaces: list[str]    # per word
+    lemmas: list[str]      # per word
 
 
-def _runs(idxs: Sequence[int], word_nos: Sequence[int], words: _Words) -> Iterator[tuple[list[int], int]]:
-    """Yield (positions of a run of joinable words, -1) or ([], position of a verb/adjective)."""
-    flags = words.flags
-    run: list[int] = []
-    previous_idx = -10
-    previous_digits = False
-    for i, word in enumerate(word_nos):
-        f = flags[word]
-        # 2回, 3日: the counter after a written-out number goes with the number.
-        joinable = f & _JOIN and not (previous_digits and f & _COUNTER and idxs[i] == previous_idx + 1)
-        previous_digits = bool(f & _DIGITS)
-        if joinable and run and idxs[i] == previous_idx + 1:
-            run.append(i)
-        else:
-            if run:
-                yield run, -1
-            run = [i] if joinable else []
-            if f & _PREDICATE:
-                yield [], i
-        previous_idx = idxs[i]
-    if run:
-        yield run, -1
+def _tokens_of(docs_terms: Iterable[Iterable[TermLike]]) -> _Tokens:
+    """Flat token arrays from Term-like objects, numbering each distinct (surface, lemma, pos) once."""
+    numbers: dict[tuple[str, str, str], int] = {}
+    case_no, idx, word, negated = [], [], [], []
+    for n, terms in enumerate(docs_terms):
+        for t in sorted(terms, key=lambda t: t.idx):
+            case_no.append(n)
+            idx.append(t.idx)
+            word.append(numbers.setdefault((t.surface, t.lemma or t.surface, t.pos), len(numbers)))
+            negated.append(bool(t.negated))
+    keys = list(numbers)
+    return _Tokens(np.asarray(case_no, dtype=np.int64), np.asarray(idx, dtype=np.int64),
+                   np.asarray(word, dtype=np.int64), np.asarray(negated, dtype=bool),
+                   np.asarray([_word_flags(*k) for k in keys], dtype=np.int64),
+                   [k[0] for k in keys], [k[1] for k in keys])
 
 
-def _trim(run: list[int], word_nos: Sequence[int], words: _Words) -> list[int]:
-    flags = words.flags
-    start, end = 0, len(run)
-    while start < end and flags[word_nos[run[start]]] & _LEAD_TRIM:
-        start += 1
-    while end > start and flags[word_nos[run[end - 1]]] & _TAIL_TRIM:
-        end -= 1
-    return run[start:end]
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """Where the features of a token stream are: word features by token, compounds by token span."""
+
+    words: np.ndarray      # tokens that give a word feature (lemma or lemma(否定))
+    first: np.ndarray      # compounds: first and last token (inclusive)
+    last: np.ndarray
 
 
-def _compound(run: list[int], word_nos: Sequence[int], words: _Words) -> str | None:
-    """The text of a trimmed run of two or more words, unless it is a stop word or only numbers (一度)."""
-    if len(run) < 2 or all(words.flags[word_nos[i]] & (_NUMBER | _COUNTER) for i in run):
-        return None
-    text = "".join(words.surfaces[word_nos[i]] for i in run)
-    return None if text in VOC_STOP_WORDS else text
+def _has(flags: np.ndarray, flag: int) -> np.ndarray:
+    return (flags & flag) != 0
 
 
-def _case_features(idxs: Sequence[int], word_nos: Sequence[int], negated: Sequence[bool],
-                   words: _Words) -> tuple[list[str], list[str]]:
-    """(features, compounds) of one case.
+def _find_features(tok: _Tokens) -> _Found:
+    """Join runs of adjacent nouns/prefixes/suffixes, trim their edges, pick words and compounds.
 
-    A run of nouns is one feature: its compound (不具合) or, for a single word, its lemma. Verbs and
-    adjectives give their lemma; negated words 'lemma(否定)' (届かない → 届く(否定)).
+    Vectorised over every case at once; the rules are _word_flags()'s. A run is a maximal stretch of
+    joinable words with consecutive idx in one case; its kept part starts at the first word that may
+    start a term and ends at the last one after it that may end a term.
     """
-    features: list[str] = []
-    compounds: list[str] = []
-    for run, predicate in _runs(idxs, word_nos, words):
-        if predicate >= 0:
-            _add_word(features, word_nos[predicate], negated[predicate], words)
-            continue
-        kept = _trim(run, word_nos, words)
-        last = run[-1]
-        if negated[last] and words.lemmas[word_nos[last]] in KEEP_NEGATED and (not kept or kept[-1] != last):
-            features.append(words.lemmas[word_nos[last]] + NEGATED_SUFFIX)  # ご連絡がない: 連絡 goes, 連絡(否定) stays
-        if len(kept) == 1:
-            if not words.flags[word_nos[kept[0]]] & (_NUMBER | _PREFIX | _SUFFIX):
-                _add_word(features, word_nos[kept[0]], negated[kept[0]], words)
-        elif text := _compound(kept, word_nos, words):
-            features.append(text)
-            compounds.append(text)
-    return features, compounds
+    flags = tok.flags[tok.word]
+    n = flags.size
+    position = np.arange(n)
+    follows = np.zeros(n, dtype=bool)  # token t comes right after token t-1 in the same text
+    follows[1:] = (tok.case_no[1:] == tok.case_no[:-1]) & (tok.idx[1:] == tok.idx[:-1] + 1)
+    after_digits = np.zeros(n, dtype=bool)
+    after_digits[1:] = _has(flags[:-1], _DIGITS)
+    # 2回, 3日: a counter right after a written-out number goes with the number, not into a term.
+    joinable = _has(flags, _JOIN) & ~(follows & after_digits & _has(flags, _COUNTER))
+    continues = np.zeros(n, dtype=bool)
+    continues[1:] = joinable[1:] & joinable[:-1] & follows[1:]
+    run_start = joinable & ~continues
+    starts = np.flatnonzero(run_start)
+    predicates = np.flatnonzero(_has(flags, _PREDICATE))
+    if starts.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Found(predicates, empty, empty)
+    run_of = np.cumsum(run_start) - 1
+    ends = starts + np.bincount(run_of[joinable], minlength=starts.size) - 1
+    # Segments of reduceat run from one start to the next; tokens between runs are not joinable.
+    first = np.minimum.reduceat(np.where(joinable & ~_has(flags, _LEAD_TRIM), position, n), starts)
+    may_end = joinable & ~_has(flags, _TAIL_TRIM) & (position >= first[run_of])
+    last = np.maximum.reduceat(np.where(may_end, position, -1), starts)
+    kept = np.where(last >= first, last - first + 1, 0)
+    singles = first[kept == 1]
+    singles = singles[~_has(flags[singles], _NUMBER | _PREFIX | _SUFFIX)]
+    # ご連絡がない: the stop word 連絡 is trimmed, but 連絡(否定) is a complaint of its own.
+    trimmed_end = ends[last != ends]
+    keep_negated = trimmed_end[tok.negated[trimmed_end] & _has(flags[trimmed_end], _KEEP_NEGATED)]
+    content = np.concatenate(([0], np.cumsum(~_has(flags, _NUMBER | _COUNTER))))
+    multi = np.flatnonzero(kept >= 2)
+    multi = multi[content[last[multi] + 1] - content[first[multi]] > 0]  # not only numbers (一度)
+    words = np.sort(np.concatenate((predicates, singles, keep_negated)))
+    return _Found(words, first[multi], last[multi])
 
 
-def _add_word(features: list[str], word: int, negated: bool, words: _Words) -> None:
-    lemma = words.lemmas[word]
-    if not words.flags[word] & _STOP:
-        features.append(lemma + NEGATED_SUFFIX if negated else lemma)
-    elif negated and lemma in KEEP_NEGATED:
-        features.append(lemma + NEGATED_SUFFIX)
+def _word_feature_ids(tok: _Tokens) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Feature number of each word as written and negated (-1: none), and the feature names."""
+    plain = np.full(len(tok.lemmas), -1, dtype=np.int64)
+    negated = np.full(len(tok.lemmas), -1, dtype=np.int64)
+    ids: dict[str, int] = {}
+    for w, (lemma, flags) in enumerate(zip(tok.lemmas, tok.flags.tolist())):
+        stop = bool(flags & _STOP)
+        if not stop:
+            plain[w] = ids.setdefault(lemma, len(ids))
+        if not stop or flags & _KEEP_NEGATED:
+            negated[w] = ids.setdefault(lemma + NEGATED_SUFFIX, len(ids))
+    return plain, negated, list(ids)
+
+
+def _compound_texts(tok: _Tokens, found: _Found) -> list[str | None]:
+    """The text of each compound span, None for a compound that is itself a stop word."""
+    surfaces = tok.surfaces
+    words = tok.word.tolist()
+    texts: list[str | None] = []
+    for a, b in zip(found.first.tolist(), found.last.tolist()):
+        text = "".join([surfaces[w] for w in words[a:b + 1]])
+        texts.append(None if text in VOC_STOP_WORDS else text)
+    return texts
 
 
 def compound_terms(terms: Iterable[TermLike]) -> list[str]:
@@ -219,12 +241,8 @@ def compound_terms(terms: Iterable[TermLike]) -> list[str]:
 
     Single words are not compounds: the terms of 二重請求の不具合が届かない give ['二重請求', '不具合'].
     """
-    idxs, word_nos, _, words = _words_of(terms)
-    out = []
-    for run, _ in _runs(idxs, word_nos, words):
-        if text := _compound(_trim(run, word_nos, words), word_nos, words):
-            out.append(text)
-    return out
+    tok = _tokens_of([terms])
+    return [t for t in _compound_texts(tok, _find_features(tok)) if t]
 
 
 def rank_compounds(docs_terms: Iterable[Iterable[TermLike]]) -> pd.DataFrame:
@@ -234,13 +252,13 @@ def rank_compounds(docs_terms: Iterable[Iterable[TermLike]]) -> pd.DataFrame:
     across all compounds; a compound's LR is the geometric mean over its pieces, and FLR = freq × LR.
     Columns: term, freq (occurrences), flr; best first, ties by term.
     """
+    tok = _tokens_of(docs_terms)
+    found = _find_features(tok)
+    words = tok.word.tolist()
     freq: Counter[tuple[str, ...]] = Counter()
-    for terms in docs_terms:
-        idxs, word_nos, _, words = _words_of(terms)
-        for run, _ in _runs(idxs, word_nos, words):
-            kept = _trim(run, word_nos, words)
-            if _compound(kept, word_nos, words):
-                freq[tuple(words.surfaces[word_nos[i]] for i in kept)] += 1
+    for a, b, text in zip(found.first.tolist(), found.last.tolist(), _compound_texts(tok, found)):
+        if text:
+            freq[tuple(tok.surfaces[w] for w in words[a:b + 1])] += 1
     left: Counter[str] = Counter()
     right: Counter[str] = Counter()
     for pieces, n in freq.items():
@@ -262,7 +280,8 @@ def rank_compounds(docs_terms: Iterable[Iterable[TermLike]]) -> pd.DataFrame:
 @dataclass(frozen=True, slots=True)
 class _Corpus:
     case_ids: list[str]
-    features: list[list[str]]
+    counts: object             # scipy CSR, cases × features, occurrences
+    vocabulary: np.ndarray     # feature names (str), alphabetical
     compounds: set[str]        # features that are compounds: "phrases" in a rule
 
 
@@ -273,59 +292,87 @@ def _case_filter(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence
     if isinstance(case_ids, str):
         if case_ids != "unclassified":
             raise ValueError(f"case_ids={case_ids!r} is not understood — pass None (all cases), 'unclassified' "
-                             "(cases without a theme) or a list of case IDs such as ['C-2024-000001'].")
+                             "(cases without a theme) or a list of case IDs: even one ID goes in a list, "
+                             "['C-2024-000001'].")
+        # fetchall, not fetchone: DuckDB 2 refuses further work on a connection with an unfinished result.
         has_themes = con.execute("SELECT count(*) FROM information_schema.tables "
-                                 "WHERE table_name = 'case_themes'").fetchone()[0]
+                                 "WHERE table_name = 'case_themes'").fetchall()[0][0]
         if not has_themes:  # nothing analysed yet: every case is unclassified
             return "TRUE", []
         return "NOT EXISTS (SELECT 1 FROM case_themes th WHERE th.case_id = t.case_id)", []
     return "t.case_id IN (SELECT unnest(?::VARCHAR[]))", [list(case_ids)]
 
 
-def _load_corpus(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence[str], seed: int,
-                 max_cases: int) -> _Corpus:
-    """Features of the chosen cases from one query, one row per case; above max_cases a seeded sample."""
+def _load_tokens(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence[str], seed: int,
+                 max_cases: int) -> tuple[list[str], _Tokens]:
+    """Terms of the chosen cases from one query, one row per case; above max_cases a seeded sample."""
     import pyarrow.compute as pc
 
     condition, params = _case_filter(con, case_ids)
     # md5(id + seed) picks a sample that stays put when other cases are added, unlike USING SAMPLE.
+    # One list of structs keeps a term's fields together; list_sort orders them by idx and then by
+    # every other field, so even a repeated idx comes back in one order.
     query = f"""
         WITH chosen AS (
             SELECT case_id FROM (SELECT DISTINCT case_id FROM case_terms t WHERE {condition})
             ORDER BY md5(case_id || ?), case_id LIMIT ?)
-        SELECT case_id, list(struct_pack(idx, surface := coalesce(surface, ''), lemma := coalesce(lemma, surface, ''),
-                                 pos, negated := coalesce(negated, false)) ORDER BY idx) AS terms
+        SELECT case_id, list_sort(list(struct_pack(idx, surface := coalesce(surface, ''),
+                   lemma := coalesce(nullif(lemma, ''), surface, ''), pos := coalesce(pos, ''),
+                   negated := coalesce(negated, false)))) AS terms
         FROM case_terms SEMI JOIN chosen USING (case_id)
         WHERE regexp_matches(pos, ?)
         GROUP BY case_id ORDER BY case_id"""
     table = con.sql(query, params=[*params, str(seed), max_cases, _USED_POS_SQL]).to_arrow_table()
-    if table.num_rows == 0:
-        return _Corpus([], [], set())
-    # Half a million terms: number the distinct words in Arrow rather than build a Python string per term.
     terms = table.column("terms").combine_chunks()
-    offsets = (terms.offsets.to_numpy() - terms.offsets[0].as_py()).tolist()
+    offsets = terms.offsets.to_numpy()
     columns = terms.flatten()
-    codes = {}
+    # Half a million terms: number the distinct words in Arrow, never a Python string per term.
+    codes, values = [], []
     for name in ("surface", "lemma", "pos"):
         encoded = pc.dictionary_encode(columns.field(name))
-        codes[name] = (encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-                       encoded.dictionary.to_pylist())
-    word_key = (codes["pos"][0] * len(codes["lemma"][1]) + codes["lemma"][0]) * len(codes["surface"][1]) \
-        + codes["surface"][0]
-    _, first, word_nos = np.unique(word_key, return_index=True, return_inverse=True)
-    surfaces = [codes["surface"][1][k] for k in codes["surface"][0][first]]
-    lemmas = [codes["lemma"][1][k] for k in codes["lemma"][0][first]]
-    poss = [codes["pos"][1][k] for k in codes["pos"][0][first]]
-    words = _Words([word_flags(s, l, p) for s, l, p in zip(surfaces, lemmas, poss)], surfaces, lemmas)
-    idxs = columns.field("idx").to_numpy().tolist()
-    negated = columns.field("negated").to_numpy(zero_copy_only=False).tolist()
-    word_nos = word_nos.tolist()
-    features, compounds = [], set()
-    for lo, hi in zip(offsets, offsets[1:]):
-        case_feats, case_compounds = _case_features(idxs[lo:hi], word_nos[lo:hi], negated[lo:hi], words)
-        features.append(case_feats)
-        compounds.update(case_compounds)
-    return _Corpus(table.column("case_id").to_pylist(), features, compounds)
+        codes.append(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64))
+        values.append(encoded.dictionary.to_pylist())
+    key = (codes[2] * len(values[1]) + codes[1]) * len(values[0]) + codes[0]
+    _, first_seen, word = np.unique(key, return_index=True, return_inverse=True)
+    surfaces = [values[0][c] for c in codes[0][first_seen].tolist()]
+    lemmas = [values[1][c] for c in codes[1][first_seen].tolist()]
+    poss = [values[2][c] for c in codes[2][first_seen].tolist()]
+    tokens = _Tokens(
+        case_no=np.repeat(np.arange(table.num_rows, dtype=np.int64), np.diff(offsets)),
+        idx=columns.field("idx").to_numpy(zero_copy_only=False).astype(np.int64),
+        word=word.astype(np.int64),
+        negated=columns.field("negated").to_numpy(zero_copy_only=False).astype(bool),
+        flags=np.asarray([_word_flags(s, l, p) for s, l, p in zip(surfaces, lemmas, poss)], dtype=np.int64),
+        surfaces=surfaces, lemmas=lemmas)
+    return table.column("case_id").to_pylist(), tokens
+
+
+def _corpus(case_ids: list[str], tok: _Tokens, min_df: int, max_features: int) -> _Corpus:
+    """Cases × features counts: words (lemma, lemma(否定)) and compounds, at most max_features of them."""
+    from scipy import sparse
+
+    found = _find_features(tok)
+    plain, negated, names = _word_feature_ids(tok)
+    words = found.words
+    word_ids = np.where(tok.negated[words], negated[tok.word[words]], plain[tok.word[words]])
+    ids = {name: i for i, name in enumerate(names)}
+    texts = _compound_texts(tok, found)
+    compound_ids = np.asarray([-1 if t is None else ids.setdefault(t, len(ids)) for t in texts], dtype=np.int64)
+    names = list(ids)
+    rows = np.concatenate((tok.case_no[words], tok.case_no[found.first]))
+    cols = np.concatenate((word_ids, compound_ids))
+    rows, cols = rows[cols >= 0], cols[cols >= 0]
+    counts = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(len(case_ids), len(names)))
+    counts.sum_duplicates()
+    # Features in ≥ min_df cases; of those the max_features most frequent, ties by name; columns in
+    # alphabetical order, as CountVectorizer's.
+    name_array = np.asarray(names, dtype=str)
+    cases_with = np.diff(counts.tocsc().indptr)
+    totals = np.asarray(counts.sum(axis=0)).ravel()
+    eligible = np.flatnonzero(cases_with >= min_df)
+    chosen = eligible[np.lexsort((name_array[eligible], -totals[eligible]))][:max_features]
+    chosen = chosen[np.argsort(name_array[chosen])]
+    return _Corpus(case_ids, counts[:, chosen].tocsr(), name_array[chosen], {t for t in texts if t})
 
 
 # --- topics -------------------------------------------------------------------------------------
@@ -335,10 +382,6 @@ def default_k(n_cases: int) -> int:
     return int(min(15, max(5, round(math.sqrt(n_cases / 40)))))
 
 
-def _identity(features: list[str]) -> list[str]:
-    return features
-
-
 def suggest_topics(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence[str] = None,
                    k: int | None = None, seed: int = 0, max_cases: int = 20000) -> list[TopicSuggestion]:
     """Suggest topics among cases: None = all, 'unclassified' = no theme yet, or a list of case IDs.
@@ -346,24 +389,25 @@ def suggest_topics(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequen
     Largest topic first; the same store and seed give the same suggestions.
     """
     from sklearn.decomposition import NMF
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from sklearn.feature_extraction.text import TfidfTransformer
     from threadpoolctl import threadpool_limits
 
-    corpus = _load_corpus(con, case_ids, seed, max_cases)
-    n_cases = len(corpus.case_ids)
+    if k is not None and k < 1:
+        raise ValueError(f"k={k} topics cannot be made — pass k=None for a size chosen from the number of cases, "
+                         "or a whole number from 1 (5–15 reads best).")
+    ids, tokens = _load_tokens(con, case_ids, seed, max_cases)
+    n_cases = len(ids)
     if n_cases < MIN_CASES:
         return []
-    vectorizer = CountVectorizer(analyzer=_identity, min_df=min(3, max(1, n_cases // 50)),
-                                 max_features=MAX_FEATURES)
-    try:
-        counts = vectorizer.fit_transform(corpus.features)
-    except ValueError:  # no term left after min_df
+    corpus = _corpus(ids, tokens, min_df=min(3, max(1, n_cases // 50)), max_features=MAX_FEATURES)
+    counts, vocabulary = corpus.counts, corpus.vocabulary
+    if vocabulary.size == 0:
         return []
-    vocabulary = vectorizer.get_feature_names_out()
     n_topics = min(k or default_k(n_cases), max(1, n_cases // 5), len(vocabulary))
     tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
-    # W and H have at most 15 columns: BLAS threads cost more in hand-offs than they save (measured
-    # 1.4 s single-threaded vs 2.1 s on two busy cores), and one thread gives bit-identical results.
+    # W and H have at most 15 columns, so BLAS threads cost more in hand-offs than they save: NMF of
+    # 20,000 × 5,000 took 0.3 s on one thread, 1.5 s on two busy cores. One thread also gives the same
+    # numbers whatever the core count. (threadpool_limits is process-wide while it lasts.)
     with threadpool_limits(1, user_api="blas"):
         weights = NMF(n_components=n_topics, init="nndsvda", random_state=seed, max_iter=300,
                       tol=1e-3).fit_transform(tfidf)

@@ -1,0 +1,665 @@
+"""Recurring causes: cause expressions in a case text, mapped to canonical causes by an editable dictionary.
+
+Three kinds of evidence, strongest first:
+  clue   — a causal clue names the cause: 「キャップの締めが甘かったため」「システム障害により」
+  pair   — a noun and a failure predicate a few words apart, by lemma: 箱 × 潰れる, 電話 × 繋がらない
+  phrase — a fixed phrase in the text: 二重請求, 異物, 期限切れ
+
+Pairs read the stored terms, so 表記ゆれ is merged (つぶれる/潰れる/ツブれる share one lemma). Phrases
+and clues read the normalized text, because UniDic 2.1.2 (unidic-lite) splits short fixed words
+(不具合 → 不 + 具合). The dictionary is data/rules/causes.txt; its header documents the format.
+
+    >>> rules = load_cause_rules()
+    >>> [h.cause for h in rules.extract(doc_from_text("C-1", "キャップが緩くて液漏れしていました"))]
+    ['キャップ不良']
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import KakehashiError
+from .settings import RULES_DIR
+from .text import CaseDoc, Term, for_tokenizer, normalize, tokenize
+
+DEFAULT_CAUSES_FILE = RULES_DIR / "causes.txt"
+# Bump when the matching code changes what a dictionary yields, so stored tags are re-made.
+MATCHER_VERSION = "causes-1"
+
+FORWARD_WINDOW = 6   # noun … predicate: at most this many token positions apart (箱が…潰れていた)
+BACKWARD_WINDOW = 3  # predicate … noun: 潰れた箱, 違う商品
+CLUE_REACH = 24      # characters a clue looks back for its cause (to the last 、。!?)
+EVIDENCE_PER_CAUSE = 3
+
+KINDS = ("clue", "pair", "phrase")
+TIER_CLUE, TIER_CAUSE, TIER_SYMPTOM_PAIR, TIER_SYMPTOM_PHRASE = 3, 2, 1, 0
+
+
+class RulesFileError(KakehashiError):
+    """A rules file (causes.txt, severity.txt) cannot be read: names the file, the line and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class CauseHit:
+    """One canonical cause found in a case, with the words that show it."""
+
+    cause: str
+    evidence: tuple[str, ...]
+    kind: str  # 'clue' | 'pair' | 'phrase'
+
+
+# ---------------------------------------------------------------- rules-file reading (shared with severity.py)
+
+_WILDCARD = "..."  # NFKC turns the user's 「…」 into "..."
+_WILDCARD_RE = r"[^。!?\n]{0,8}?"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleLine:
+    """One `key: items` line of a rules file, under its [section]."""
+
+    section: str
+    key: str
+    items: tuple[str, ...]
+    line: int
+
+
+def read_rules_file(path: Path) -> list[RuleLine]:
+    """Sections and `key: a, b` lines of a rules file; '#' starts a comment. NFKC is applied to everything."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RulesFileError(
+            "rules_missing", f"ルールファイル {path} がありません。",
+            f"rules file {path} does not exist.",
+            "data/rules/ の既定のファイルを元に作り直してください。", f"Restore it, e.g. from git; check with `ls {path}`.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp932", errors="strict") if _decodes_cp932(raw) else None
+        if text is None:
+            raise RulesFileError(
+                "rules_encoding", f"ルールファイル {path} の文字コードを読めません。",
+                f"rules file {path} is neither UTF-8 nor CP932.",
+                "UTF-8 で保存し直してください。", f"Re-save it as UTF-8; check with `file {path}`.")
+    out: list[RuleLine] = []
+    section = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = unicodedata.normalize("NFKC", line.split("#", 1)[0]).strip()
+        if not line:
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        keyed = _KEYED_LINE.match(line)  # a /regex/ item may hold a colon: (?:…)
+        key, rest = (keyed.group(1), keyed.group(2)) if keyed else ("", line)
+        items = split_items(rest)
+        out.append(RuleLine(section, key.strip(), items, number))
+    return out
+
+
+_KEYED_LINE = re.compile(r"^([^,、/:]{1,40}):(.*)$")
+_ITEM = re.compile(r"\s*(/(?:[^/\\]|\\.)+/(?=\s*(?:[,、]|$))|[^,、]*)\s*(?:[,、]|$)")
+
+
+def split_items(rest: str) -> tuple[str, ...]:
+    """Items separated by , or 、 — except inside a /regex/, which may hold either."""
+    items = []
+    for m in _ITEM.finditer(rest):
+        item = m.group(1).strip()
+        if item:
+            items.append(item)
+        if m.end() >= len(rest):
+            break
+    return tuple(items)
+
+
+def _decodes_cp932(raw: bytes) -> bool:
+    try:
+        raw.decode("cp932")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def rule_error(path: Path, line: int, ja: str, en: str, hint_ja: str = "", hint_en: str = "") -> RulesFileError:
+    """An error that points at one line of a rules file."""
+    return RulesFileError("rules_syntax", f"{path.name} {line}行目: {ja}", f"{path.name} line {line}: {en}",
+                          hint_ja, hint_en or f"Fix the line, then check with: python -c \"import pipelines.causes as c; "
+                                             f"c.load_cause_rules()\" (or pipelines.severity.load_severity_rules)")
+
+
+def phrase_regex(item: str) -> str:
+    """A phrase as a regex: literal text, `…` = up to 8 characters, `/…/` = a regex written by hand."""
+    if len(item) > 2 and item.startswith("/") and item.endswith("/"):
+        return item[1:-1]
+    return _WILDCARD_RE.join(re.escape(part) for part in item.split(_WILDCARD))
+
+
+def is_literal(item: str) -> bool:
+    return not (item.startswith("/") and item.endswith("/")) and _WILDCARD not in item
+
+
+def compile_alternation(items: list[str]) -> re.Pattern[str]:
+    """One alternation for many phrases, without groups: sre then scans with a literal prefix set,
+    hundreds of times faster than named groups. Wildcards/regexes first, then literals longest first."""
+    special = [phrase_regex(i) for i in items if not is_literal(i)]
+    literal = sorted({i for i in items if is_literal(i)}, key=lambda s: (-len(s), s))
+    parts = special + [re.escape(i) for i in literal]
+    return re.compile("|".join(parts) if parts else r"(?!x)x")
+
+
+@dataclass
+class PhraseTable:
+    """Phrases → values: one alternation to find them all and a lookup for what a match means."""
+
+    literal: dict[str, object] = field(default_factory=dict)
+    special: list[tuple[str, re.Pattern[str], object]] = field(default_factory=list)
+    pattern: re.Pattern[str] = re.compile(r"(?!x)x")
+    prefixes: dict[str, list[tuple[str, object]]] = field(default_factory=dict)
+
+    def add(self, item: str, value: object) -> None:
+        if is_literal(item):
+            self.literal.setdefault(item, value)
+        else:
+            self.special.append((item, re.compile(phrase_regex(item)), value))
+
+    def build(self) -> None:
+        self.pattern = compile_alternation(list(self.literal) + [item for item, _, _ in self.special])
+        # The alternation reports one phrase per position, the longest; shorter literals that start the
+        # same way are looked up here so that both count.
+        self.prefixes = {}
+        for item in self.literal:
+            for size in range(1, len(item)):
+                if item[:size] in self.literal:
+                    self.prefixes.setdefault(item, []).append((item[:size], self.literal[item[:size]]))
+
+    def find_all(self, text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, object]]:
+        """Every phrase occurrence, overlapping ones included (解約したのに請求 holds 解約したのに too)."""
+        found = []
+        end = len(text) if end is None else end
+        search = self.pattern.search
+        m = search(text, start, end)
+        while m:
+            matched = m.group()
+            value = self.value(matched)
+            if value is not None:
+                found.append((m.start(), m.end(), value))
+            for prefix, other in self.prefixes.get(matched, ()):
+                found.append((m.start(), m.start() + len(prefix), other))
+            m = search(text, m.start() + 1, end)
+        return found
+
+    def value(self, matched: str) -> object | None:
+        found = self.literal.get(matched)
+        if found is not None:
+            return found
+        for _, regex, value in self.special:
+            if regex.fullmatch(matched):
+                return value
+        return None
+
+
+# ---------------------------------------------------------------- rule words → lemma keys
+
+_NEGATORS = {"ない", "無い", "ず", "ぬ"}
+# Predicates whose negation UniDic puts on the noun before them (解約できない → 解約 negated).
+_CARRIERS = {"為る", "出来る", "来る", "有る", "在る", "無い", "居る", "成る", "無し"}
+_BLURRING = {"難い", "易い", "辛い", "過ぎる"}  # 分かりにくい and 分かりやすい share a lemma: use a phrase
+
+
+@dataclass(frozen=True, slots=True)
+class RuleWord:
+    key: str        # joined lemma, e.g. 二重, 賞味期限, 繋がる
+    negated: bool   # written in a negative form: 繋がらない, 届いていない
+    carrier: bool   # the word is only a negated carrier (ない, できない, 来ない): the noun itself is negated
+
+
+def compile_word(word: str, path: Path, line: int) -> RuleWord:
+    """A dictionary word → lemma key, from the same tokenizer the cases went through."""
+    tokens = tokenize(for_tokenizer(normalize(word)))
+    negated = any(t.lemma in _NEGATORS and t.pos.startswith(("助動詞", "形容詞")) for t in tokens)
+    if any(t.lemma in _BLURRING for t in tokens[1:]):  # 分かり+にくい; 過ぎる alone is a verb
+        raise rule_error(path, line, f"「{word}」は語の組では「〜にくい/〜やすい/〜すぎる」を区別できません。",
+                         f"'{word}': pairs match lemmas, which drop 〜にくい/〜やすい/〜すぎる.",
+                         "「語句:」の行に書いてください（本文そのままで照合します）。", "")
+    terms = tuple(Term(i, t.surface, t.lemma, t.pos, t.negated) for i, t in enumerate(tokens)
+                  if t.is_content and t.lemma not in _CARRIERS)
+    if not terms:
+        if not negated:
+            raise rule_error(path, line, f"「{word}」には内容語がありません。", f"'{word}' has no content word.",
+                             "名詞や動詞を書いてください（例: 潰れる, 繋がらない）。", "")
+        return RuleWord("", True, True)
+    units = _units(terms)
+    if len(units) != 1:
+        shown = " / ".join(terms[u[4]].surface + ("…" if u[5] > u[4] else "") for u in units)
+        raise rule_error(path, line, f"「{word}」は1語として扱えません（{shown}）。",
+                         f"'{word}' is more than one word for the tokenizer ({shown}).",
+                         "組の両側は1語ずつにしてください。言い回しは「語句:」の行へ。", "")
+    return RuleWord(max(units[0][2], key=len), negated, False)
+
+
+# ---------------------------------------------------------------- the dictionary
+
+@dataclass(frozen=True, slots=True)
+class PairRule:
+    cause: str
+    noun: str
+    preds: frozenset[str]  # empty: the noun itself negated (返金されない, 解約できない)
+    negated: bool
+    tier: int
+
+
+@dataclass(eq=False)
+class CauseRules:
+    """A compiled cause dictionary. Build with load_cause_rules()."""
+
+    path: Path
+    causes: tuple[str, ...]
+    aliases: dict[str, str]
+    phrases: PhraseTable
+    clue_words: PhraseTable
+    noun_index: dict[str, list[PairRule]]
+    text_hash: str
+    _labels: dict[str, str] = field(default_factory=dict)
+
+    def hash(self) -> str:
+        """Changes with the dictionary text, the matcher version and the UniDic version (stored tags go stale)."""
+        return self.text_hash
+
+    def extract(self, doc: CaseDoc) -> list[CauseHit]:
+        """Canonical causes of one case, in order of first evidence; one hit per cause."""
+        hits = self._hits(doc)
+        return _merge(doc.text, hits) if hits else []
+
+    def unmapped(self, doc: CaseDoc) -> list[str]:
+        """Cause expressions a causal clue names that the dictionary does not know: candidates to add."""
+        found: list[str] = []
+        _apply_clues(self, doc.text, self._hits(doc, clues=False), found)
+        return found
+
+    def canonical(self, label: str) -> str:
+        """A desk's free-form cause label → canonical cause, else the label cleaned."""
+        cached = self._labels.get(label)
+        if cached is None:
+            cached = self._labels[label] = _canonical(self, label)
+            if len(self._labels) > 50000:
+                self._labels.clear()
+        return cached
+
+    def _hits(self, doc: CaseDoc, clues: bool = True) -> list[list]:
+        """Raw hits as [start, end, cause, tier, shown, kind], offsets into doc.text."""
+        text = doc.text
+        hits: list[list] = []
+        for start, end, value in self.phrases.find_all(text):
+            hits.append([start, end, value[0], value[1], text[start:end], "phrase"])
+        if doc.terms:
+            units = _units(doc.terms)
+            pairs = _pair_hits(units, self.noun_index)
+            if pairs:
+                hits += _locate_pairs(doc, units, pairs)
+        if clues and _CLUE_HINT.search(text):
+            _apply_clues(self, text, hits, None)
+        if len(hits) > 1:
+            hits = _drop_explained_symptoms(text, hits)
+        return hits
+
+
+# ---------------------------------------------------------------- causal clues
+
+_CLUE_HINT = re.compile(r"原因|起因|ため|によ|せい|影響|のは")
+_CLUE = re.compile(r"が原因(?=[でだとのかじにな])|に起因|のせい(?=[でだかにじ])|せいか|の影響(?=[でにをがだ])"
+                   r"|によって|により|による|ため(?:に|で)?")
+# Nouns that name a failure or a circumstance: 「不具合のため」 is a cause, 「確認のため」 a purpose.
+_CAUSAL_TAIL = re.compile(
+    r"(不良|不具合|破損|故障|障害|遅延|遅れ|ミス|誤り|間違い|不足|切れ|混入|漏れ|トラブル|エラー|不備|欠陥|劣化|事故|混雑"
+    r"|集中|殺到|都合|事情|不在|停電|メンテナンス|点検|渋滞|欠品|品切れ|変更|増加|不注意|手違い|ミス)$")
+# Past, ている, negative or adjective forms before ため: 「遅れたため」「切れていたため」「緩いため」.
+_VERB_FORM = re.compile(r"(?:た|ていた|ている|てる|てた|なかった|ない|だった|かった|い)$")
+_EFFECT_FIRST = re.compile(r"のは、?([^。!?\n]{2,30}?)(?:から(?:だ|です|では|でしょう|かと|と思)|ため(?:だ|です|と思|では)"
+                           r"|せい(?:だ|です|では|かと|と思)|が原因)")
+_CAUSE_IS = re.compile(r"原因は、?([^。!?\n]{2,30}?)(?:だ|です|でした|と思|とのこと|らしい|のよう|みたい|[。!?\n]|$)")
+_CAUSE_IS_HEAD = re.compile(r"^原因は、?")
+_CLUE_STOP = "、。!?\n「」『』()"
+_NOT_A_CAUSE = {"不明", "分からない", "わからない", "調査中", "確認中", "何", "それ", "これ", "そ", "こ"}
+_SENTENCE_END = re.compile(r"[。!?\n]+")
+
+
+def _clue_spans(text: str) -> list[tuple[int, int, int, bool]]:
+    """(cause start, clue end, cause end, needs a failure noun) for every causal clue in the text."""
+    spans: list[tuple[int, int, int, bool]] = []
+    for m in _CLUE.finditer(text):
+        clue = m.group()
+        lo = max(0, m.start() - CLUE_REACH)
+        start = max(max(text.rfind(ch, lo, m.start()) for ch in _CLUE_STOP) + 1, lo)
+        cause = text[start:m.start()]
+        needs_noun = False
+        if clue.startswith("ため"):
+            if cause.endswith("の"):
+                needs_noun = True  # 確認のため・念のため are purposes; 不具合のため is a cause
+            elif not _VERB_FORM.search(cause):
+                continue  # 確認するため: a purpose
+        elif clue.startswith("によ"):
+            needs_noun = True  # 人によって, 担当者によって: 'depending on' or an agent
+        if len(cause.strip()) >= 2:
+            spans.append((start, m.end(), m.start(), needs_noun))
+    if "のは" in text:
+        spans += [(m.start(1), m.end(), m.end(1), False) for m in _EFFECT_FIRST.finditer(text)]
+    if "原因は" in text:
+        spans += [(m.start(), m.end(1), m.end(1), False) for m in _CAUSE_IS.finditer(text)]
+    return spans
+
+
+def _is_failure_noun(text: str, start: int, end: int, hits: list[list]) -> bool:
+    noun = text[start:end].removesuffix("の")
+    if noun.endswith("こと"):
+        return bool(_VERB_FORM.search(noun[:-2]))  # 「誤って出荷したことにより」
+    return bool(_CAUSAL_TAIL.search(noun)) or any(h[1] >= start + len(noun) - 1 and h[0] >= start for h in hits)
+
+
+def _apply_clues(rules: CauseRules, text: str, hits: list[list], unmapped: list[str] | None) -> None:
+    """Hits inside a clue's cause span become clue hits; a span nothing explains is an unmapped expression."""
+    for start, end, span_end, needs_noun in _clue_spans(text):
+        inside = [h for h in hits if h[0] >= start and h[1] <= span_end]
+        words = []
+        for a, b, cause in rules.clue_words.find_all(text, start, span_end):
+            words.append([a, b, cause, TIER_CLUE, text[a:b], "clue"])
+        if needs_noun and not _is_failure_noun(text, start, span_end, inside + words):
+            continue
+        inside += words
+        hits += words
+        if inside:
+            for hit in inside:
+                hit[0], hit[1], hit[3], hit[4], hit[5] = start, end, TIER_CLUE, text[start:end], "clue"
+        elif unmapped is not None:
+            expression = _CAUSE_IS_HEAD.sub("", text[start:span_end].strip()).removesuffix("の")
+            if expression and expression not in _NOT_A_CAUSE and expression not in unmapped:
+                unmapped.append(expression)
+
+
+# ---------------------------------------------------------------- pairs over terms
+
+_NOUNISH = ("名詞", "接頭辞", "接尾辞")
+
+
+def _units(terms: tuple[Term, ...]) -> list[tuple]:
+    """Noun runs joined into one unit (UniDic 2.1.2 splits 二重 → 二 + 重, 不具合 → 不 + 具合).
+
+    A unit is (first idx, last idx, keys, negated, first term, last term); keys are the lemma joins of
+    every contiguous run of its terms, so 賞味期限 answers to 期限 and to 賞味期限.
+    """
+    units: list[tuple] = []
+    n = len(terms)
+    i = 0
+    while i < n:
+        term = terms[i]
+        j = i
+        while j + 1 < n and terms[j + 1].idx == terms[j].idx + 1:
+            pos, next_pos = terms[j].pos, terms[j + 1].pos
+            # 二+重, 不+具合 (noun runs, prefixes) and 詰め+方, 高圧+的 (a suffix on anything)
+            if not (next_pos.startswith("接尾辞") or pos.startswith("接頭辞")
+                    or pos.startswith(_NOUNISH) and next_pos.startswith(_NOUNISH)):
+                break
+            j += 1
+        if j == i:
+            units.append((term.idx, term.idx, (term.lemma,), term.negated, i, i))
+        else:
+            lemmas = [t.lemma for t in terms[i:j + 1]]
+            size = len(lemmas)
+            keys = tuple({"".join(lemmas[a:b]) for a in range(size) for b in range(a + 1, size + 1)})
+            units.append((term.idx, terms[j].idx, keys, terms[j].negated, i, j))
+        i = j + 1
+    return units
+
+
+def _pair_hits(units: list[tuple], noun_index: dict[str, list[PairRule]]) -> list[tuple[PairRule, int, int]]:
+    """(rule, noun unit, predicate unit) for every dictionary pair found."""
+    found: list[tuple[PairRule, int, int]] = []
+    for ui, unit in enumerate(units):
+        for key in unit[2]:
+            rules = noun_index.get(key)
+            if rules:
+                for rule in rules:
+                    match = _match_pred(rule, key, units, ui)
+                    if match is not None:
+                        found.append((rule, ui, match))
+    return found
+
+
+def _match_pred(rule: PairRule, key: str, units: list[tuple], ui: int) -> int | None:
+    first, last, keys, negated = units[ui][:4]
+    count = len(units)
+    if not rule.preds:  # 返金されない, 解約できない: the noun is negated, or 出来る after it is
+        if negated:
+            return ui
+        j = ui + 1
+        while j < count and units[j][0] - last <= FORWARD_WINDOW:
+            if units[j][3] and "出来る" in units[j][2]:
+                return j
+            j += 1
+        return None
+    preds = rule.preds
+    if len(keys) > 1 and negated == rule.negated:  # 二重請求, キャップ不良: both inside one compound
+        for k in keys:
+            if k in preds and k not in key and key not in k:
+                return ui
+    j = ui + 1
+    while j < count and units[j][0] - last <= FORWARD_WINDOW:
+        if units[j][3] == rule.negated and not preds.isdisjoint(units[j][2]):
+            return j
+        j += 1
+    j = ui - 1
+    while j >= 0 and first - units[j][1] <= BACKWARD_WINDOW:
+        if units[j][3] == rule.negated and not preds.isdisjoint(units[j][2]):
+            return j
+        j -= 1
+    return None
+
+
+def term_offsets(doc: CaseDoc) -> list[int]:
+    """Character offset of each term in doc.text (terms are stored in text order)."""
+    text = doc.text
+    cursor = 0
+    out = []
+    for t in doc.terms:
+        found = text.find(t.surface, cursor)
+        if found < 0:
+            found = cursor
+        out.append(found)
+        cursor = found + len(t.surface)
+    return out
+
+
+_NEG_TAIL = re.compile(r"[ぁ-ん]{0,8}?(?:ない|なかった|ません|ず)")
+
+
+def _locate_pairs(doc: CaseDoc, units: list[tuple], pairs: list[tuple[PairRule, int, int]]) -> list[list]:
+    """Pairs as text spans; a pair that straddles a sentence end is dropped (箱は無事。潰れていたのは…)."""
+    text = doc.text
+    offsets = term_offsets(doc)
+    out: list[list] = []
+    for rule, ui, pj in pairs:
+        a, b = (ui, pj) if ui <= pj else (pj, ui)
+        start = offsets[units[a][4]]
+        end = offsets[units[b][5]] + len(doc.terms[units[b][5]].surface)
+        if _SENTENCE_END.search(text, start, end):
+            continue
+        if rule.negated:  # show 繋がらない, not 繋がら
+            tail = _NEG_TAIL.match(text, end)
+            if tail:
+                end = tail.end()
+        out.append([start, end, rule.cause, rule.tier, text[start:end], "pair"])
+    return out
+
+
+def _drop_explained_symptoms(text: str, hits: list[list]) -> list[list]:
+    """A symptom (液漏れ, 届かない) yields its cause only when nothing stronger in its sentence explains it."""
+    if all(h[3] >= TIER_CAUSE for h in hits):
+        return hits
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    best: dict[int, dict[str, int]] = {}
+    for h in hits:
+        causes = best.setdefault(bisect_right(ends, h[0]), {})
+        causes[h[2]] = max(causes.get(h[2], -1), h[3])
+    return [h for h in hits
+            if not any(tier > h[3] and cause != h[2] for cause, tier in best[bisect_right(ends, h[0])].items())]
+
+
+_KIND_RANK = {"clue": 0, "pair": 1, "phrase": 2}
+
+
+def _merge(text: str, hits: list[list]) -> list[CauseHit]:
+    """One CauseHit per cause: its strongest kind, and its evidence as the text of overlapping spans joined."""
+    hits.sort(key=lambda h: (h[0], -h[1]))
+    kinds: dict[str, str] = {}
+    spans: dict[str, list[list[int]]] = {}
+    for start, end, cause, _, _, kind in hits:
+        if cause not in kinds or _KIND_RANK[kind] < _KIND_RANK[kinds[cause]]:
+            kinds[cause] = kind
+        ranges = spans.setdefault(cause, [])
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([start, end])
+    return [CauseHit(cause, tuple(text[a:b] for a, b in ranges[:EVIDENCE_PER_CAUSE]), kinds[cause])
+            for cause, ranges in spans.items()]
+
+
+# ---------------------------------------------------------------- loading
+
+_KEYS = {"別名": "alias", "語句": "phrase", "組": "pair", "症状": "symptom", "原因語": "clue"}
+_LABEL_TRIM = re.compile(r"^[\s【\[(「『]+|[\s】\])」』。.、:]+$")
+
+
+def _split_pair(item: str) -> tuple[list[str], list[str]] | None:
+    for sign in ("×", "*"):
+        if sign in item:
+            left, _, right = item.partition(sign)
+            return ([w.strip() for w in left.split("|") if w.strip()],
+                    [w.strip() for w in right.split("|") if w.strip()])
+    return None
+
+
+def _label_key(label: str) -> str:
+    """How labels are compared: NFKC, no brackets, no spaces."""
+    text = _LABEL_TRIM.sub("", unicodedata.normalize("NFKC", label or "").strip())
+    return re.sub(r"\s+", "", text)
+
+
+def load_cause_rules(path: str | Path | None = None) -> CauseRules:
+    """Read and compile a cause dictionary (default data/rules/causes.txt); cached until the file changes."""
+    path = Path(path) if path else DEFAULT_CAUSES_FILE
+    if not path.exists():
+        read_rules_file(path)  # raises the friendly error
+    stat = path.stat()
+    return _load_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path_str: str, mtime_ns: int, size: int) -> CauseRules:
+    from .text import dictionary_version
+
+    path = Path(path_str)
+    causes: list[str] = []
+    aliases: dict[str, str] = {}
+    phrases, clue_words = PhraseTable(), PhraseTable()
+    noun_index: dict[str, list[PairRule]] = {}
+    for rl in read_rules_file(path):
+        if not rl.section:
+            raise rule_error(path, rl.line, "最初の規則の前に [原因名] の見出しがありません。",
+                             "a rule comes before any [cause] heading.", "例: [キャップ不良]", "")
+        cause = rl.section
+        if cause not in causes:
+            causes.append(cause)
+            _add_alias(aliases, cause, cause, path, rl.line)
+        kind = _KEYS.get(rl.key)
+        if kind is None:
+            raise rule_error(path, rl.line, f"「{rl.key}」は使えない項目名です。", f"unknown key '{rl.key}'.",
+                             "使える項目: " + "・".join(_KEYS), "keys: " + ", ".join(_KEYS))
+        for item in rl.items:
+            pair = _split_pair(item)
+            if kind == "alias":
+                _add_alias(aliases, item, cause, path, rl.line)
+            elif kind == "clue":
+                _check_phrase(item, path, rl.line)
+                clue_words.add(item, cause)
+            elif pair is not None and kind in ("pair", "symptom"):
+                _add_pairs(noun_index, cause, pair, TIER_CAUSE if kind == "pair" else TIER_SYMPTOM_PAIR, path, rl.line)
+            elif kind == "pair":
+                raise rule_error(path, rl.line, f"「{item}」に × がありません。", f"'{item}' has no '×'.",
+                                 "組は「名詞 × 述語」と書きます（例: 箱|段ボール × 潰れる|凹む）。", "")
+            else:
+                _check_phrase(item, path, rl.line)
+                phrases.add(item, (cause, TIER_CAUSE if kind == "phrase" else TIER_SYMPTOM_PHRASE))
+    phrases.build()
+    clue_words.build()
+    digest = hashlib.sha256()
+    for part in (MATCHER_VERSION, dictionary_version(), path.read_bytes().decode("utf-8-sig", errors="replace")):
+        digest.update(part.encode("utf-8") + b"\x00")
+    return CauseRules(path, tuple(causes), aliases, phrases, clue_words, noun_index, digest.hexdigest()[:16])
+
+
+def _add_alias(aliases: dict[str, str], label: str, cause: str, path: Path, line: int) -> None:
+    key = _label_key(label)
+    if aliases.get(key, cause) != cause:
+        raise rule_error(path, line, f"別名「{label}」が [{aliases[key]}] と [{cause}] の両方にあります。",
+                         f"alias '{label}' is under both [{aliases[key]}] and [{cause}].", "どちらか一方に残してください。", "")
+    aliases[key] = cause
+
+
+def _check_phrase(item: str, path: Path, line: int) -> None:
+    try:
+        re.compile(phrase_regex(item))
+    except re.error as exc:
+        raise rule_error(path, line, f"「{item}」を正規表現として読めません（{exc}）。", f"'{item}' is not a valid regex ({exc}).",
+                         "/…/ で囲んだ語句は正規表現です。普通の語句なら / を外してください。", "")
+
+
+def _add_pairs(noun_index: dict[str, list[PairRule]], cause: str, pair: tuple[list[str], list[str]], tier: int,
+               path: Path, line: int) -> None:
+    nouns, preds = pair
+    if not nouns or not preds:
+        raise rule_error(path, line, "組の片側が空です。", "one side of a pair is empty.", "例: 箱|段ボール × 潰れる", "")
+    groups: dict[tuple[bool, bool], set[str]] = {}  # one PairRule per polarity
+    for word in (compile_word(p, path, line) for p in preds):
+        groups.setdefault((word.negated, word.carrier), set()).add(word.key)
+    for noun in nouns:
+        noun_word = compile_word(noun, path, line)
+        if noun_word.negated or noun_word.carrier:
+            raise rule_error(path, line, f"組の左側「{noun}」は名詞にしてください。",
+                             f"the left side '{noun}' must be a noun.", "", "")
+        for (negated, carrier), keys in groups.items():
+            rule = PairRule(cause, noun_word.key, frozenset() if carrier else frozenset(keys), negated, tier)
+            noun_index.setdefault(noun_word.key, []).append(rule)
+
+
+# ---------------------------------------------------------------- desk labels
+
+def canonical_cause(label: str, rules: CauseRules | None = None) -> str:
+    """A desk's own cause label → a canonical cause when it names one, else the label cleaned.
+
+    >>> canonical_cause("キャップの締め不良")
+    'キャップ不良'
+    >>> canonical_cause(" 担当者の確認漏れ。")
+    '担当者の確認漏れ'
+    """
+    return (rules or load_cause_rules()).canonical(label)
+
+
+def _canonical(rules: CauseRules, label: str) -> str:
+    key = _label_key(label)
+    if not key:
+        return ""
+    if key in rules.aliases:
+        return rules.aliases[key]
+    from .text import doc_from_text
+
+    hits = rules.extract(doc_from_text("label", key))
+    if hits:
+        return hits[0].cause
+    return _LABEL_TRIM.sub("", unicodedata.normalize("NFKC", label).strip())
