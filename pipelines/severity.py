@@ -24,6 +24,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from .causes import PhraseTable, compile_alternation, read_rules_file, rule_error, term_offsets
 from .settings import RULES_DIR
@@ -34,13 +35,15 @@ MATCHER_VERSION = "severity-1"
 MAX_REASONS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Severity:
+class Severity(NamedTuple):
     """Level 0..3, why (Japanese, for the UI) and the harassment types seen."""
 
     level: int
     reasons: tuple[str, ...] = ()
     harassment: tuple[str, ...] = ()
+
+
+CALM = Severity(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ _OWN_EFFORT = re.compile(r"のに|ても(?!ら[えっいう])|でも|けど|け�
 _CLAUSE_END = re.compile(r"[、。!?\n]")
 _KANA_END = re.compile(r"[ぁ-ん]")
 _ALL_HIRAGANA = re.compile(r"^[ぁ-ん]+$")
+_NUMERALS = set("0123456789一二三四五六七八九十百数")
 
 
 @dataclass(eq=False)
@@ -90,6 +94,10 @@ class SeverityRules:
     praise: re.Pattern[str]
     text_hash: str
     thresholds: Thresholds = field(default_factory=Thresholds)
+    cue_lemmas: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.cue_lemmas = frozenset(lemma for lemma, _ in self.lemma_cues)
 
     def hash(self) -> str:
         """Changes with the lexicon, the matcher version and the UniDic version."""
@@ -99,6 +107,8 @@ class SeverityRules:
         """Level, reasons and harassment types of one case; repeat_contacts = earlier contacts in 30 days."""
         text = doc.text
         hits = self._cue_hits(doc)
+        if not hits and repeat_contacts <= 0 and not _EXCLAIM_RUN.search(text):
+            return CALM
         found: list[tuple[int, int, int, str]] = []  # (level, start, order, reason)
         harassment: list[str] = []
         ends: list[int] | None = None
@@ -132,7 +142,10 @@ class SeverityRules:
         hits = self.cues.find_all(text)
         if self.lemma_cues:
             offsets = None
+            lemmas = self.cue_lemmas
             for i, term in enumerate(doc.terms):
+                if term.lemma not in lemmas:  # a set test before building a (lemma, negated) key
+                    continue
                 cue = self.lemma_cues.get((term.lemma, term.negated))
                 if cue is None:
                     continue
@@ -174,11 +187,12 @@ class SeverityRules:
 
     def _intensity(self, text: str, level: int, ends: list[int] | None) -> tuple[int, list]:
         """！！ runs outside thank-you and praise sentences."""
-        if "!!" not in text and "!?" not in text and "?!" not in text and "??" not in text:
+        first = _EXCLAIM_RUN.search(text)
+        if first is None:
             return level, []
         ends = ends if ends is not None else [m.end() for m in _SENTENCE_END.finditer(text)]
         runs = 0
-        for m in _EXCLAIM_RUN.finditer(text):
+        for m in _EXCLAIM_RUN.finditer(text, first.start()):
             sentence = bisect_right(ends, m.start())  # the run ends its own sentence: read what precedes it
             head = text[ends[sentence - 1] if sentence else 0:m.start()]
             if self.thanks.search(head) or self.praise.search(head):
@@ -210,6 +224,8 @@ def _reason(text: str, start: int, end: int, cue: Cue, kind: str, note: str, end
         sentence = bisect_right(ends, start)
         lo = ends[sentence - 1] if sentence else 0
         start = max(lo, start - 4)
+    while start > 0 and text[start - 1] in _NUMERALS:  # 『3時間にわた』, not 『時間にわた』
+        start -= 1
     quoted = text[start:end].strip()
     suffix = f"（カスハラ: {kind}）" if kind else note
     return f"『{quoted}』: {cue.label}{suffix}"

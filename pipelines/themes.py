@@ -81,13 +81,15 @@ class Atom:
     """A word, phrase, raw substring (text:) or regex (/…/).
 
     `segments` holds, per space-separated part of a word or phrase, the spellings a run of
-    consecutive terms may join to (as written, and as the tokenizer's lemmas of it).
+    consecutive terms may join to (as written, and as the tokenizer's lemmas of it). `clause` is
+    False inside near()/seq(), where a noun's negation is its own only (see _clause_negated).
     """
 
     kind: str                                  # "word" | "text" | "regex"
     value: str
     polarity: str = DEFAULT_POLARITY
     segments: tuple[tuple[str, ...], ...] = ()
+    clause: bool = True
 
     def source(self) -> str:
         if self.kind == "text":
@@ -159,7 +161,7 @@ class _Tok:
     value: str
     line: int          # 1-based, in the file
     col: int           # 1-based, in the line as written
-    polarity: str = DEFAULT_POLARITY
+    polarity: str = ""  # "!neg" etc. after a word or a closing ")"; "" when unmarked
     text: str = ""     # the token as written, for messages
 
 
@@ -215,7 +217,7 @@ class _Lexer:
         self.tokens.append(_Tok("EOF", "", last.number, len(last.raw) + 1))
         return self.tokens
 
-    def add(self, line: _Line, pos: int, kind: str, value: str, text: str, polarity: str = DEFAULT_POLARITY) -> _Tok:
+    def add(self, line: _Line, pos: int, kind: str, value: str, text: str, polarity: str = "") -> _Tok:
         tok = _Tok(kind, value, line.number, line.cols[pos] if pos < len(line.cols) else len(line.raw) + 1,
                    polarity, text)
         self.tokens.append(tok)
@@ -236,14 +238,15 @@ class _Lexer:
                 if not self.open_parens:
                     raise self.error(line, i, "対応する ( のない ) があります。", "')' without a matching '('.")
                 self.open_parens.pop()
-                self.add(line, i, "RP", c, c)
-                i += 1
+                end, polarity = self.lex_polarity(line, i + 1, "RP")   # (a | b)!any marks every word inside
+                self.add(line, i, "RP", c, s[i:end], polarity)
+                i = end
             elif c in ",|&":
                 self.add(line, i, {",": "COMMA", "|": "OR", "&": "AND"}[c], c, c)
                 i += 1
             elif c == "!":
-                raise self.error(line, i, "「!」の前に語がありません。否定指定は 届く!neg のように語の直後に付けます。",
-                                 "'!' must follow a word directly, as in 届く!neg.")
+                raise self.error(line, i, "「!」の前に語がありません。否定指定は 届く!neg や (荷物 | 商品)!any のように"
+                                 "語か ) の直後に付けます。", "'!' must follow a word or ')' directly, as in 届く!neg.")
             elif c in "\"「":
                 i = self.lex_phrase(line, i)
             elif c == "/":
@@ -320,7 +323,7 @@ class _Lexer:
     def lex_polarity(self, line: _Line, j: int, kind: str) -> tuple[int, str]:
         s = line.norm
         if j >= len(s) or s[j] != "!":
-            return j, DEFAULT_POLARITY
+            return j, ""
         if kind == "TEXT":
             raise self.error(line, j, "text: には否定指定 (!neg など) を付けられません。",
                              "A text: atom cannot take a negation mark.")
@@ -400,8 +403,8 @@ class _Parser:
             node = self.or_expr()
             if self.tok.kind != "RP":
                 raise self.unexpected(closing=True)
-            self.next()
-            return node
+            closing = self.next()
+            return _mark(node, closing.polarity) if closing.polarity else node
         if tok.kind in ("NEAR", "SEQ"):
             return self.near()
         if tok.kind in ("WORD", "PHRASE", "TEXT", "REGEX"):
@@ -429,7 +432,7 @@ class _Parser:
         if self.tok.kind != "RP":
             raise self.error(self.tok, f"{call.value}( が ) で閉じていません。", f"{call.value}( is not closed with ')'.")
         self.next()
-        return Near(a, b, distance, call.kind == "SEQ")
+        return Near(_in_near(a), _in_near(b), distance, call.kind == "SEQ")
 
     def positional(self, call: _Tok) -> Node:
         start = self.tok
@@ -478,6 +481,25 @@ class _Parser:
         if tok.kind == "COMMA":
             return self.error(tok, "「,」の前後に語がありません。", "A word is missing next to ','.")
         return self.error(tok, "ここに語か ( が必要です。", "A word or '(' is expected here.")
+
+
+def _mark(node: Node, polarity: str) -> Node:
+    """Give every word without its own negation mark `polarity`."""
+    if isinstance(node, Atom):
+        return replace(node, polarity=polarity) if node.kind == "word" and not node.polarity else node
+    if isinstance(node, Not):
+        return Not(_mark(node.child, polarity))
+    if isinstance(node, Near):
+        return Near(_mark(node.a, polarity), _mark(node.b, polarity), node.distance, node.ordered)
+    return type(node)(tuple(_mark(c, polarity) for c in node.children))
+
+
+def _in_near(node: Node) -> Node:
+    if isinstance(node, Atom):
+        return replace(node, clause=False)
+    if isinstance(node, Near):
+        return node   # already done when it was parsed
+    return type(node)(tuple(_in_near(c) for c in node.children))
 
 
 def _flatten(children: list[Node], kind: type) -> tuple[Node, ...]:
@@ -529,6 +551,10 @@ def _spellings(word: str) -> tuple[str, ...]:
         else:
             fix = f"near({content[0]}, {content[1]}, 2) / text:{word}" if len(content) == 2 else f"text:{word}"
         listed = "・".join(t.surface for t in dropped)
+        if not content and negated:
+            raise _NotAWord(f"「{word}」は否定の印として扱われ、語としては保存されません。否定された語は 届く!neg のように"
+                            "!neg で書きます (「〜がない」は 名詞!neg、名詞の「無し」はそのまま書けます)。",
+                            f"'{word}' is a negator, not a stored term; mark the negated word with !neg instead.")
         if not content:
             raise _NotAWord(f"「{word}」は語として保存されない (助詞・助動詞や する・いる・来る などの補助的な動詞) ため"
                             f"一致しません。前後の語と near() で組み合わせるか、text:{word} と書いてください。",
@@ -602,7 +628,7 @@ def parse_expression(text: str, *, origin: str = "", first_line: int = 1) -> Nod
     """
     lines = [_normalize_line(first_line + k, raw) for k, raw in enumerate(text.splitlines())]
     tokens = _Lexer(lines, origin).run()
-    node = _Parser(tokens, lines, origin).body()
+    node = _mark(_Parser(tokens, lines, origin).body(), DEFAULT_POLARITY)
     if not _requires_atom(node):
         first = next((ln for ln in lines if ln.norm.strip() and not ln.norm.lstrip().startswith("#")), None)
         raise RuleError("not だけの条件は使えません (どのケースにも一致し、根拠語が残りません)。語を1つ以上 and で加えてください。",
@@ -838,11 +864,37 @@ class _Compiled:
         self.regexes: list[tuple[re.Pattern[str], tuple[str, ...], int]] = []
         self.atom_themes: dict[int, list[int]] = {}
         self.ids = [t.theme_id for t in themes]
-        self.evals = [self.compile(t.expression, n, positive=True)[0] for n, t in enumerate(themes)]
+        # A theme's top-level alternatives (its lines) are found from the atoms present through one
+        # index, `lines_by_atom`: atom -> [(theme, line or -1 when the line is that atom)].
+        self.lines: list[list[tuple[_Eval, _Need]]] = []
+        self.lines_by_atom: dict[int, list[tuple[int, int]]] = {}
+        for number, theme in enumerate(themes):
+            self.compile_theme(theme.expression, number)
+        # Regexes are tried only when a literal they cannot match without is in the text (see
+        # _required_literals); the literals are looked up by their first character.
         self.literals_by_char: dict[str, list[str]] = {}
-        for literal in {lit for _, literals, _ in self.regexes for lit in literals}:
-            self.literals_by_char.setdefault(literal[0], []).append(literal)
+        self.regexes_by_literal: dict[str, list[int]] = {}
+        self.regexes_always = [k for k, (_, literals, _) in enumerate(self.regexes) if not literals]
+        for k, (_, literals, _) in enumerate(self.regexes):
+            for literal in literals:
+                if literal not in self.regexes_by_literal:
+                    self.literals_by_char.setdefault(literal[0], []).append(literal)
+                self.regexes_by_literal.setdefault(literal, []).append(k)
         self.first_chars = frozenset(self.literals_by_char)
+
+    def compile_theme(self, expression: Node, theme: int) -> None:
+        alternatives = expression.children if isinstance(expression, Or) else (expression,)
+        lines: list[tuple[_Eval, _Need]] = []
+        for alternative in alternatives:
+            if isinstance(alternative, Atom):
+                no = self.add_atom(alternative, theme, positive=True)
+                self.lines_by_atom.setdefault(no, []).append((theme, -1))
+                continue
+            fn, need = self.compile(alternative, theme, positive=True)
+            for no in need[0]:   # parse_expression guarantees every alternative needs some atom
+                self.lines_by_atom.setdefault(no, []).append((theme, len(lines)))
+            lines.append((fn, need))
+        self.lines.append(lines)
 
     def add_atom(self, atom: Atom, theme: int, positive: bool) -> int:
         no = self.atom_no.get(atom)
@@ -868,7 +920,7 @@ class _Compiled:
         for spelling in first:
             # A term spelling the whole word is a hit; a term spelling a proper prefix may start a run
             # (ログ + イン = ログイン), whatever split the tokenizer chose in that sentence.
-            self.entry(spelling)[0].append((no, _POL[atom.polarity]))
+            self.entry(spelling)[0].append((no, _POL[atom.polarity] + 3 * atom.clause))
             for k in range(1, len(spelling)):
                 self.entry(spelling[:k])[1].setdefault(spelling[k], []).append((no, spelling[k:]))
 
@@ -913,12 +965,20 @@ class _Compiled:
             for no in n[0] if n else ():
                 by_atom.setdefault(no, []).append(k)
 
+        if not parts:
+            def any_atom(m: _Matches) -> list[_Match] | None:
+                out: list[_Match] | None = None
+                for no in atom_nos.intersection(m):   # m holds only the atoms present: a handful
+                    out = m[no] if out is None else out + m[no]
+                return out
+            return any_atom, need
+
         def any_of(m: _Matches) -> list[_Match] | None:
             out: list[_Match] | None = None
             todo = set(always) if always else None
-            for no, found in m.items():   # m holds only the atoms present: usually a handful
-                if no in atom_nos:
-                    out = found if out is None else out + found
+            for no in atom_nos.intersection(m):
+                out = m[no] if out is None else out + m[no]
+            for no in m:
                 ks = by_atom.get(no)
                 if ks:
                     todo = set(ks) if todo is None else todo.union(ks)
@@ -959,37 +1019,28 @@ class _Compiled:
         get = self.index.get
         starts: list[tuple[int, _Entry]] = []
         for i, term in enumerate(terms):
-            # Most terms are in no rule: two dict misses, nothing else.
-            surface = term.surface
+            # Most terms are in no rule: one or two dict misses, nothing else.
+            surface, lemma = term.surface, term.lemma
             entry = get(surface)
-            if entry is not None:
-                self.add_term(entry, i, term, m, starts)
-            lemma = term.lemma
             if lemma != surface:
-                entry = get(lemma)
-                if entry is not None:
-                    self.add_term(entry, i, term, m, starts)
+                by_lemma = get(lemma)
+                if by_lemma is not None:
+                    if entry is not None:
+                        if entry[0]:
+                            _add_hits(entry[0], terms, i, m)
+                        if entry[1] or entry[2]:
+                            starts.append((i, entry))
+                    entry = by_lemma
+            if entry is not None:
+                if entry[0]:
+                    _add_hits(entry[0], terms, i, m)
+                if entry[1] or entry[2]:
+                    starts.append((i, entry))
         if starts:
             self.match_runs(terms, starts, m)
         if self.texts or self.regexes:
             self.match_text(doc.text, m)
         return m
-
-    @staticmethod
-    def add_term(entry: _Entry, i: int, term: Term, m: _Matches, starts: list[tuple[int, _Entry]]) -> None:
-        hits, runs, phrases = entry
-        if hits:
-            negated = term.negated
-            match = (term.idx, term.idx, term.idx, term.surface)
-            for no, pol in hits:
-                if pol == 2 or (pol == 1) == negated:
-                    found = m.get(no)
-                    if found is None:
-                        m[no] = [match]
-                    elif match not in found:
-                        found.append(match)
-        if runs or phrases:
-            starts.append((i, entry))
 
     def match_runs(self, terms: tuple[Term, ...], starts: list[tuple[int, _Entry]], m: _Matches) -> None:
         """Words spelled by several consecutive terms, and "a b" phrases."""
@@ -1016,13 +1067,13 @@ class _Compiled:
             at = text.find(literal)
             if at >= 0:
                 m[no] = [(-1, -1, _TEXT_ORDER + at, literal)]
-        # A regex runs only when a literal it cannot match without is in the text; the literals
-        # present are found once per case, looked up by their first character.
-        by_char = self.literals_by_char
-        present = {lit for ch in self.first_chars.intersection(text) for lit in by_char[ch] if lit in text}
-        for pattern, literals, no in self.regexes:
-            if literals and present.isdisjoint(literals):
-                continue
+        by_char, by_literal = self.literals_by_char, self.regexes_by_literal
+        todo = {k for ch in self.first_chars.intersection(text) for lit in by_char[ch] if lit in text
+                for k in by_literal[lit]}
+        if self.regexes_always:
+            todo.update(self.regexes_always)
+        for k in todo:
+            pattern, _, no = self.regexes[k]
             found = pattern.search(text)
             if found and found.group(0):
                 m[no] = [(-1, -1, _TEXT_ORDER + found.start(), found.group(0))]
@@ -1030,7 +1081,7 @@ class _Compiled:
     def add_run(self, no: int, terms: tuple[Term, ...], i: int, end: int, m: _Matches) -> None:
         atom = self.atoms[no]
         run = terms[i:end + 1]
-        negated = any(t.negated for t in run)
+        negated = any(t.negated for t in run) or atom.clause and _clause_negated(terms, end)
         if atom.polarity == "pos" and negated or atom.polarity == "neg" and not negated:
             return
         match = (terms[i].idx, terms[end].idx, terms[i].idx, "".join(t.surface for t in run))
@@ -1042,16 +1093,80 @@ class _Compiled:
         m = self.match_atoms(doc)
         if not m:
             return []
-        candidates: set[int] = set()
-        atom_themes = self.atom_themes
+        todo: dict[int, list[tuple[int, int]]] = {}
+        lines_by_atom = self.lines_by_atom
         for no in m:
-            candidates.update(atom_themes.get(no, ()))
+            for theme, line in lines_by_atom.get(no, ()):
+                todo.setdefault(theme, []).append((line, no))
         hits = []
-        for theme in sorted(candidates):
-            found = self.evals[theme](m)
+        for theme in sorted(todo):
+            found: list[_Match] = []
+            tried: set[int] = set()
+            lines = self.lines[theme]
+            for line, no in todo[theme]:
+                if line < 0:
+                    found += m[no]
+                    continue
+                if line in tried:
+                    continue
+                tried.add(line)
+                fn, need = lines[line]
+                for one_of in need[1:]:
+                    if one_of.isdisjoint(m):
+                        break   # another word the line needs is missing
+                else:
+                    line_found = fn(m)
+                    if line_found:
+                        found += line_found
             if found:
                 hits.append(ThemeHit(self.ids[theme], _evidence(found)))
         return hits
+
+
+def _add_hits(hits: list[tuple[int, int]], terms: tuple[Term, ...], i: int, m: _Matches) -> None:
+    """Record the one-term words terms[i] spells, where its negation fits their !neg/!pos/!any.
+
+    `mode` is the polarity code (0 pos, 1 neg, 2 any), plus 3 when the clause's negation counts.
+    """
+    term = terms[i]
+    own = term.negated
+    in_clause: bool | None = None
+    match = (term.idx, term.idx, term.idx, term.surface)
+    for no, mode in hits:
+        if mode == 2 or mode == 5:
+            pass
+        else:
+            negated = own
+            if mode >= 3 and not own:
+                if in_clause is None:
+                    in_clause = _clause_negated(terms, i)
+                negated = in_clause
+            if (mode % 3 == 1) != negated:
+                continue
+        found = m.get(no)
+        if found is None:
+            m[no] = [match]
+        elif match not in found:
+            found.append(match)
+
+
+def _clause_negated(terms: tuple[Term, ...], i: int) -> bool:
+    """A noun whose own predicate, right after it, is negated: 異物は(特に)入っていません, エラーは出ていない.
+
+    The stored flag marks a noun only through する・ある・できる (問題はない, 発送されていない); here
+    the next stored term decides when it is a verb or adjective at most a particle and adverbs
+    away, so 「異物は入っていません」 is not a complaint about 異物 and 「返信がまだ届かない」 is 返信!neg.
+    """
+    term = terms[i]
+    if not term.pos.startswith("名詞"):
+        return False
+    for nxt in terms[i + 1:i + 4]:
+        if nxt.idx > term.idx + 4:
+            return False
+        if nxt.pos.startswith("副詞"):
+            continue
+        return nxt.negated and nxt.pos.startswith(("動詞", "形容詞"))
+    return False
 
 
 def _needs(*needs: _Need) -> _Need:

@@ -1,0 +1,93 @@
+"""The analyze pipeline: incremental, re-tags from stored terms only, every tag with evidence."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from pipelines import analyze as analyze_mod
+from pipelines import text
+from pipelines.analyze import analyze
+from pipelines.ingest import LoadOptions, load_file
+from pipelines.sample import generate
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("analyze")
+    generate(folder, seed=23, n_cases=2000)
+    store = folder / "store.duckdb"
+    load_file(folder / "cases.csv", store, LoadOptions(workers=1))
+    first = analyze(store, workers=1)
+    return folder, store, first
+
+
+def _rows(store, query):
+    with duckdb.connect(str(store), read_only=True) as con:
+        return con.execute(query).fetchall()
+
+
+def test_first_run_analyses_every_case_with_high_coverage(sample_store):
+    _folder, store, first = sample_store
+    assert first.analysed == 2000 and first.skipped == 0
+    assert first.coverage >= 0.90
+    assert _rows(store, "SELECT count(*) FROM case_scores")[0][0] == 2000
+
+
+def test_every_tag_has_evidence(sample_store):
+    _folder, store, _ = sample_store
+    assert _rows(store, "SELECT count(*) FROM case_themes WHERE evidence IS NULL OR len(evidence) = 0")[0][0] == 0
+    assert _rows(store, "SELECT count(*) FROM case_causes WHERE evidence IS NULL OR len(evidence) = 0")[0][0] == 0
+    levels = dict(_rows(store, "SELECT emotion_level, count(*) FROM case_scores GROUP BY 1"))
+    assert set(levels) <= {0, 1, 2, 3} and levels.get(3, 0) > 0
+    assert _rows(store, "SELECT count(*) FROM case_scores WHERE emotion_level > 0 AND len(reasons) = 0")[0][0] == 0
+
+
+def test_second_run_is_incremental(sample_store):
+    _folder, store, _ = sample_store
+    again = analyze(store, workers=1)
+    assert again.analysed == 0 and again.skipped == 2000
+
+
+def test_new_cases_are_the_only_ones_analysed(sample_store, tmp_path):
+    folder, store, _ = sample_store
+    extra = tmp_path / "more.csv"
+    extra.write_text("受付番号,受付日時,問い合わせ内容\r\nN-1,2025/12/30 10:00,キャップが緩くて中身が漏れていました。\r\n"
+                     "N-2,2025/12/30 11:00,注文した商品がまだ届かないのですが。\r\n", encoding="utf-8")
+    load_file(extra, store, LoadOptions(workers=1))
+    result = analyze(store, workers=1)
+    assert result.analysed == 2
+    themes = dict(_rows(store, "SELECT case_id, list(theme_id ORDER BY theme_id) FROM case_themes "
+                               "WHERE case_id IN ('N-1', 'N-2') GROUP BY 1"))
+    assert "packaging" in themes["N-1"] and "delivery" in themes["N-2"]
+
+
+def test_rules_change_retags_from_stored_terms_without_tokenizing(sample_store, monkeypatch):
+    _folder, store, _ = sample_store
+    rules = analyze_mod.load_rules()
+
+    class ChangedRules(type(rules)):
+        def hash(self) -> str:  # a different rules hash, as after an edit of the rules file
+            return "edited-" + super().hash()
+
+    monkeypatch.setattr(analyze_mod, "load_rules", lambda: ChangedRules(rules.themes, rules.causes))
+    # Every tokenization goes through the one cached Tagger: its call count must not move.
+    calls_before = text.tagger.cache_info()
+    before = _rows(store, "SELECT count(*) FROM case_themes")[0][0]
+    result = analyze(store, workers=1)
+    assert text.tagger.cache_info() == calls_before
+    assert result.analysed == _rows(store, "SELECT count(*) FROM cases")[0][0]
+    assert _rows(store, "SELECT count(*) FROM case_themes")[0][0] == before
+
+
+def test_export_cause_column_is_the_trusted_source(tmp_path):
+    export = tmp_path / "with_cause.csv"
+    export.write_text("受付番号,受付日時,問い合わせ内容,原因\r\n"
+                      "E-1,2025/4/1 9:00,箱が潰れて届きました。,キャップの締め不良\r\n"
+                      "E-2,2025/4/1 9:30,箱が潰れて届きました。,\r\n", encoding="utf-8")
+    store = tmp_path / "store.duckdb"
+    load_file(export, store, LoadOptions(workers=1))
+    analyze(store, workers=1)
+    causes = _rows(store, "SELECT case_id, cause, source FROM case_causes ORDER BY case_id, cause")
+    assert ("E-1", "キャップ不良", "export") in causes
+    assert not any(c[0] == "E-1" and c[2] == "extracted" for c in causes)
+    assert any(c[0] == "E-2" and c[2] == "extracted" for c in causes)
