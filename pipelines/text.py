@@ -8,6 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from pathlib import Path
 
 import pyarrow as pa
@@ -82,8 +83,10 @@ def for_tokenizer(text: str) -> str:
     return text.translate(_BLANKS)
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One token of a text. A NamedTuple: millions are made per load, and a frozen dataclass
+    costs several times more to build."""
+
     surface: str
     pos: str          # levels joined by '-', e.g. 名詞-普通名詞-一般
     lemma: str        # 語彙素 without English gloss; orthBase for proper nouns; surface when unknown
@@ -94,9 +97,7 @@ class Token:
     @property
     def is_content(self) -> bool:
         """Stored as a term: not a particle, auxiliary or punctuation, nor a light verb (する, いる)."""
-        if self.pos.startswith(_FUNCTION_POS):
-            return False
-        return not (self.pos.startswith(("動詞-非自立可能", "形容詞-非自立可能")) and self.lemma in _LIGHT_LEMMAS)
+        return _kinds(self.pos, self.lemma)[0]
 
 
 _RC = """node-format-kk = %m\\t%F-[0,1,2,3]\\t%f[7]\\t%f[10]\\n
@@ -126,20 +127,14 @@ def dictionary_version() -> str:
     return (Path(unidic_lite.DICDIR) / "version").read_text(encoding="utf-8").strip()
 
 
-def _lemma(surface: str, pos: str, lemma: str, orth_base: str) -> str:
-    if not lemma or lemma == "*":
-        return surface
-    if pos.startswith("名詞-固有名詞"):
-        return orth_base or surface
-    return _GLOSS.sub("", lemma)
-
-
 def tokenize(text: str) -> list[Token]:
     """Tokens of one normalized text (call for_tokenizer() first), with negation marked."""
     if not text:
         return []
     tokens: list[Token] = []
     cursor = 0
+    find = text.find
+    gloss = _GLOSS.sub
     for line in tagger().parse(text).split("\n"):
         if not line:
             continue
@@ -147,11 +142,17 @@ def tokenize(text: str) -> list[Token]:
         if len(fields) < 4:  # fugashi strips the trailing tabs of the last line
             fields += [""] * (4 - len(fields))
         surface, pos, lemma, orth_base = fields
-        found = text.find(surface, cursor)
+        found = find(surface, cursor)
         start = found if found >= 0 else cursor
         cursor = start + len(surface)
-        tokens.append(Token(surface, pos, _lemma(surface, pos, lemma, orth_base), bool(lemma), start))
-    tokens = _merge_masks(tokens)
+        if not lemma or lemma == "*":
+            tokens.append(Token(surface, pos, surface, False, start))
+        elif pos.startswith("名詞-固有名詞"):
+            tokens.append(Token(surface, pos, orth_base or surface, True, start))
+        else:
+            tokens.append(Token(surface, pos, gloss("", lemma) if "-" in lemma else lemma, True, start))
+    if MASK_OPEN in text:
+        tokens = _merge_masks(tokens)
     return _mark_negation(tokens)
 
 
@@ -177,19 +178,29 @@ def _merge_masks(tokens: list[Token]) -> list[Token]:
     return merged
 
 
-def _is_negator(tok: Token) -> bool:
-    return tok.lemma in _NEGATOR_LEMMAS and tok.pos.startswith(("助動詞", "形容詞"))
-
-
 FORMAL_NOUNS = {"訳", "事", "物", "為", "の", "所", "筈", "様", "方"}
+_PASS, _NEGATOR, _STOP = 1, 2, 0
+_PASS_POS = ("助動詞", "動詞-非自立可能", "形容詞-非自立可能", "接尾辞", "助詞-接続助詞")
 
 
-def _is_predicate(tok: Token) -> bool:
-    if tok.lemma in FORMAL_NOUNS or _is_negator(tok):
-        return False
-    if tok.lemma == "出来る":  # できない / できません: the ability itself is what is negated
-        return True
-    return tok.pos.startswith(("動詞-一般", "形容詞-一般", "形状詞", "名詞-普通名詞", "名詞-固有名詞"))
+@lru_cache(maxsize=65536)
+def _kinds(pos: str, lemma: str) -> tuple[bool, bool, int]:
+    """(stored as a term, can be negated, role after a predicate), decided once per (POS, lemma)."""
+    content = not pos.startswith(_FUNCTION_POS) and not (
+        pos.startswith(("動詞-非自立可能", "形容詞-非自立可能")) and lemma in _LIGHT_LEMMAS)
+    negator = lemma in _NEGATOR_LEMMAS and pos.startswith(("助動詞", "形容詞"))
+    if negator:
+        return content, False, _NEGATOR
+    # できない / できません: the ability itself is what is negated.
+    predicate = lemma not in FORMAL_NOUNS and (lemma == "出来る" or pos.startswith(
+        ("動詞-一般", "形容詞-一般", "形状詞", "名詞-普通名詞", "名詞-固有名詞")))
+    if pos.startswith("助詞-接続助詞"):
+        role = _PASS if lemma in {"て", "ば", "で"} else _STOP
+    elif lemma in _PASS_LEMMAS or pos.startswith(_PASS_POS):
+        role = _PASS
+    else:
+        role = _STOP
+    return content, predicate, role
 
 
 def _mark_negation(tokens: list[Token]) -> list[Token]:
@@ -198,29 +209,28 @@ def _mark_negation(tokens: list[Token]) -> list[Token]:
     届かない → 届く negated; 届かないわけではない → not negated (double negation);
     問題はない → 問題 negated; 折り返しがない → 折り返し negated (absent).
     """
-    out = list(tokens)
-    for i, tok in enumerate(tokens):
-        if not _is_predicate(tok):
+    kinds = [_kinds(t.pos, t.lemma) for t in tokens]
+    if not any(k[2] == _NEGATOR for k in kinds):
+        return tokens
+    out = tokens
+    for i, (_content, predicate, _role) in enumerate(kinds):
+        if not predicate:
             continue
         negators = 0
-        for nxt in tokens[i + 1:i + 12]:
-            if _is_negator(nxt):
+        for _c, _p, role in kinds[i + 1:i + 12]:
+            if role == _NEGATOR:
                 negators += 1
-            elif nxt.lemma in _PASS_LEMMAS or nxt.pos.startswith(("助動詞", "動詞-非自立可能", "形容詞-非自立可能", "接尾辞", "助詞-接続助詞")):
-                if nxt.pos.startswith("助詞-接続助詞") and nxt.lemma not in {"て", "ば", "で"}:
-                    break
-                continue
-            else:
+            elif role == _STOP:
                 break
         if negators % 2 == 1:
+            if out is tokens:
+                out = list(tokens)
             # A negated noun negates its whole run: ログ+イン+できない → both parts.
+            noun = tokens[i].pos.startswith("名詞")
             k = i
-            while k >= 0 and (k == i or tokens[k].pos.startswith(("名詞", "接頭辞"))):
-                t = out[k]
-                out[k] = Token(t.surface, t.pos, t.lemma, t.known, t.start, True)
+            while k >= 0 and (k == i or (noun and tokens[k].pos.startswith(("名詞", "接頭辞")))):
+                out[k] = out[k]._replace(negated=True)
                 k -= 1
-                if not tok.pos.startswith("名詞"):
-                    break
     return out
 
 
