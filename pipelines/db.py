@@ -101,7 +101,7 @@ def reader(path: Path | str | None = None, wait_seconds: float = 10.0) -> Iterat
 
 
 def _memory_limit() -> str:
-    value = os.environ.get("KAKEHASHI_MEMORY_LIMIT", "600MB")
+    value = os.environ.get("KAKEHASHI_MEMORY_LIMIT", "500MB")
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)", value, re.IGNORECASE):
         raise ValueError(f"KAKEHASHI_MEMORY_LIMIT={value!r}: use a size such as 600MB or 2GB")
     return value

@@ -220,7 +220,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> 
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE raw_read AS SELECT * FROM read_csv(?, delim = ?, quote = '\"', escape = '\"', "
-        "header = false, skip = ?, columns = ?, auto_detect = false, store_rejects = true, max_line_size = 16777216, "
+        "header = false, skip = ?, columns = ?, auto_detect = false, store_rejects = true, "
         "strict_mode = false)",
         [str(source.csv_path), source.delimiter, source.header_line, columns])
     # DuckDB numbers records after the skipped lines; a record's number in the file is header_line + that.
@@ -292,7 +292,7 @@ def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, res
         _classify(con)
     with timer("reject_write"):
         _write_rejects(con, mapping, result.batch_id)
-    _normalize_and_mask(con, mapping, timer)
+    _normalize_and_mask(con, mapping, workdir, timer)
     with timer("morphology"):
         if options.morphology:
             todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchall()[0][0]
@@ -414,24 +414,31 @@ def _row_ranges(con, table: str, step: int):
         yield low, low + step
 
 
-def _normalize_and_mask(con, mapping: Mapping, timer: _Timer) -> None:
-    """NFKC (DuckDB has none) on Arrow batches, then the regex masks inside DuckDB, range by range
-    so memory stays bounded. Rows whose text did not change are masked too (their response may)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE masked (rowno BIGINT, text VARCHAR, response VARCHAR)")
+def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> None:
+    """NFKC (DuckDB has none) on Arrow batches written to Parquet, range by range so memory stays
+    bounded; then the regex masks inside DuckDB in one parallel pass over those files. Rows whose
+    text did not change are masked too (their response may have)."""
+    import pyarrow.parquet as pq
+
+    folder = workdir / "normalized"
+    folder.mkdir()
     query = (f"SELECT t.rowno, {_text_expr(mapping, 'r.')} AS text_raw, "
              f"{_col(mapping, 'response', 'r.')} AS response_raw "
              "FROM todo t JOIN raw r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
-    for low, high in _row_ranges(con, "todo", NFKC_CHUNK):
-        batch = con.sql(query, params={"low": low, "high": high}).to_arrow_table()
-        if batch.num_rows == 0:
-            continue
-        with timer("nfkc"):
-            chunk = pa.table({"rowno": batch["rowno"], "text": normalize_arrow(batch["text_raw"].combine_chunks()),
-                              "response": normalize_arrow(batch["response_raw"].combine_chunks())})
-        with timer("mask_regex"):
-            con.register("kk_arrow_in", chunk)
-            con.execute("INSERT INTO masked SELECT rowno, kk_mask(text), kk_mask(response) FROM kk_arrow_in")
-            con.unregister("kk_arrow_in")
+    schema = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("response", pa.string())])
+    with timer("nfkc"):
+        for number, (low, high) in enumerate(_row_ranges(con, "todo", NFKC_CHUNK)):
+            batch = con.sql(query, params={"low": low, "high": high}).to_arrow_table()
+            if batch.num_rows:
+                chunk = pa.table([batch["rowno"], normalize_arrow(batch["text_raw"].combine_chunks()),
+                                  normalize_arrow(batch["response_raw"].combine_chunks())], schema=schema)
+                pq.write_table(chunk, folder / f"{number:06d}.parquet")
+    with timer("mask_regex"):
+        if any(folder.glob("*.parquet")):
+            con.execute("CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, kk_mask(text) AS text, "
+                        "kk_mask(response) AS response FROM read_parquet(?)", [str(folder / "*.parquet")])
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE masked (rowno BIGINT, text VARCHAR, response VARCHAR)")
 
 
 def _insert_arrow(con, table: str, data: pa.Table) -> None:

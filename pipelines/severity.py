@@ -13,6 +13,7 @@ and, for one-word cues written in dictionary form, on the stored lemmas too (ひ
 Negation and hedging are handled cheaply: 「二度と買わないなんてことはない」 cancels 二度と,
 「弁護士に相談するほどではない」 lowers 弁護士, a cue in a thank-you sentence counts two levels less.
 
+    >>> from pipelines.text import doc_from_text
     >>> score(doc_from_text("C-1", "至急返金してください")).level
     2
 """
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from .causes import PhraseTable, compile_alternation, read_rules_file, rule_error, term_offsets
+from .causes import (NEGATORS, PhraseTable, check_phrase, compile_alternation, read_rules_file, rule_error,
+                     term_offsets)
 from .settings import RULES_DIR
 from .text import CaseDoc, for_tokenizer, normalize, tokenize
 
@@ -44,6 +47,7 @@ class Severity(NamedTuple):
 
 
 CALM = Severity(0)
+EXCLUDED_LEVEL = 0  # a [除外] phrase sits in the cue table as a level-0 cue (pickles, unlike a bare sentinel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +76,15 @@ _EXCLAIM_RUN = re.compile(r"[!?]{2,}")  # the same runs text.intensity_signals()
 _NEGATED_AFTER = re.compile(r"(?:く|じゃ|では|い)?(?:は|も)?(?:ない|なかった|ありません|ません|なく)")
 _RHETORICAL = re.compile(r"(?:じゃ|では)ない(?:です|でしょう)?か")
 # The customer as the one receiving the words (店員に「バカ」と言われた) or a passive (怒鳴られた).
-_REPORTED = re.compile(r"(?:と|って)(?:言われ|いわれ|怒鳴られ|罵られ|脅され)|^(?:れ|られ|され)|(?:され|られ)(?:た|て|る|ま)")
+_REPORTED = re.compile(r"(?:と|って)[^、。]{0,6}?(?:言われ|いわれ|怒鳴られ|罵られ|脅され)|^(?:れ|られ|され)"
+                       r"|(?:され|られ)(?:た|て|る|ま)")
 # The customer's own repeated efforts, not pressure on staff: 毎日電話しているのにつながらない.
 _OWN_EFFORT = re.compile(r"のに|ても(?!ら[えっいう])|でも|けど|けれど")
 _CLAUSE_END = re.compile(r"[、。!?\n]")
 _KANA_END = re.compile(r"[ぁ-ん]")
 _ALL_HIRAGANA = re.compile(r"^[ぁ-ん]+$")
 _NUMERALS = set("0123456789一二三四五六七八九十百数")
+_QUOTE_STOP = set("をがにはでともへ、。!?「」『』() ")
 
 
 @dataclass(eq=False)
@@ -89,7 +95,6 @@ class SeverityRules:
     cues: PhraseTable
     lemma_cues: dict[tuple[str, bool], Cue]
     cancel: re.Pattern[str]
-    exclude: PhraseTable
     thanks: re.Pattern[str]
     praise: re.Pattern[str]
     text_hash: str
@@ -98,6 +103,9 @@ class SeverityRules:
 
     def __post_init__(self) -> None:
         self.cue_lemmas = frozenset(lemma for lemma, _ in self.lemma_cues)
+
+    def __repr__(self) -> str:
+        return f"SeverityRules({str(self.path)!r}, hash={self.text_hash})"
 
     def hash(self) -> str:
         """Changes with the lexicon, the matcher version and the UniDic version."""
@@ -149,17 +157,22 @@ class SeverityRules:
                 cue = self.lemma_cues.get((term.lemma, term.negated))
                 if cue is None:
                     continue
-                offsets = offsets or term_offsets(doc)
+                offsets = offsets or term_offsets(doc, self._last_cue_term(doc))
                 start = offsets[i]
-                if not any(h[0] <= start < h[1] and h[2].label == cue.label for h in hits):
+                if not any(h[0] <= start < h[1] for h in hits):  # 訴えるぞ is already a cue as written
                     hits.append((start, start + len(term.surface), cue))
         if not hits:
-            return []
-        excluded = self.exclude.find_all(text)
+            return hits
+        excluded = [h for h in hits if h[2].level == EXCLUDED_LEVEL]
         if excluded:
-            hits = [h for h in hits if not any(a < h[1] and h[0] < b for a, b, _ in excluded)]
+            hits = [h for h in hits if h[2].level != EXCLUDED_LEVEL
+                    and not any(a < h[1] and h[0] < b for a, b, _ in excluded)]
         hits.sort(key=lambda h: (h[0], -h[1]))
         return hits
+
+    def _last_cue_term(self, doc: CaseDoc) -> int:
+        lemmas = self.cue_lemmas
+        return max(i for i, t in enumerate(doc.terms) if t.lemma in lemmas)
 
     def _judge(self, text: str, start: int, end: int, cue: Cue, ends: list[int]) -> tuple[int, str, str]:
         """(level, harassment type, note) of one cue in its context."""
@@ -188,8 +201,8 @@ class SeverityRules:
     def _intensity(self, text: str, level: int, ends: list[int] | None) -> tuple[int, list]:
         """！！ runs outside thank-you and praise sentences."""
         first = _EXCLAIM_RUN.search(text)
-        if first is None:
-            return level, []
+        if first is None or level == 0 and (self.thanks.search(text) or self.praise.search(text)):
+            return level, []  # ！！ amplify the tone already there: 「最高です！！また注文します！！」 stays calm
         ends = ends if ends is not None else [m.end() for m in _SENTENCE_END.finditer(text)]
         runs = 0
         for m in _EXCLAIM_RUN.finditer(text, first.start()):
@@ -215,15 +228,16 @@ class SeverityRules:
         elif repeat_contacts >= t.repeat_alone:
             new = max(level, 1)
         reason = f"{t.repeat_window_days}日以内に{repeat_contacts + 1}回目の連絡"
-        return new, [(new if new > level else min(level, 1), 10**9, 0, reason)]
+        return new, [(max(new, 1), 10**9, 0, reason)]  # a fact worth showing at any level
 
 
 def _reason(text: str, start: int, end: int, cue: Cue, kind: str, note: str, ends: list[int]) -> str:
     """「『責任者を出せ』: 責任者の要求」; a short cue is quoted with what precedes it (『伝えたのに』)."""
-    if end - start <= 3 and _ALL_HIRAGANA.match(text[start:end]):
+    if end - start <= 5 and _ALL_HIRAGANA.match(text[start:end]):  # 『頼んだのに』, not 『たのに』
         sentence = bisect_right(ends, start)
-        lo = ends[sentence - 1] if sentence else 0
-        start = max(lo, start - 4)
+        lo = max(ends[sentence - 1] if sentence else 0, start - 5)
+        while start > lo and text[start - 1] not in _QUOTE_STOP:
+            start -= 1
     while start > 0 and text[start - 1] in _NUMERALS:  # 『3時間にわた』, not 『時間にわた』
         start -= 1
     quoted = text[start:end].strip()
@@ -244,23 +258,22 @@ def load_severity_rules(path: str | Path | None = None) -> SeverityRules:
 
 @lru_cache(maxsize=8)
 def _load_cached(path_str: str, mtime_ns: int, size: int) -> SeverityRules:
-    from .causes import _check_phrase
     from .text import dictionary_version
 
     path = Path(path_str)
-    cues, exclude = PhraseTable(), PhraseTable()
+    cues = PhraseTable()
     lemma_cues: dict[tuple[str, bool], Cue] = {}
     lists: dict[str, list[str]] = {name: [] for name in _LIST_SECTIONS.values()}
     for rl in read_rules_file(path):
         for item in rl.items:
-            _check_phrase(item, path, rl.line)
+            check_phrase(item, path, rl.line)
         if rl.section in _LIST_SECTIONS:
             lists[_LIST_SECTIONS[rl.section]] += list(rl.items)
             continue
         harassment = _HARASSMENT_SECTION.match(rl.section)
         level_section = _LEVEL_SECTION.match(rl.section)
         if not (harassment or level_section):
-            raise rule_error(path, rl.line, f"見出し [{rl.section}] を読めません。",
+            raise rule_error(path, rl.section_line, f"見出し [{rl.section}] を読めません。",
                              f"heading [{rl.section}] is neither a level nor a harassment type.",
                              "見出しは [名前 1〜3]、[カスハラ:種類]、[打ち消し]、[除外]、[感謝]、[称賛] のどれかです。", "")
         if not rl.key:
@@ -275,19 +288,17 @@ def _load_cached(path_str: str, mtime_ns: int, size: int) -> SeverityRules:
             if lemma and lemma not in lemma_cues:
                 lemma_cues[lemma] = cue
     for item in lists["exclude"]:
-        exclude.add(item, True)
+        cues.add(item, Cue("除外", EXCLUDED_LEVEL, ""))  # one scan finds cues and the look-alikes that cancel them
     cues.build()
-    exclude.build()
     digest = hashlib.sha256()
     for part in (MATCHER_VERSION, dictionary_version(), path.read_bytes().decode("utf-8-sig", errors="replace")):
         digest.update(part.encode("utf-8") + b"\x00")
-    return SeverityRules(path, cues, lemma_cues, compile_alternation(lists["cancel"]), exclude,
+    return SeverityRules(path, cues, lemma_cues, compile_alternation(lists["cancel"]),
                          compile_alternation(lists["thanks"]), compile_alternation(lists["praise"]),
                          digest.hexdigest()[:16])
 
 
 _DICTIONARY_FORM_END = tuple("うくぐすつぬぶむるい")
-_NEGATORS = {"ない", "無い", "ず", "ぬ"}
 
 
 def _lemma_key(item: str) -> tuple[str, bool] | None:
@@ -299,10 +310,10 @@ def _lemma_key(item: str) -> tuple[str, bool] | None:
         return None
     tokens = tokenize(for_tokenizer(normalize(item)))
     content = [t for t in tokens if t.is_content]
-    negated = any(t.lemma in _NEGATORS and t.pos.startswith(("助動詞", "形容詞")) for t in tokens)
+    negated = any(t.lemma in NEGATORS and t.pos.startswith(("助動詞", "形容詞")) for t in tokens)
     if len(content) != 1 or not content[0].pos.startswith(("動詞", "形容詞")):
         return None
-    if any(not t.is_content and t.pos.startswith(("動詞", "形容詞")) and t.lemma not in _NEGATORS for t in tokens):
+    if any(not t.is_content and t.pos.startswith(("動詞", "形容詞")) and t.lemma not in NEGATORS for t in tokens):
         return None  # あり+得+ない: the lemma 得る alone would match やむを得ない
     if not negated and tokens[-1] is not content[0]:
         return None
@@ -312,7 +323,27 @@ def _lemma_key(item: str) -> tuple[str, bool] | None:
 def score(doc: CaseDoc, repeat_contacts: int = 0) -> Severity:
     """Severity of one case with the default lexicon (data/rules/severity.txt).
 
+    >>> from pipelines.text import doc_from_text
     >>> score(doc_from_text("C-2", "弁護士に相談します")).level
     3
     """
-    return load_severity_rules().score(doc, repeat_contacts)
+    return default_severity_rules().score(doc, repeat_contacts)
+
+
+_DEFAULT: list = [None, 0.0]  # (rules, when the file was last checked)
+
+
+def default_severity_rules() -> SeverityRules:
+    """The shipped lexicon, re-checked for edits at most once a second (a stat per case adds up)."""
+    now = time.monotonic()
+    if _DEFAULT[0] is None or now - _DEFAULT[1] > 1.0:
+        _DEFAULT[0], _DEFAULT[1] = load_severity_rules(), now
+    return _DEFAULT[0]
+
+
+def __getattr__(name: str) -> str:
+    """`severity.VERSION` is the live hash of the shipped lexicon, so stored scores go stale when it is
+    edited (pipelines/analyze.py reads it); load_severity_rules(path).hash() is the explicit form."""
+    if name == "VERSION":
+        return default_severity_rules().hash()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -55,8 +55,9 @@ class RuleError(KakehashiError):
     """A rules file or expression that cannot be used, with the line and column to fix."""
 
     def __init__(self, ja: str, en: str, *, line: int = 0, column: int = 0, source_line: str = "",
-                 origin: str = "", theme_id: str = "") -> None:
-        self.line, self.column, self.origin, self.theme_id = line, column, origin, theme_id
+                 origin: str = "") -> None:
+        # The editor shows `reason_ja` under the text box and puts the cursor at line/column.
+        self.line, self.column, self.origin, self.reason_ja, self.reason_en = line, column, origin, ja, en
         where_ja = " ".join(p for p in (origin, f"{line}行目 {column}文字目" if line else "") if p)
         where_en = ", ".join(p for p in (origin, f"line {line}, column {column}" if line else "") if p)
         excerpt = _caret(source_line, column) if source_line and column else ""
@@ -95,7 +96,7 @@ class Atom:
         if self.kind == "text":
             return f"text:{_quote(self.value)}"
         if self.kind == "regex":
-            return f"/{self.value}/"
+            return "/" + self.value.replace("/", "\\/") + "/"
         mark = "" if self.polarity == DEFAULT_POLARITY else f"!{self.polarity}"
         return _quote(self.value) + mark
 
@@ -595,6 +596,23 @@ class Coverage:
 
 
 @dataclass(frozen=True, slots=True)
+class Score:
+    """One theme on a hand-labelled set: cases it tagged, of those correctly, and cases labelled with it."""
+
+    predicted: int
+    correct: int
+    labelled: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.predicted if self.predicted else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.labelled if self.labelled else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Theme:
     """One theme: stable `theme_id`, Japanese `name`, chart `color`, and its rule text as written."""
 
@@ -610,12 +628,19 @@ def make_theme(theme_id: str, name: str, color: str, source: str, *, origin: str
     if not THEME_ID.match(theme_id or ""):
         raise RuleError(f"テーマID「{theme_id}」は使えません。英小文字で始まる英小文字・数字・_ (32文字まで) にしてください。",
                         f"Theme ID '{theme_id}' is invalid; use lowercase letters, digits and _ (max 32).",
-                        origin=origin, line=max(first_line - 1, 0), column=1 if first_line > 1 else 0)
-    if not name.strip():
-        raise RuleError(f"テーマ [{theme_id}] の名前が空です。", f"Theme [{theme_id}] has no name.", origin=origin)
+                        origin=origin)
+    if not name.strip() or any(c in name for c in "[]#\n"):
+        raise RuleError(f"テーマ [{theme_id}] の名前「{name}」は使えません。空でなく、[ ] # と改行を含まない名前にしてください。",
+                        f"Theme [{theme_id}] name must be non-empty, without [ ] # or a line break.", origin=origin)
     if not COLOR.match(color or ""):
         raise RuleError(f"テーマ [{theme_id}] の色「{color}」は #RRGGBB の形で書いてください (例: #1F77B4)。",
                         f"Theme [{theme_id}] colour '{color}' must be #RRGGBB.", origin=origin)
+    for k, line in enumerate(source.splitlines()):
+        if line.lstrip().startswith(HEADER_MARKS):
+            # It would be read back as the header of a new theme.
+            raise RuleError("条件の行を ＊ で始めることはできません (見出しと区別できないため)。",
+                            "A rule line cannot start with '*' (it would read as a theme header).",
+                            line=first_line + k, column=1, source_line=line, origin=origin)
     expression = parse_expression(source, origin=origin, first_line=first_line)
     return Theme(theme_id, name.strip(), color.upper(), _trim_block(source), expression)
 
@@ -692,11 +717,19 @@ class RuleSet:
         digest = hashlib.sha256(f"engine={ENGINE_VERSION};default={DEFAULT_POLARITY}".encode())
         for theme in self.themes:
             digest.update(f"\n{theme.theme_id}\t{theme.expression.source()}".encode())
+        # Rule words are read with the tokenizer: a dictionary that spells them differently matches differently.
+        atoms = self._compiled.atoms   # type: ignore[attr-defined]
+        spellings = sorted({s for atom in atoms for segment in atom.segments for s in segment})
+        digest.update("\t".join(spellings).encode())
         return digest.hexdigest()[:16]
 
     def tag(self, doc: CaseDoc) -> list[ThemeHit]:
         """The themes of one case, in rule order, each with the words that made it true."""
         return self._compiled.tag(doc)   # type: ignore[attr-defined]
+
+    def theme_rows(self) -> list[tuple[str, str, str, int]]:
+        """(theme_id, name, color, position) rows for the `themes` table."""
+        return [(t.theme_id, t.name, t.color, k) for k, t in enumerate(self.themes)]
 
     def tag_many(self, docs: Iterable[CaseDoc]) -> Iterator[tuple[str, str, tuple[str, ...]]]:
         """(case_id, theme_id, evidence) rows for case_themes."""
@@ -716,6 +749,42 @@ class RuleSet:
             for hit in hits:
                 by_theme[hit.theme_id] += 1
         return Coverage(cases, tagged, by_theme)
+
+
+def docs_from_rows(rows: Iterable[tuple]) -> Iterator[CaseDoc]:
+    """CaseDocs from stored rows (case_id, text, idx, surface, lemma, pos, negated), ordered by case_id, idx.
+
+    A case without terms comes as one row with idx NULL (a LEFT JOIN of cases to case_terms):
+
+        SELECT c.case_id, c.text, t.idx, t.surface, t.lemma, t.pos, t.negated
+        FROM cases c LEFT JOIN case_terms t USING (case_id) ORDER BY c.case_id, t.idx
+    """
+    case_id, text, terms = None, "", []
+    for row_case, row_text, idx, surface, lemma, pos, negated in rows:
+        if row_case != case_id:
+            if case_id is not None:
+                yield CaseDoc(case_id, text, tuple(terms))
+            case_id, text, terms = row_case, row_text or "", []
+        if idx is not None:
+            terms.append(Term(idx, surface, lemma, pos, bool(negated)))
+    if case_id is not None:
+        yield CaseDoc(case_id, text, tuple(terms))
+
+
+def evaluate(rules: RuleSet, labelled: Iterable[tuple[CaseDoc, Collection[str]]]) -> tuple[dict[str, Score], Coverage]:
+    """Per-theme precision/recall and coverage of `rules` on (doc, theme IDs) pairs labelled by hand."""
+    counts = {t.theme_id: [0, 0, 0] for t in rules.themes}
+    cases = tagged = 0
+    for doc, gold in labelled:
+        found = {hit.theme_id for hit in rules.tag(doc)}
+        cases += 1
+        tagged += bool(found)
+        for theme_id, count in counts.items():
+            count[0] += theme_id in found
+            count[1] += theme_id in found and theme_id in gold
+            count[2] += theme_id in gold
+    scores = {theme_id: Score(*count) for theme_id, count in counts.items()}
+    return scores, Coverage(cases, tagged, {theme_id: s.predicted for theme_id, s in scores.items()})
 
 
 def preview(expression: str, docs: Iterable[CaseDoc], limit: int | None = None) -> list[PreviewHit]:
@@ -754,21 +823,28 @@ def loads_rules(text: str, origin: str = "themes.txt") -> RuleSet:
                             line=number, column=1, source_line=line, origin=origin)
         else:
             preamble.append(line)
+    if not blocks:
+        raise RuleError("テーマが1つもありません。「＊テーマ名 [id] #色」の見出しと条件を書いてください。",
+                        "No themes found; add a header '＊名前 [id] #color' and rule lines.", origin=origin)
+    headers = [(number, header, *_parse_header(number, header, origin)) for number, header, _ in blocks]
+    seen: dict[str, tuple[int, str]] = {}
+    for number, header, name, theme_id, color in headers:
+        for key, what_ja, what_en in ((theme_id, f"テーマID [{theme_id}]", f"Theme ID [{theme_id}]"),
+                                      (color.upper(), f"色 {color}", f"Colour {color}")):
+            if key and key in seen:
+                raise RuleError(f"{what_ja} が{seen[key][0]}行目の「{seen[key][1]}」と重なっています。テーマごとに変えてください。",
+                                f"{what_en} is also used on line {seen[key][0]}; give each theme its own.",
+                                line=number, column=1, source_line=header, origin=origin)
+            seen[key] = (number, name)
+    spare = (c for c in _SPARE_COLORS if c not in seen)
     themes = []
-    used_colors: set[str] = set()
-    for number, header, body in blocks:
-        name, theme_id, color = _parse_header(number, header, origin)
-        if not color:
-            color = next((c for c in _SPARE_COLORS if c not in used_colors), "#333333")
-        used_colors.add(color.upper())
-        if not _trim_block("\n".join(body)):
+    for (number, header, name, theme_id, color), (_, _, body) in zip(headers, blocks):
+        if not any(ln.strip() and not ln.lstrip().startswith(("#", "＃")) for ln in body):
             raise RuleError(f"テーマ「{name}」[{theme_id}] に条件がありません。見出しの次の行から語を書いてください。",
                             f"Theme [{theme_id}] has no rule lines.", line=number, column=1, source_line=header,
                             origin=origin)
-        themes.append(make_theme(theme_id, name, color, "\n".join(body), origin=origin, first_line=number + 1))
-    if not themes:
-        raise RuleError("テーマが1つもありません。「＊テーマ名 [id] #色」の見出しと条件を書いてください。",
-                        "No themes found; add a header '＊名前 [id] #color' and rule lines.", origin=origin)
+        themes.append(make_theme(theme_id, name, color or next(spare, "#333333"), "\n".join(body),
+                                 origin=origin, first_line=number + 1))
     return RuleSet(tuple(themes), _trim_block("\n".join(preamble)))
 
 
@@ -785,7 +861,8 @@ def _parse_header(number: int, header: str, origin: str) -> tuple[str, str, str]
                         line=number, column=len(header) + 1, source_line=header, origin=origin)
     if m.group("rest"):
         raise RuleError(f"テーマ見出しの後ろに余分な文字「{m.group('rest')}」があります。{example}",
-                        "Unexpected text after the theme header.", line=number, column=1, source_line=header, origin=origin)
+                        "Unexpected text after the theme header.", line=number, column=1, source_line=header,
+                        origin=origin)
     if not THEME_ID.match(theme_id):
         raise RuleError(f"テーマID「{theme_id}」は使えません。英小文字で始まる英小文字・数字・_ (32文字まで) にしてください。",
                         f"Theme ID '{theme_id}' is invalid; use lowercase letters, digits and _ (max 32).",
@@ -840,63 +917,66 @@ def save_rules(rules: RuleSet, path: str | os.PathLike | None = None) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Compiled evaluation
 #
-# Per case: one pass over the terms looks each surface and lemma up in a dict of rule keys, which
-# yields the atoms present (most cases touch a handful). Only themes owning one of those atoms (or a
-# text:/regex atom found in the text) are evaluated. A match is (order, evidence) where order is
-# the term's position, so evidence comes out in reading order.
+# Per case: one pass over the terms looks each surface and lemma up in one dict, which yields the
+# words present (a handful per case); text:/regex atoms are tried only when a literal they need is
+# in the text. Only the rule lines that need one of the atoms present are evaluated. A match is
+# (first idx, last idx, order, evidence); order is the term position, so evidence reads in order.
 
-_Match = tuple[int, int, int, str]            # (first idx, last idx, order, evidence)
+_Match = tuple[int, int, int, str]
 _Matches = dict[int, list[_Match]]               # atom number -> its matches in one case
 _Eval = Callable[[_Matches], "list[_Match] | None"]
 _Need = tuple[frozenset[int], ...]               # for each set, one of its atoms must be present
-_POL = {"pos": 0, "neg": 1, "any": 2}
-_Entry = tuple[list[tuple[int, int]], dict[str, list[tuple[int, str]]], list[int]]
+# Per key: the one-term words it spells, by when they count (see _add_hits); the words it may begin,
+# keyed by the next character of the spelling (ログ begins ログイン under イ); the "a b" phrases it may begin.
+# Hits: (atoms when the term is negated, when it is not, and when it is not but its clause may be:
+# those for an affirmative clause, those for a negated one).
+_Hits = tuple[list[int], list[int], list[int], list[int]]
+_Entry = tuple[_Hits, dict[str, list[tuple[int, str]]], list[int]]
+_HIT_SLOTS = {("any", False): (0, 1), ("any", True): (0, 1), ("pos", False): (1,), ("neg", False): (0,),
+              ("pos", True): (2,), ("neg", True): (0, 3)}
 
 
 class _Compiled:
     def __init__(self, themes: tuple[Theme, ...]) -> None:
         self.atoms: list[Atom] = []
         self.atom_no: dict[Atom, int] = {}
-        # One lookup per surface and lemma: the words it is (atom, polarity), the words it may begin
-        # (by the first character of the rest: ログ begins ログイン under イ), and the "a b" phrases it may begin.
         self.index: dict[str, _Entry] = {}
         self.texts: list[tuple[str, int]] = []
-        self.regexes: list[tuple[re.Pattern[str], tuple[str, ...], int]] = []
-        self.atom_themes: dict[int, list[int]] = {}
+        self.regexes: list[tuple[re.Pattern[str], tuple[tuple[str, ...], ...], int]] = []
         self.ids = [t.theme_id for t in themes]
-        # A theme's top-level alternatives (its lines) are found from the atoms present through one
-        # index, `lines_by_atom`: atom -> [(theme, line or -1 when the line is that atom)].
+        # Each theme's top-level alternatives (its lines), and atom -> [(theme, line)], where a
+        # negative line -1 - atom means the line is that atom alone.
         self.lines: list[list[tuple[_Eval, _Need]]] = []
         self.lines_by_atom: dict[int, list[tuple[int, int]]] = {}
         for number, theme in enumerate(themes):
             self.compile_theme(theme.expression, number)
-        # Regexes are tried only when a literal they cannot match without is in the text (see
-        # _required_literals); the literals are looked up by their first character.
         self.literals_by_char: dict[str, list[str]] = {}
         self.regexes_by_literal: dict[str, list[int]] = {}
-        self.regexes_always = [k for k, (_, literals, _) in enumerate(self.regexes) if not literals]
-        for k, (_, literals, _) in enumerate(self.regexes):
-            for literal in literals:
+        self.regexes_always = [k for k, (_, sets, _) in enumerate(self.regexes) if not sets]
+        for k, (_, sets, _) in enumerate(self.regexes):
+            for literal in sets[0] if sets else ():
                 if literal not in self.regexes_by_literal:
                     self.literals_by_char.setdefault(literal[0], []).append(literal)
                 self.regexes_by_literal.setdefault(literal, []).append(k)
-        self.first_chars = frozenset(self.literals_by_char)
+        # A character class of the literals' first characters: findall walks the text in C and
+        # allocates only the characters that start some literal (iterating a str allocates each one).
+        self.first_chars = re.compile("[" + "".join(map(re.escape, self.literals_by_char)) + "]") \
+            if self.literals_by_char else None
 
     def compile_theme(self, expression: Node, theme: int) -> None:
-        alternatives = expression.children if isinstance(expression, Or) else (expression,)
         lines: list[tuple[_Eval, _Need]] = []
-        for alternative in alternatives:
+        for alternative in _alternatives(expression):
             if isinstance(alternative, Atom):
-                no = self.add_atom(alternative, theme, positive=True)
-                self.lines_by_atom.setdefault(no, []).append((theme, -1))
+                no = self.add_atom(alternative)
+                self.lines_by_atom.setdefault(no, []).append((theme, -1 - no))
                 continue
-            fn, need = self.compile(alternative, theme, positive=True)
+            fn, need = self.compile(alternative)
             for no in need[0]:   # parse_expression guarantees every alternative needs some atom
                 self.lines_by_atom.setdefault(no, []).append((theme, len(lines)))
             lines.append((fn, need))
         self.lines.append(lines)
 
-    def add_atom(self, atom: Atom, theme: int, positive: bool) -> int:
+    def add_atom(self, atom: Atom) -> int:
         no = self.atom_no.get(atom)
         if no is None:
             no = self.atom_no[atom] = len(self.atoms)
@@ -907,8 +987,6 @@ class _Compiled:
                 self.regexes.append((re.compile(atom.value), _required_literals(atom.value), no))
             else:
                 self.index_word(atom, no)
-        if positive and theme not in self.atom_themes.setdefault(no, []):
-            self.atom_themes[no].append(theme)
         return no
 
     def index_word(self, atom: Atom, no: int) -> None:
@@ -918,25 +996,27 @@ class _Compiled:
                 self.entry(key)[2].append(no)
             return
         for spelling in first:
-            # A term spelling the whole word is a hit; a term spelling a proper prefix may start a run
-            # (ログ + イン = ログイン), whatever split the tokenizer chose in that sentence.
-            self.entry(spelling)[0].append((no, _POL[atom.polarity] + 3 * atom.clause))
+            # A term spelling the whole word is a hit; a term spelling a proper prefix may start a
+            # run (ログ + イン = ログイン), whatever split the tokenizer chose in that sentence.
+            hits = self.entry(spelling)[0]
+            for slot in _HIT_SLOTS[atom.polarity, atom.clause]:
+                hits[slot].append(no)
             for k in range(1, len(spelling)):
                 self.entry(spelling[:k])[1].setdefault(spelling[k], []).append((no, spelling[k:]))
 
     def entry(self, key: str) -> _Entry:
-        return self.index.setdefault(key, ([], {}, []))
+        return self.index.setdefault(key, (([], [], [], []), {}, []))
 
-    def compile(self, node: Node, theme: int, positive: bool) -> tuple[_Eval, _Need]:
-        """A closure evaluating `node` on a case's atom matches, and the atoms it needs to be true."""
+    def compile(self, node: Node) -> tuple[_Eval, _Need]:
+        """A closure evaluating `node` on a case's matches, and the atoms it needs to be true."""
         if isinstance(node, Atom):
-            no = self.add_atom(node, theme, positive)
+            no = self.add_atom(node)
             return (lambda m: m.get(no)), (frozenset((no,)),)
         if isinstance(node, Not):
-            child, _ = self.compile(node.child, theme, not positive)
+            child, _ = self.compile(node.child)
             return (lambda m: [] if child(m) is None else None), ()
         if isinstance(node, And):
-            compiled = [self.compile(c, theme, positive) for c in node.children]
+            compiled = [self.compile(c) for c in node.children]
             parts = [fn for fn, _ in compiled]
 
             def all_of(m: _Matches) -> list[_Match] | None:
@@ -949,55 +1029,48 @@ class _Compiled:
                 return out
             return all_of, _needs(*(need for _, need in compiled))
         if isinstance(node, Or):
-            return self.compile_or(node, theme, positive)
-        return self.compile_near(node, theme, positive)
+            return self.compile_or(node)
+        return self.compile_near(node)
 
-    def compile_or(self, node: Or, theme: int, positive: bool) -> tuple[_Eval, _Need]:
-        atom_nos = frozenset(self.add_atom(c, theme, positive) for c in node.children if isinstance(c, Atom))
-        parts = [self.compile(c, theme, positive) for c in node.children if not isinstance(c, Atom)]
+    def compile_or(self, node: Or) -> tuple[_Eval, _Need]:
+        atom_nos = frozenset(self.add_atom(c) for c in node.children if isinstance(c, Atom))
+        parts = [self.compile(c) for c in node.children if not isinstance(c, Atom)]
         # Some child must hold, so one atom from the union of each child's first need must be present.
         need: _Need = () if any(not n for _, n in parts) else (atom_nos.union(*(n[0] for _, n in parts)),)
-        # Children are looked up from the atoms present rather than tried one by one: a theme's
-        # dozens of near() lines cost nothing in a case holding none of their words.
-        by_atom: dict[int, list[int]] = {}
-        always = [k for k, (_, n) in enumerate(parts) if not n]
-        for k, (_, n) in enumerate(parts):
-            for no in n[0] if n else ():
-                by_atom.setdefault(no, []).append(k)
 
+        def any_atom(m: _Matches) -> list[_Match] | None:
+            out: list[_Match] | None = None
+            for no in atom_nos.intersection(m):   # m holds only the atoms present: a handful
+                out = m[no] if out is None else out + m[no]
+            return out
         if not parts:
-            def any_atom(m: _Matches) -> list[_Match] | None:
-                out: list[_Match] | None = None
-                for no in atom_nos.intersection(m):   # m holds only the atoms present: a handful
-                    out = m[no] if out is None else out + m[no]
-                return out
             return any_atom, need
 
         def any_of(m: _Matches) -> list[_Match] | None:
-            out: list[_Match] | None = None
-            todo = set(always) if always else None
-            for no in atom_nos.intersection(m):
-                out = m[no] if out is None else out + m[no]
-            for no in m:
-                ks = by_atom.get(no)
-                if ks:
-                    todo = set(ks) if todo is None else todo.union(ks)
-            if todo:
-                for k in todo:
-                    part, part_need = parts[k]
-                    for one_of in part_need[1:]:
-                        if one_of.isdisjoint(m):
-                            break   # another word it needs is missing
-                    else:
-                        found = part(m)
-                        if found is not None:
-                            out = found if out is None else out + found
+            out = any_atom(m)
+            for part, part_need in parts:
+                if all(not one_of.isdisjoint(m) for one_of in part_need):
+                    found = part(m)
+                    if found is not None:
+                        out = found if out is None else out + found
             return out
         return any_of, need
 
-    def compile_near(self, node: Near, theme: int, positive: bool) -> tuple[_Eval, _Need]:
-        (left, need_a), (right, need_b) = self.compile(node.a, theme, positive), self.compile(node.b, theme, positive)
+    def compile_near(self, node: Near) -> tuple[_Eval, _Need]:
+        (left, need_a), (right, need_b) = self.compile(node.a), self.compile(node.b)
         distance, ordered = node.distance, node.ordered
+        if _atoms_only(node.a) and _atoms_only(node.b):
+            # The common shape near(word | word…, word | word…): no closure calls, no list building
+            # unless both sides are present.
+            side_a, side_b = need_a[0], need_b[0]
+
+            def left(m: _Matches) -> list[_Match] | None:
+                present = side_a.intersection(m)
+                return [x for no in present for x in m[no]] if present else None
+
+            def right(m: _Matches) -> list[_Match] | None:
+                present = side_b.intersection(m)
+                return [x for no in present for x in m[no]] if present else None
 
         def near(m: _Matches) -> list[_Match] | None:
             a_matches = left(m)
@@ -1015,7 +1088,7 @@ class _Compiled:
 
     def match_atoms(self, doc: CaseDoc) -> _Matches:
         m: _Matches = {}
-        terms = doc.terms
+        terms, text = doc.terms, doc.text
         get = self.index.get
         starts: list[tuple[int, _Entry]] = []
         for i, term in enumerate(terms):
@@ -1026,30 +1099,28 @@ class _Compiled:
                 by_lemma = get(lemma)
                 if by_lemma is not None:
                     if entry is not None:
-                        if entry[0]:
-                            _add_hits(entry[0], terms, i, m)
+                        _add_hits(entry[0], terms, i, m, text)
                         if entry[1] or entry[2]:
                             starts.append((i, entry))
                     entry = by_lemma
             if entry is not None:
-                if entry[0]:
-                    _add_hits(entry[0], terms, i, m)
+                _add_hits(entry[0], terms, i, m, text)
                 if entry[1] or entry[2]:
                     starts.append((i, entry))
         if starts:
-            self.match_runs(terms, starts, m)
+            self.match_runs(terms, text, starts, m)
         if self.texts or self.regexes:
-            self.match_text(doc.text, m)
+            self.match_text(text, m)
         return m
 
-    def match_runs(self, terms: tuple[Term, ...], starts: list[tuple[int, _Entry]], m: _Matches) -> None:
+    def match_runs(self, terms: tuple[Term, ...], text: str, starts: list[tuple[int, _Entry]], m: _Matches) -> None:
         """Words spelled by several consecutive terms, and "a b" phrases."""
         n = len(terms)
         for i, (_, runs, phrases) in starts:
             for no in phrases:
                 end = _run_end(self.atoms[no].segments, terms, i)
                 if end is not None:
-                    self.add_run(no, terms, i, end, m)
+                    self.add_run(no, terms, text, i, end, m)
             nxt = i + 1
             if not runs or nxt == n or terms[nxt].idx != terms[i].idx + 1:
                 continue
@@ -1060,7 +1131,7 @@ class _Compiled:
             for no, rest in candidates:
                 end = _spell(rest, terms, nxt)
                 if end is not None:
-                    self.add_run(no, terms, i, end, m)
+                    self.add_run(no, terms, text, i, end, m)
 
     def match_text(self, text: str, m: _Matches) -> None:
         for literal, no in self.texts:
@@ -1068,20 +1139,22 @@ class _Compiled:
             if at >= 0:
                 m[no] = [(-1, -1, _TEXT_ORDER + at, literal)]
         by_char, by_literal = self.literals_by_char, self.regexes_by_literal
-        todo = {k for ch in self.first_chars.intersection(text) for lit in by_char[ch] if lit in text
-                for k in by_literal[lit]}
+        chars = set(self.first_chars.findall(text)) if self.first_chars else ()
+        todo = {k for ch in chars for lit in by_char[ch] if lit in text for k in by_literal[lit]}
         if self.regexes_always:
             todo.update(self.regexes_always)
         for k in todo:
-            pattern, _, no = self.regexes[k]
+            pattern, sets, no = self.regexes[k]
+            if any(all(lit not in text for lit in others) for others in sets[1:]):
+                continue
             found = pattern.search(text)
             if found and found.group(0):
                 m[no] = [(-1, -1, _TEXT_ORDER + found.start(), found.group(0))]
 
-    def add_run(self, no: int, terms: tuple[Term, ...], i: int, end: int, m: _Matches) -> None:
+    def add_run(self, no: int, terms: tuple[Term, ...], text: str, i: int, end: int, m: _Matches) -> None:
         atom = self.atoms[no]
         run = terms[i:end + 1]
-        negated = any(t.negated for t in run) or atom.clause and _clause_negated(terms, end)
+        negated = any(t.negated for t in run) or atom.clause and _clause_negated(terms, end, text)
         if atom.polarity == "pos" and negated or atom.polarity == "neg" and not negated:
             return
         match = (terms[i].idx, terms[end].idx, terms[i].idx, "".join(t.surface for t in run))
@@ -1093,69 +1166,66 @@ class _Compiled:
         m = self.match_atoms(doc)
         if not m:
             return []
-        todo: dict[int, list[tuple[int, int]]] = {}
-        lines_by_atom = self.lines_by_atom
+        todo: set[tuple[int, int]] = set()
+        get = self.lines_by_atom.get
         for no in m:
-            for theme, line in lines_by_atom.get(no, ()):
-                todo.setdefault(theme, []).append((line, no))
-        hits = []
-        for theme in sorted(todo):
-            found: list[_Match] = []
-            tried: set[int] = set()
-            lines = self.lines[theme]
-            for line, no in todo[theme]:
-                if line < 0:
-                    found += m[no]
-                    continue
-                if line in tried:
-                    continue
-                tried.add(line)
-                fn, need = lines[line]
-                for one_of in need[1:]:
-                    if one_of.isdisjoint(m):
-                        break   # another word the line needs is missing
-                else:
-                    line_found = fn(m)
-                    if line_found:
-                        found += line_found
-            if found:
-                hits.append(ThemeHit(self.ids[theme], _evidence(found)))
+            lines = get(no)
+            if lines:
+                todo.update(lines)
+        hits: list[ThemeHit] = []
+        current, found = -1, []
+        for theme, line in sorted(todo):   # by theme, then line
+            if theme != current:
+                if found:
+                    hits.append(ThemeHit(self.ids[current], _evidence(found)))
+                current, found = theme, []
+            if line < 0:
+                found += m[-1 - line]
+                continue
+            fn, need = self.lines[theme][line]
+            for one_of in need[1:]:
+                if one_of.isdisjoint(m):
+                    break   # another word the line needs is missing
+            else:
+                line_found = fn(m)
+                if line_found:
+                    found += line_found
+        if found:
+            hits.append(ThemeHit(self.ids[current], _evidence(found)))
         return hits
 
 
-def _add_hits(hits: list[tuple[int, int]], terms: tuple[Term, ...], i: int, m: _Matches) -> None:
-    """Record the one-term words terms[i] spells, where its negation fits their !neg/!pos/!any.
+def _add_hits(hits: _Hits, terms: tuple[Term, ...], i: int, m: _Matches, text: str) -> None:
+    """Record the one-term words terms[i] spells where its negation fits their !neg/!pos/!any.
 
-    `mode` is the polarity code (0 pos, 1 neg, 2 any), plus 3 when the clause's negation counts.
+    Outside near() a noun also counts as negated when its own predicate is (_clause_negated).
     """
+    when_negated, when_affirmative, clause_pos, clause_neg = hits
     term = terms[i]
-    own = term.negated
-    in_clause: bool | None = None
+    if term.negated:
+        nos = when_negated
+    elif clause_pos or clause_neg:
+        nos = when_affirmative + (clause_neg if _clause_negated(terms, i, text) else clause_pos)
+    else:
+        nos = when_affirmative
+    if not nos:
+        return
     match = (term.idx, term.idx, term.idx, term.surface)
-    for no, mode in hits:
-        if mode == 2 or mode == 5:
-            pass
-        else:
-            negated = own
-            if mode >= 3 and not own:
-                if in_clause is None:
-                    in_clause = _clause_negated(terms, i)
-                negated = in_clause
-            if (mode % 3 == 1) != negated:
-                continue
+    for no in nos:
         found = m.get(no)
         if found is None:
             m[no] = [match]
-        elif match not in found:
+        elif found[-1] != match:
             found.append(match)
 
 
-def _clause_negated(terms: tuple[Term, ...], i: int) -> bool:
-    """A noun whose own predicate, right after it, is negated: 異物は(特に)入っていません, エラーは出ていない.
+def _clause_negated(terms: tuple[Term, ...], i: int, text: str) -> bool:
+    """A noun that is the subject of a negated predicate: 異物は(特に)入っていません, エラーは出ていない.
 
-    The stored flag marks a noun only through する・ある・できる (問題はない, 発送されていない); here
-    the next stored term decides when it is a verb or adjective at most a particle and adverbs
-    away, so 「異物は入っていません」 is not a complaint about 異物 and 「返信がまだ届かない」 is 返信!neg.
+    The stored flag marks a noun only through する・ある・できる (問題はない, 発送されていない). Here the
+    next stored term decides when it is a negated verb or adjective at most a particle and adverbs
+    away, and the particle is one that makes the noun its subject (は・が・も…), read from the text:
+    「エラーで選べない」 is still an error.
     """
     term = terms[i]
     if not term.pos.startswith("名詞"):
@@ -1165,8 +1235,40 @@ def _clause_negated(terms: tuple[Term, ...], i: int) -> bool:
             return False
         if nxt.pos.startswith("副詞"):
             continue
-        return nxt.negated and nxt.pos.startswith(("動詞", "形容詞"))
+        if not (nxt.negated and nxt.pos.startswith(("動詞", "形容詞"))):
+            return False
+        return _is_subject(term.surface, nxt.surface, text)
     return False
+
+
+_SUBJECT_PARTICLES = ("は", "が", "も", "って", "なんて", "なんか", "など", "とか")
+
+
+def _is_subject(noun: str, predicate: str, text: str) -> bool:
+    """Somewhere in `text`, `noun` + は/が/も… and then `predicate` within the same clause."""
+    start = 0
+    while (at := text.find(noun, start)) >= 0:
+        after = at + len(noun)
+        if text.startswith(_SUBJECT_PARTICLES, after):
+            window = text[after:after + 14]
+            end = window.find(predicate)
+            if end > 0 and not any(mark in window[:end] for mark in "。、!?"):
+                return True
+        start = at + 1
+    return False
+
+
+def _alternatives(node: Node) -> Iterator[Node]:
+    """The or-ed parts of a theme, nested ors flattened: each is looked up from the atoms present."""
+    if isinstance(node, Or):
+        for child in node.children:
+            yield from _alternatives(child)
+    else:
+        yield node
+
+
+def _atoms_only(node: Node) -> bool:
+    return isinstance(node, Atom) or isinstance(node, Or) and all(isinstance(c, Atom) for c in node.children)
 
 
 def _needs(*needs: _Need) -> _Need:
@@ -1200,24 +1302,23 @@ def _spell(rest: str, terms: tuple[Term, ...], i: int) -> int | None:
     return None
 
 
-def _required_literals(pattern: str) -> tuple[str, ...]:
-    """Strings of which one must occur for `pattern` to match (empty: no such set is known).
+def _required_literals(pattern: str) -> tuple[tuple[str, ...], ...]:
+    """Sets of strings such that `pattern` can only match if each set has one string in the text.
 
-    Read from the parsed pattern: for each item every match must contain (a literal run, or a
-    group whose branches all start with a literal), the most selective set is kept.
+    Read from the parsed pattern: every item a match must contain (a literal run, or a group whose
+    branches all start with a literal) gives a set. The most selective set comes first: it is the
+    one looked up for every case; the others are checked only when it is present. () = none known.
     """
     try:
         from re import _parser   # private, but stable across 3.11–3.13; any surprise means "no prefilter"
         parsed = _parser.parse(pattern)
         if parsed.state.flags & re.IGNORECASE:
             return ()
-        best: tuple[str, ...] = ()
-        for literals in _mandatory_literals(list(parsed)):
-            if not best or min(map(len, literals)) > min(map(len, best)):
-                best = literals
-        return best
+        sets = list(dict.fromkeys(_mandatory_literals(list(parsed))))
     except Exception:   # noqa: BLE001 - an optimisation only; the regex itself was validated at parse
         return ()
+    # Longer literals are rarer, and kanji rarer than kana: 「教えて」 before 「ます」.
+    return tuple(sorted(sets, key=lambda lits: -min(len(x) + any(c > "ヿ" for c in x) for x in lits)))
 
 
 def _mandatory_literals(items: list) -> Iterator[tuple[str, ...]]:
@@ -1230,7 +1331,7 @@ def _mandatory_literals(items: list) -> Iterator[tuple[str, ...]]:
         if run:
             yield (run,)
             run = ""
-        if op is c.SUBPATTERN:
+        if op is c.SUBPATTERN and not av[1] & re.IGNORECASE:
             yield from _mandatory_literals(list(av[3]))
         elif op is c.BRANCH:
             prefixes = [_leading_literal(list(branch)) for branch in av[1]]
