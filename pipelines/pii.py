@@ -100,7 +100,7 @@ def _name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(tokens):
-        if tokens[i].pos.startswith("名詞-固有名詞-人名"):
+        if tokens[i].pos.startswith("名詞-固有名詞-人名") and not _katakana_compound(tokens, i):
             start, j = i, i
             # 髙橋一郎: a surname in a rare variant kanji is an unknown word right before the given name.
             while start > 0 and not tokens[start - 1].known and tokens[start - 1].pos.startswith("名詞") \
@@ -121,6 +121,16 @@ def _name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
                     spans.append(run)
         i += 1
     return spans
+
+
+_KATAKANA = re.compile(r"[ァ-ヶー]+")
+
+
+def _katakana_compound(tokens: list[Token], i: int) -> bool:
+    """ダン+ボール: a katakana given name glued to a katakana noun is a word (段ボール), not a name."""
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    return bool(nxt and _KATAKANA.fullmatch(tokens[i].surface) and nxt.pos.startswith("名詞-普通名詞")
+                and _KATAKANA.fullmatch(nxt.surface) and nxt.start == tokens[i].start + len(tokens[i].surface))
 
 
 def _noun_run_before(tokens: list[Token], honorific: int) -> tuple[int, int] | None:

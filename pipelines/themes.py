@@ -918,15 +918,17 @@ def save_rules(rules: RuleSet, path: str | os.PathLike | None = None) -> Path:
 # Compiled evaluation
 #
 # Per case: one pass over the terms looks each surface and lemma up in one dict, which yields the
-# words present (a handful per case); text:/regex atoms are tried only when a literal they need is
-# in the text. Only the rule lines that need one of the atoms present are evaluated. A match is
-# (first idx, last idx, order, evidence); order is the term position, so evidence reads in order.
+# words present (a handful per case). A rule line is evaluated only when a word it needs is present.
+# text:/regex atoms cost a scan of the text, so a line that also needs a word is triggered by the
+# word and its regex runs only then ("lazy"); only regexes that are a line's sole trigger run for
+# every case, and only when a literal they need is in the text. A match is (first idx, last idx,
+# order, evidence); order is the term position, so evidence reads in order.
 
 _Match = tuple[int, int, int, str]
 _Matches = dict[int, list[_Match]]               # atom number -> its matches in one case
 _Eval = Callable[[_Matches], "list[_Match] | None"]
 _Need = tuple[frozenset[int], ...]               # for each set, one of its atoms must be present
-# Per key: the one-term words it spells, by when they count (see _add_hits); the words it may begin,
+# Per key: the one-term words it spells, by when they count (see match_atoms); the words it may begin,
 # keyed by the next character of the spelling (ログ begins ログイン under イ); the "a b" phrases it may begin.
 # Hits: (atoms when the term is negated, when it is not, and when it is not but its clause may be:
 # those for an affirmative clause, those for a negated one).
@@ -934,6 +936,8 @@ _Hits = tuple[list[int], list[int], list[int], list[int]]
 _Entry = tuple[_Hits, dict[str, list[tuple[int, str]]], list[int]]
 _HIT_SLOTS = {("any", False): (0, 1), ("any", True): (0, 1), ("pos", False): (1,), ("neg", False): (0,),
               ("pos", True): (2,), ("neg", True): (0, 3)}
+# Reserved keys of a case's matches: its text, and the lazy text atoms already found absent.
+_TEXT, _ABSENT = -1, -2
 
 
 class _Compiled:
@@ -941,27 +945,19 @@ class _Compiled:
         self.atoms: list[Atom] = []
         self.atom_no: dict[Atom, int] = {}
         self.index: dict[str, _Entry] = {}
-        self.texts: list[tuple[str, int]] = []
-        self.regexes: list[tuple[re.Pattern[str], tuple[tuple[str, ...], ...], int]] = []
+        # text:/regex atoms: (literal or compiled regex, literal sets it needs — see _required_literals)
+        self.text_atoms: dict[int, tuple[str | re.Pattern[str], tuple[tuple[str, ...], ...]]] = {}
+        self.eager: set[int] = set()
         self.ids = [t.theme_id for t in themes]
-        # Each theme's top-level alternatives (its lines), and atom -> [(theme, line)], where a
-        # negative line -1 - atom means the line is that atom alone.
+        # Each theme's top-level alternatives (its lines): closure, needs to check before calling it.
+        # atom -> [(theme, line)], where a negative line -1 - atom means the line is that atom alone.
         self.lines: list[list[tuple[_Eval, _Need]]] = []
         self.lines_by_atom: dict[int, list[tuple[int, int]]] = {}
         for number, theme in enumerate(themes):
             self.compile_theme(theme.expression, number)
-        self.literals_by_char: dict[str, list[str]] = {}
-        self.regexes_by_literal: dict[str, list[int]] = {}
-        self.regexes_always = [k for k, (_, sets, _) in enumerate(self.regexes) if not sets]
-        for k, (_, sets, _) in enumerate(self.regexes):
-            for literal in sets[0] if sets else ():
-                if literal not in self.regexes_by_literal:
-                    self.literals_by_char.setdefault(literal[0], []).append(literal)
-                self.regexes_by_literal.setdefault(literal, []).append(k)
-        # A character class of the literals' first characters: findall walks the text in C and
-        # allocates only the characters that start some literal (iterating a str allocates each one).
-        self.first_chars = re.compile("[" + "".join(map(re.escape, self.literals_by_char)) + "]") \
-            if self.literals_by_char else None
+        self.index_eager_text()
+
+    # -- building --
 
     def compile_theme(self, expression: Node, theme: int) -> None:
         lines: list[tuple[_Eval, _Need]] = []
@@ -969,11 +965,15 @@ class _Compiled:
             if isinstance(alternative, Atom):
                 no = self.add_atom(alternative)
                 self.lines_by_atom.setdefault(no, []).append((theme, -1 - no))
+                if no in self.text_atoms:
+                    self.eager.add(no)
                 continue
             fn, need = self.compile(alternative)
-            for no in need[0]:   # parse_expression guarantees every alternative needs some atom
+            trigger = need[0]   # parse_expression guarantees every alternative needs some atom
+            self.eager.update(no for no in trigger if no in self.text_atoms)
+            for no in trigger:
                 self.lines_by_atom.setdefault(no, []).append((theme, len(lines)))
-            lines.append((fn, need))
+            lines.append((fn, self.checkable(need[1:])))
         self.lines.append(lines)
 
     def add_atom(self, atom: Atom) -> int:
@@ -982,9 +982,9 @@ class _Compiled:
             no = self.atom_no[atom] = len(self.atoms)
             self.atoms.append(atom)
             if atom.kind == "text":
-                self.texts.append((atom.value, no))
+                self.text_atoms[no] = (atom.value, ((atom.value,),))
             elif atom.kind == "regex":
-                self.regexes.append((re.compile(atom.value), _required_literals(atom.value), no))
+                self.text_atoms[no] = (re.compile(atom.value), _required_literals(atom.value))
             else:
                 self.index_word(atom, no)
         return no
@@ -1007,16 +1007,44 @@ class _Compiled:
     def entry(self, key: str) -> _Entry:
         return self.index.setdefault(key, (([], [], [], []), {}, []))
 
+    def index_eager_text(self) -> None:
+        """Literal index of the text atoms that trigger a line on their own (looked for in every case)."""
+        self.literals_by_char: dict[str, list[str]] = {}
+        self.atoms_by_literal: dict[str, list[int]] = {}
+        self.eager_always = [no for no in self.eager if not self.text_atoms[no][1]]
+        for no in sorted(self.eager):
+            sets = self.text_atoms[no][1]
+            for literal in sets[0] if sets else ():
+                if literal not in self.atoms_by_literal:
+                    self.literals_by_char.setdefault(literal[0], []).append(literal)
+                self.atoms_by_literal.setdefault(literal, []).append(no)
+        # A character class of the literals' first characters: findall walks the text in C and
+        # allocates only the characters that start some literal (iterating a str allocates each one).
+        self.first_chars = re.compile("[" + "".join(map(re.escape, self.literals_by_char)) + "]") \
+            if self.literals_by_char else None
+
+    def order(self, need: _Need) -> _Need:
+        """Word-only sets first: the first set is the trigger, and words are found for free."""
+        return tuple(sorted(need, key=lambda one_of: any(no in self.text_atoms for no in one_of)))
+
+    def checkable(self, need: _Need) -> _Need:
+        """The sets worth checking against a case's matches: lazy text atoms are not there yet."""
+        return tuple(one_of for one_of in need if not any(no in self.text_atoms for no in one_of))
+
     def compile(self, node: Node) -> tuple[_Eval, _Need]:
-        """A closure evaluating `node` on a case's matches, and the atoms it needs to be true."""
+        """A closure evaluating `node` on a case's matches, and the atoms it needs (trigger first)."""
         if isinstance(node, Atom):
             no = self.add_atom(node)
+            if no in self.text_atoms:
+                return self.text_closure(no), (frozenset((no,)),)
             return (lambda m: m.get(no)), (frozenset((no,)),)
         if isinstance(node, Not):
             child, _ = self.compile(node.child)
             return (lambda m: [] if child(m) is None else None), ()
         if isinstance(node, And):
             compiled = [self.compile(c) for c in node.children]
+            # Cheap word-only children first, so a missing word skips the regexes after it.
+            compiled.sort(key=lambda fn_need: not fn_need[1] or fn_need[1] != self.checkable(fn_need[1]))
             parts = [fn for fn, _ in compiled]
 
             def all_of(m: _Matches) -> list[_Match] | None:
@@ -1027,16 +1055,39 @@ class _Compiled:
                         return None
                     out += found
                 return out
-            return all_of, _needs(*(need for _, need in compiled))
+            return all_of, self.order(_needs(*(need for _, need in compiled)))
         if isinstance(node, Or):
             return self.compile_or(node)
         return self.compile_near(node)
 
+    def text_closure(self, no: int) -> _Eval:
+        """A text:/regex atom: found by match_text when eager, else searched when first needed."""
+        eager = self.eager
+        target, sets = self.text_atoms[no]
+        first, others = (sets[0], sets[1:]) if sets else ((), ())
+
+        def lazy(m: _Matches) -> list[_Match] | None:
+            found = m.get(no)
+            if found is not None or no in eager:
+                return found
+            absent: set[int] = m[_ABSENT]   # type: ignore[assignment]
+            if no in absent:
+                return None
+            found = _search(target, first, others, m[_TEXT])   # type: ignore[arg-type]
+            if found is None:
+                absent.add(no)
+            else:
+                m[no] = found
+            return found
+        return lazy
+
     def compile_or(self, node: Or) -> tuple[_Eval, _Need]:
-        atom_nos = frozenset(self.add_atom(c) for c in node.children if isinstance(c, Atom))
-        parts = [self.compile(c) for c in node.children if not isinstance(c, Atom)]
+        word_atoms = [c for c in node.children if isinstance(c, Atom) and c.kind == "word"]
+        atom_nos = frozenset(self.add_atom(c) for c in word_atoms)
+        parts = [self.compile(c) for c in node.children if c not in word_atoms]
         # Some child must hold, so one atom from the union of each child's first need must be present.
         need: _Need = () if any(not n for _, n in parts) else (atom_nos.union(*(n[0] for _, n in parts)),)
+        checks = [(fn, self.checkable(n)) for fn, n in parts]
 
         def any_atom(m: _Matches) -> list[_Match] | None:
             out: list[_Match] | None = None
@@ -1048,7 +1099,7 @@ class _Compiled:
 
         def any_of(m: _Matches) -> list[_Match] | None:
             out = any_atom(m)
-            for part, part_need in parts:
+            for part, part_need in checks:
                 if all(not one_of.isdisjoint(m) for one_of in part_need):
                     found = part(m)
                     if found is not None:
@@ -1086,30 +1137,47 @@ class _Compiled:
             return out or None
         return near, _needs(need_a, need_b)
 
+    # -- matching one case --
+
     def match_atoms(self, doc: CaseDoc) -> _Matches:
-        m: _Matches = {}
         terms, text = doc.terms, doc.text
         get = self.index.get
-        starts: list[tuple[int, _Entry]] = []
+        found: list[tuple[int, _Entry]] = []
         for i, term in enumerate(terms):
             # Most terms are in no rule: one or two dict misses, nothing else.
             surface, lemma = term.surface, term.lemma
             entry = get(surface)
-            if lemma != surface:
-                by_lemma = get(lemma)
-                if by_lemma is not None:
-                    if entry is not None:
-                        _add_hits(entry[0], terms, i, m, text)
-                        if entry[1] or entry[2]:
-                            starts.append((i, entry))
-                    entry = by_lemma
             if entry is not None:
-                _add_hits(entry[0], terms, i, m, text)
-                if entry[1] or entry[2]:
-                    starts.append((i, entry))
+                found.append((i, entry))
+            if lemma != surface:
+                entry = get(lemma)
+                if entry is not None:
+                    found.append((i, entry))
+        m: _Matches = {}
+        starts: list[tuple[int, _Entry]] = []
+        for i, entry in found:
+            # entry[0]: the atoms this term is, when negated / not / by its clause (see _HIT_SLOTS).
+            when_negated, when_affirmative, clause_pos, clause_neg = entry[0]
+            term = terms[i]
+            if term.negated:
+                nos = when_negated
+            elif clause_pos or clause_neg:
+                nos = when_affirmative + (clause_neg if _clause_negated(terms, i, text) else clause_pos)
+            else:
+                nos = when_affirmative
+            if nos:
+                match = (term.idx, term.idx, term.idx, term.surface)
+                for no in nos:
+                    hits = m.get(no)
+                    if hits is None:
+                        m[no] = [match]
+                    elif hits[-1] != match:
+                        hits.append(match)
+            if entry[1] or entry[2]:
+                starts.append((i, entry))
         if starts:
             self.match_runs(terms, text, starts, m)
-        if self.texts or self.regexes:
+        if self.eager:
             self.match_text(text, m)
         return m
 
@@ -1134,22 +1202,16 @@ class _Compiled:
                     self.add_run(no, terms, text, i, end, m)
 
     def match_text(self, text: str, m: _Matches) -> None:
-        for literal, no in self.texts:
-            at = text.find(literal)
-            if at >= 0:
-                m[no] = [(-1, -1, _TEXT_ORDER + at, literal)]
-        by_char, by_literal = self.literals_by_char, self.regexes_by_literal
+        """The eager text atoms: those whose first literal set has a member in the text are searched."""
+        by_char, by_literal = self.literals_by_char, self.atoms_by_literal
         chars = set(self.first_chars.findall(text)) if self.first_chars else ()
-        todo = {k for ch in chars for lit in by_char[ch] if lit in text for k in by_literal[lit]}
-        if self.regexes_always:
-            todo.update(self.regexes_always)
-        for k in todo:
-            pattern, sets, no = self.regexes[k]
-            if any(all(lit not in text for lit in others) for others in sets[1:]):
-                continue
-            found = pattern.search(text)
-            if found and found.group(0):
-                m[no] = [(-1, -1, _TEXT_ORDER + found.start(), found.group(0))]
+        todo = {no for ch in chars for lit in by_char[ch] if lit in text for no in by_literal[lit]}
+        todo.update(self.eager_always)
+        for no in todo:
+            target, sets = self.text_atoms[no]
+            found = _search(target, (), sets[1:], text)
+            if found is not None:
+                m[no] = found
 
     def add_run(self, no: int, terms: tuple[Term, ...], text: str, i: int, end: int, m: _Matches) -> None:
         atom = self.atoms[no]
@@ -1172,6 +1234,8 @@ class _Compiled:
             lines = get(no)
             if lines:
                 todo.update(lines)
+        m[_TEXT] = doc.text        # type: ignore[assignment]  # for lazy text atoms
+        m[_ABSENT] = set()         # type: ignore[assignment]
         hits: list[ThemeHit] = []
         current, found = -1, []
         for theme, line in sorted(todo):   # by theme, then line
@@ -1183,7 +1247,7 @@ class _Compiled:
                 found += m[-1 - line]
                 continue
             fn, need = self.lines[theme][line]
-            for one_of in need[1:]:
+            for one_of in need:
                 if one_of.isdisjoint(m):
                     break   # another word the line needs is missing
             else:
@@ -1195,28 +1259,19 @@ class _Compiled:
         return hits
 
 
-def _add_hits(hits: _Hits, terms: tuple[Term, ...], i: int, m: _Matches, text: str) -> None:
-    """Record the one-term words terms[i] spells where its negation fits their !neg/!pos/!any.
-
-    Outside near() a noun also counts as negated when its own predicate is (_clause_negated).
-    """
-    when_negated, when_affirmative, clause_pos, clause_neg = hits
-    term = terms[i]
-    if term.negated:
-        nos = when_negated
-    elif clause_pos or clause_neg:
-        nos = when_affirmative + (clause_neg if _clause_negated(terms, i, text) else clause_pos)
-    else:
-        nos = when_affirmative
-    if not nos:
-        return
-    match = (term.idx, term.idx, term.idx, term.surface)
-    for no in nos:
-        found = m.get(no)
-        if found is None:
-            m[no] = [match]
-        elif found[-1] != match:
-            found.append(match)
+def _search(target: str | re.Pattern[str], first: tuple[str, ...], others: Iterable[tuple[str, ...]],
+            text: str) -> list[_Match] | None:
+    """A text atom in `text`, when some literal of `first` and of each of `others` is there."""
+    if first and not any(lit in text for lit in first):
+        return None
+    for one_of in others:
+        if not any(lit in text for lit in one_of):
+            return None
+    if isinstance(target, str):
+        at = text.find(target)
+        return [(-1, -1, _TEXT_ORDER + at, target)] if at >= 0 else None
+    hit = target.search(text)
+    return [(-1, -1, _TEXT_ORDER + hit.start(), hit.group(0))] if hit and hit.group(0) else None
 
 
 def _clause_negated(terms: tuple[Term, ...], i: int, text: str) -> bool:
