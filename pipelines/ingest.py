@@ -520,7 +520,8 @@ def _upsert_cases(con, mapping: Mapping, batch_id: int) -> None:
                                           json_object('完了日時（読めなかった値）', t.closed_unreadable))
                     ELSE {extras_json} END,
                t.row_hash, t.text_hash, ?, coalesce(k.first_batch_id, ?)
-        FROM todo t JOIN final_text f USING (rowno) JOIN raw r USING (rowno) LEFT JOIN kept k USING (case_id)
+        FROM todo t JOIN final_text f USING (rowno) {"JOIN raw r USING (rowno)" if extras_params else ""}
+        LEFT JOIN kept k USING (case_id)
         WHERE t.action <> 'unchanged'"""
     con.execute(query, extras_params + extras_params + [batch_id, batch_id])
     con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM todo WHERE action = 'update' AND needs_text)")

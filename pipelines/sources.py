@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import RefusedFile
 
-CHUNK = 1 << 20
+CHUNK = 1 << 22
 HEAD = 1 << 16
 DELIMITERS = (",", "\t", ";", "|")
 Progress = Callable[[str, int, int], None]

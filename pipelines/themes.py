@@ -14,6 +14,7 @@ only the rule words themselves go through the tokenizer, once, when the rules ar
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import re
 import tempfile
@@ -938,6 +939,7 @@ _HIT_SLOTS = {("any", False): (0, 1), ("any", True): (0, 1), ("pos", False): (1,
               ("pos", True): (2,), ("neg", True): (0, 3)}
 # Reserved keys of a case's matches: its text, and the lazy text atoms already found absent.
 _TEXT, _ABSENT = -1, -2
+_ORDER = operator.itemgetter(2)
 
 
 class _Compiled:
@@ -949,9 +951,10 @@ class _Compiled:
         self.text_atoms: dict[int, tuple[str | re.Pattern[str], tuple[tuple[str, ...], ...]]] = {}
         self.eager: set[int] = set()
         self.ids = [t.theme_id for t in themes]
-        # Each theme's top-level alternatives (its lines): closure, needs to check before calling it.
+        # Each theme's top-level alternatives (its lines): closure, the word sets and the literal sets
+        # (of its lazy regexes) to check before calling it.
         # atom -> [(theme, line)], where a negative line -1 - atom means the line is that atom alone.
-        self.lines: list[list[tuple[_Eval, _Need]]] = []
+        self.lines: list[list[tuple[_Eval, _Need, tuple[tuple[str, ...], ...]]]] = []
         self.lines_by_atom: dict[int, list[tuple[int, int]]] = {}
         for number, theme in enumerate(themes):
             self.compile_theme(theme.expression, number)
@@ -960,7 +963,7 @@ class _Compiled:
     # -- building --
 
     def compile_theme(self, expression: Node, theme: int) -> None:
-        lines: list[tuple[_Eval, _Need]] = []
+        lines: list[tuple[_Eval, _Need, tuple[tuple[str, ...], ...]]] = []
         for alternative in _alternatives(expression):
             if isinstance(alternative, Atom):
                 no = self.add_atom(alternative)
@@ -973,8 +976,26 @@ class _Compiled:
             self.eager.update(no for no in trigger if no in self.text_atoms)
             for no in trigger:
                 self.lines_by_atom.setdefault(no, []).append((theme, len(lines)))
-            lines.append((fn, self.checkable(need[1:])))
+            lines.append((fn, self.checkable(need[1:]), self.line_literals(alternative)))
         self.lines.append(lines)
+
+    def line_literals(self, line: Node) -> tuple[tuple[str, ...], ...]:
+        """Literal sets a line's regexes need (word & /regex/, word & (/a/ | /b/)).
+
+        Most cases that have the word lack a literal the regex needs, so these are checked before any
+        closure is called.
+        """
+        if not isinstance(line, And):
+            return ()
+        out: list[tuple[str, ...]] = []
+        for child in line.children:
+            if isinstance(child, Atom) and child.kind != "word":
+                out += self.text_atoms[self.add_atom(child)][1]
+            elif isinstance(child, Or) and all(isinstance(c, Atom) and c.kind != "word" for c in child.children):
+                firsts = [self.text_atoms[self.add_atom(c)][1] for c in child.children]
+                if all(firsts):
+                    out.append(tuple(dict.fromkeys(lit for sets in firsts for lit in sets[0])))
+        return tuple(out)
 
     def add_atom(self, atom: Atom) -> int:
         no = self.atom_no.get(atom)
@@ -1100,7 +1121,7 @@ class _Compiled:
         def any_of(m: _Matches) -> list[_Match] | None:
             out = any_atom(m)
             for part, part_need in checks:
-                if all(not one_of.isdisjoint(m) for one_of in part_need):
+                if _all_present(part_need, m):
                     found = part(m)
                     if found is not None:
                         out = found if out is None else out + found
@@ -1116,12 +1137,10 @@ class _Compiled:
             side_a, side_b = need_a[0], need_b[0]
 
             def left(m: _Matches) -> list[_Match] | None:
-                present = side_a.intersection(m)
-                return [x for no in present for x in m[no]] if present else None
+                return _gather(side_a, m)
 
             def right(m: _Matches) -> list[_Match] | None:
-                present = side_b.intersection(m)
-                return [x for no in present for x in m[no]] if present else None
+                return _gather(side_b, m)
 
         def near(m: _Matches) -> list[_Match] | None:
             a_matches = left(m)
@@ -1234,7 +1253,7 @@ class _Compiled:
             lines = get(no)
             if lines:
                 todo.update(lines)
-        m[_TEXT] = doc.text        # type: ignore[assignment]  # for lazy text atoms
+        text = m[_TEXT] = doc.text   # type: ignore[assignment]  # for lazy text atoms
         m[_ABSENT] = set()         # type: ignore[assignment]
         hits: list[ThemeHit] = []
         current, found = -1, []
@@ -1246,27 +1265,65 @@ class _Compiled:
             if line < 0:
                 found += m[-1 - line]
                 continue
-            fn, need = self.lines[theme][line]
+            fn, need, literals = self.lines[theme][line]
+            # Inline rather than helper calls: this runs for ~10 lines per case.
+            missing = False
             for one_of in need:
                 if one_of.isdisjoint(m):
-                    break   # another word the line needs is missing
-            else:
-                line_found = fn(m)
-                if line_found:
-                    found += line_found
+                    missing = True   # another word the line needs is absent
+                    break
+            if not missing:
+                for one_of in literals:
+                    for literal in one_of:
+                        if literal in text:
+                            break
+                    else:
+                        missing = True   # so is every literal one of its regexes needs
+                        break
+            if missing:
+                continue
+            line_found = fn(m)
+            if line_found:
+                found += line_found
         if found:
             hits.append(ThemeHit(self.ids[current], _evidence(found)))
         return hits
 
 
-def _search(target: str | re.Pattern[str], first: tuple[str, ...], others: Iterable[tuple[str, ...]],
+def _gather(atom_nos: frozenset[int], m: _Matches) -> list[_Match] | None:
+    present = atom_nos.intersection(m)
+    if not present:
+        return None
+    if len(present) == 1:
+        return m[next(iter(present))]
+    out: list[_Match] = []
+    for no in present:
+        out += m[no]
+    return out
+
+
+def _all_present(need: _Need, m: _Matches) -> bool:
+    for one_of in need:
+        if one_of.isdisjoint(m):
+            return False
+    return True
+
+
+def _all_in(literal_sets: tuple[tuple[str, ...], ...], text: str) -> bool:
+    for one_of in literal_sets:
+        for literal in one_of:
+            if literal in text:
+                break
+        else:
+            return False
+    return True
+
+
+def _search(target: str | re.Pattern[str], first: tuple[str, ...], others: tuple[tuple[str, ...], ...],
             text: str) -> list[_Match] | None:
     """A text atom in `text`, when some literal of `first` and of each of `others` is there."""
-    if first and not any(lit in text for lit in first):
+    if first and not _all_in((first,), text) or others and not _all_in(others, text):
         return None
-    for one_of in others:
-        if not any(lit in text for lit in one_of):
-            return None
     if isinstance(target, str):
         at = text.find(target)
         return [(-1, -1, _TEXT_ORDER + at, target)] if at >= 0 else None
@@ -1408,7 +1465,7 @@ def _leading_literal(items: list) -> str:
 
 
 def _evidence(found: list[_Match]) -> tuple[str, ...]:
-    out: dict[str, None] = {}
-    for match in sorted(found, key=lambda f: f[2]):
-        out[match[3]] = None
-    return tuple(out)
+    """Each matched piece once, in reading order."""
+    if len(found) == 1:
+        return (found[0][3],)
+    return tuple(dict.fromkeys(match[3] for match in sorted(found, key=_ORDER)))
