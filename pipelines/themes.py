@@ -696,6 +696,10 @@ class RuleSet:
             seen_colors[theme.color] = theme.name
         object.__setattr__(self, "_compiled", _Compiled(self.themes))
 
+    def __reduce__(self) -> tuple:
+        # Compiled closures do not pickle; a spawned worker re-reads the rules text instead.
+        return loads_rules, (dumps_rules(self), "pickled rules")
+
     def theme(self, theme_id: str) -> Theme:
         return next(t for t in self.themes if t.theme_id == theme_id)
 
