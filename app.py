@@ -1,4 +1,4 @@
-"""Kakehashi dashboard: page config, navigation and the sample auto-load — nothing else."""
+"""Kakehashi dashboard: page config, navigation, shared sidebar filters and the sample auto-load."""
 from __future__ import annotations
 
 import streamlit as st
@@ -14,7 +14,9 @@ if should_autoload_sample():
 
 PAGES = {
     "概要": [
-        st.Page("pages/home.py", title="ホーム", icon=":material/home:", url_path="home", default=True),
+        st.Page("pages/home.py", title="経営サマリー", icon=":material/home:", url_path="home", default=True),
+    ],
+    "分析": [
     ],
     "データ": [
         st.Page("pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),
@@ -24,4 +26,8 @@ PAGES = {
 
 navigation = st.navigation(PAGES)
 st.sidebar.caption("懸け橋 — 最前線の声を経営へ")
+
+from pages import ui  # noqa: E402  (after st.navigation: see ui._ensure_navigation_frame)
+
+ui.sidebar_filters(navigation)
 navigation.run()

@@ -6,6 +6,8 @@ import streamlit as st
 
 from pages import ui
 
+ui.frame()
+
 st.title("ホーム")
 ui.wait_for_running_jobs()
 

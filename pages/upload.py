@@ -14,6 +14,8 @@ from pipelines import jobs, mapping as mapping_mod, preview, queries
 from pipelines.errors import KakehashiError
 from pipelines.settings import jobs_dir
 
+ui.frame()
+
 KINDS = {"cases": "ケース（問い合わせ・苦情の一覧）", "events": "対応履歴（部署間の移管記録）",
          "countermeasures": "再発防止策の記録"}
 NONE = "（使わない）"

@@ -85,3 +85,19 @@ def csv_for_excel(frame: pd.DataFrame) -> bytes:
         if safe[column].dtype == object or str(safe[column].dtype).startswith(("string", "str")):
             safe[column] = safe[column].map(neutralise)
     return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+
+
+def filter_options(store: Path | str | None = None) -> dict[str, list]:
+    """Choices for the shared sidebar filters (see pipelines.filters)."""
+    from . import filters
+
+    with db.reader(store, wait_seconds=2.0) as con:
+        return filters.options(con)
+
+
+def period(flt, store: Path | str | None = None):
+    """The period the filters cover on this store ("now" = latest received_at unless overridden)."""
+    from . import filters
+
+    with db.reader(store, wait_seconds=2.0) as con:
+        return filters.resolve(con, flt)

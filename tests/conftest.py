@@ -19,3 +19,39 @@ def _never_the_real_store(tmp_path_factory, monkeypatch):
 def store(tmp_path) -> Path:
     """A path for a fresh store (the loader creates the file on first write)."""
     return tmp_path / "store.duckdb"
+
+
+def _load_sample_dir(sample_dir: Path, store: Path) -> Path:
+    from pipelines.analyze import analyze
+    from pipelines.ingest import LoadOptions, load_file
+    from pipelines.jobs import SAMPLE_FILES
+
+    for name, kind in SAMPLE_FILES:
+        if (sample_dir / name).exists():
+            load_file(sample_dir / name, store, LoadOptions(kind=kind))
+    analyze(store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory) -> Path:
+    """The bundled sample (seed 7), loaded and analysed once per session. Read it only; copy the
+    file (shutil.copy) before writing to it. Its ground truth: data/sample/manifest.json."""
+    from pipelines.settings import SAMPLE_DIR
+
+    return _load_sample_dir(SAMPLE_DIR, tmp_path_factory.mktemp("sample7") / "store.duckdb")
+
+
+@pytest.fixture(scope="session")
+def second_sample(tmp_path_factory) -> tuple[Path, dict]:
+    """A second generated data set (another seed, fewer cases), loaded and analysed, with its
+    ground-truth manifest — so no detector is tuned to the bundled sample. Read only."""
+    import json
+    from datetime import date
+
+    from pipelines.sample import generate
+
+    folder = tmp_path_factory.mktemp("sample11")
+    generate(folder, 11, 12000, date(2024, 1, 1), 18)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return _load_sample_dir(folder, folder / "store.duckdb"), manifest

@@ -45,9 +45,14 @@ def navigation_pages() -> list[str]:
 
 
 def test_every_navigation_page_has_an_apptest():
-    tested = (Path(__file__).read_text(encoding="utf-8"))
+    tested = "".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_*.py"))
     for page in navigation_pages():
-        assert f'"{page}"' in tested, f"{page} is in the navigation but has no AppTest here"
+        assert f'"{page}"' in tested, f"{page} is in the navigation but has no AppTest"
+
+
+def test_every_page_starts_inside_the_app_frame():
+    for page in navigation_pages():
+        assert "ui.frame()" in (ROOT / page).read_text(encoding="utf-8"), f"{page} does not call ui.frame()"
 
 
 def test_home_shows_counts(fixture_store, monkeypatch):
