@@ -29,20 +29,43 @@ def version() -> str:
     return db.store_version(store_path())
 
 
-@st.cache_data(show_spinner=False)
-def _cached(name: str, store: str, store_version: str, *args):
-    return getattr(queries, name)(*args, store=store)
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached(name: str, store: str, store_version: str, *args, **kwargs):
+    import importlib
+
+    module_name, _, function = name.rpartition(".")
+    module = importlib.import_module(f"pipelines.{module_name}") if module_name else queries
+    return getattr(module, function)(*args, store=store, **kwargs)
 
 
-def query(name: str, *args):
-    """Call pipelines.queries.<name>, cached; None while another process is writing the store."""
+def query(name: str, *args, **kwargs):
+    """Call a read function in pipelines — "overview" means pipelines.queries.overview,
+    "trends.series" pipelines.trends.series — with `store=` added, cached on the store version
+    (so every write refreshes every page); None while another process is writing the store."""
     ver = version()
     if ver == "busy":
         return None
     try:
-        return _cached(name, store_path(), ver, *args)
+        return _cached(name, store_path(), ver, *args, **kwargs)
     except StoreBusy:
         return None
+
+
+def theme_colors() -> dict[str, str]:
+    """Theme name → colour from the rules file, the same on every chart (plus 未分類)."""
+    palette = query("theme_palette")
+    return palette or {}
+
+
+def case_link(label: str, *, filters=None, icon: str = ":material/list_alt:", **keys) -> None:
+    """A drill-down link to ケース一覧 showing the cases behind a number. `filters` (default: the
+    current ones) travel in the URL; `keys` are the case list's own keys: cause, term, q,
+    min_level, customer, case (values are strings)."""
+    from pipelines import filters as flt
+
+    params = flt.to_query(filters if filters is not None else filters_current())
+    params.update({k: str(v) for k, v in keys.items() if v is not None and v != ""})
+    st.page_link("pages/cases.py", label=label, icon=icon, query_params=params)
 
 
 def busy_notice() -> None:
@@ -105,11 +128,14 @@ FILTER_PAGES = ("home", "trends", "themes", "cases", "recurrence", "flow")
 _WIDGETS = {"products": "f_products", "channels": "f_channels", "departments": "f_departments", "themes": "f_themes"}
 
 
-def filters():
+def filters_current():
     """The current filter selection (the default one before the sidebar has run)."""
     from pipelines.filters import Filters
 
     return st.session_state.get("filters", Filters())
+
+
+filters = filters_current
 
 
 def sidebar_filters(page) -> None:

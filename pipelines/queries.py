@@ -101,3 +101,15 @@ def period(flt, store: Path | str | None = None):
 
     with db.reader(store, wait_seconds=2.0) as con:
         return filters.resolve(con, flt)
+
+
+UNCLASSIFIED_COLOR = "#9e9e9e"
+
+
+def theme_palette(store: Path | str | None = None) -> dict[str, str]:
+    """Theme name → colour (the rules file's), plus 未分類 in grey: one colour per theme everywhere."""
+    with db.reader(store, wait_seconds=2.0) as con:
+        palette = {name: color for name, color in con.execute(
+            "SELECT name, color FROM themes ORDER BY position").fetchall() if color}
+    palette.setdefault("未分類", UNCLASSIFIED_COLOR)
+    return palette
