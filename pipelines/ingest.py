@@ -79,7 +79,7 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
             workdir = Path(tmp)
             try:
                 with timer("decode"):
-                    source = open_source(path, workdir, name, options.progress)
+                    source = open_source(path, workdir, name, options.progress, workers=options.workers)
                 spec_name, spec = _mapping_spec(options, store)
                 mapping = resolve(source.header, options.kind, spec, spec_name)
             except KakehashiError as exc:
@@ -248,7 +248,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> 
 def _col(mapping: Mapping, fld: str, prefix: str = "") -> str:
     """SQL for a mapped field: the trimmed cell, NULL when empty or unmapped (identifiers are ours)."""
     index = mapping.columns.get(fld)
-    return "NULL::VARCHAR" if index is None else f"nullif(trim({prefix}c{index}), '')"
+    return "NULL::VARCHAR" if index is None else f"kk_cell({prefix}c{index})"
 
 
 _PII_MASKS = {"customer_name": "〔氏名〕", "customer_phone": "〔電話番号〕", "customer_email": "〔メール〕"}
@@ -262,7 +262,7 @@ def _raw_json(mapping: Mapping) -> tuple[str, list[str]]:
                         if i not in pii_columns and i in mapping.extras and _is_pii_header(h)})
     parts, params = [], []
     for i, header in enumerate(mapping.header):
-        value = f"CASE WHEN nullif(trim(c{i}), '') IS NULL THEN NULL ELSE '{pii_columns[i]}' END" \
+        value = f"CASE WHEN kk_cell(c{i}) IS NULL THEN NULL ELSE '{pii_columns[i]}' END" \
             if i in pii_columns else f"kk_mask(kk_fold(c{i}))"
         parts.append(f"?, {value}")
         params.append(header or f"列{i + 1}")
@@ -273,7 +273,7 @@ def _extras_json(mapping: Mapping, prefix: str = "") -> tuple[str, list[str]]:
     kept = [i for i in mapping.extras if not _is_pii_header(mapping.header[i])]
     if not kept:
         return "NULL::JSON", []
-    parts = [f"?, kk_mask(kk_fold(nullif(trim({prefix}c{i}), '')))" for i in kept]
+    parts = [f"?, kk_mask(kk_fold(kk_cell({prefix}c{i})))" for i in kept]
     return f"json_object({', '.join(parts)})", [mapping.header[i] for i in kept]
 
 

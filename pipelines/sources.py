@@ -50,8 +50,11 @@ def _refuse(code: str, ja: str, en: str, hint_ja: str = "", hint_en: str = "") -
 
 
 def open_source(path: Path, workdir: Path, display_name: str | None = None,
-                progress: Progress | None = None) -> Source:
-    """Inspect `path`, write a UTF-8 copy into `workdir` when needed, and describe it."""
+                progress: Progress | None = None, workers: int = 1) -> Source:
+    """Inspect `path`, write a UTF-8 copy into `workdir` when needed, and describe it.
+
+    `workers` > 1 decodes large files on forked processes: only from a process that may fork
+    (the CLI, a load's child process), never from inside the Streamlit server."""
     name = display_name or path.name
     size = path.stat().st_size
     if size == 0:
@@ -70,6 +73,9 @@ def open_source(path: Path, workdir: Path, display_name: str | None = None,
                           hint, "Export the case list as CSV or .xlsx.")
     encoding = _detect_encoding(head, name)
     out = workdir / "input.csv"
+    if workers > 1 and size > PARALLEL_MIN_BYTES and encoding in _SPLITTABLE:
+        csv_path, sha = _transcode_parallel(path, out, encoding, size, name, progress, workers)
+        return _describe(csv_path, name, sha, size, encoding)
     sha = _transcode(path, out, encoding, size, name, progress)
     return _describe(out, name, sha, size, encoding)
 
@@ -105,16 +111,94 @@ def _transcode(src: Path, out: Path, encoding: str, size: int, name: str, progre
             try:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                raise _refuse("encoding", f"「{name}」の {done + exc.start:,} バイト目付近を {encoding} として読めません。",
-                              f"{name}: bytes near offset {done + exc.start:,} are not valid {encoding}.",
-                              "文字コードが途中で混在しています。書き出し直すか、UTF-8 で保存してください。",
-                              "The file mixes encodings; export it again as UTF-8 (check with `file FILE`).") from None
+                raise _encoding_error(name, encoding, done + exc.start) from None
             dst.write(text.replace("\x00", ""))
             done += len(chunk)
             if progress:
                 progress("decode", done, size)
         dst.write(decoder.decode(b"", final=True))
     return sha.hexdigest()
+
+
+# Encodings in which a b"\n" byte is always a line feed (never part of a multi-byte character), so
+# a file can be cut at line feeds and the pieces decoded independently. Not UTF-16.
+_SPLITTABLE = ("utf-8", "utf-8-sig", "cp932")
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _encoding_error(name: str, encoding: str, offset: int) -> RefusedFile:
+    return _refuse("encoding", f"「{name}」の {offset:,} バイト目付近を {encoding} として読めません。",
+                   f"{name}: bytes near offset {offset:,} are not valid {encoding}.",
+                   "文字コードが途中で混在しています。書き出し直すか、UTF-8 で保存してください。",
+                   "The file mixes encodings; export it again as UTF-8 (check with `file FILE`).")
+
+
+def _decode_range(job: tuple[str, int, int, str | None, str]) -> tuple[int | None, bool]:
+    """Worker: decode bytes [start, end) of a file; write them as UTF-8 to `out` unless `out` is
+    None (UTF-8 input is only validated). Returns (offset of the first undecodable byte, NUL seen)."""
+    src, start, end, out, encoding = job
+    decoder = codecs.getincrementaldecoder(encoding)()
+    position, nul = start, False
+    with open(src, "rb") as fh, (open(out, "w", encoding="utf-8", newline="") if out else io.StringIO()) as dst:
+        fh.seek(start)
+        while position < end:
+            chunk = fh.read(min(CHUNK, end - position))
+            if not chunk:
+                break
+            nul = nul or b"\x00" in chunk
+            try:
+                text = decoder.decode(chunk, final=position + len(chunk) >= end)
+            except UnicodeDecodeError as exc:
+                return position + exc.start, nul
+            if out:
+                dst.write(text.replace("\x00", ""))
+            position += len(chunk)
+    return None, nul
+
+
+def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: str, progress: Progress | None,
+                        workers: int) -> tuple[Path, str]:
+    """Decode pieces of the file on forked workers while the parent hashes it. UTF-8 input without
+    NUL bytes is handed to DuckDB as is (no copy); other input is written as UTF-8 piece by piece
+    and the pieces appended in order. Returns (file for DuckDB, sha256 of the original)."""
+    import multiprocessing as mp
+    import shutil
+
+    bounds = [0]
+    with src.open("rb") as fh:
+        for i in range(1, workers):
+            fh.seek(max(size * i // workers, bounds[-1]))
+            fh.readline()                       # cut after a line feed
+            bounds.append(min(fh.tell(), size))
+    bounds.append(size)
+    utf8 = encoding != "cp932"
+    parts = [None if utf8 else out.with_name(f"{out.stem}.part{i}") for i in range(workers)]
+    jobs = [(str(src), bounds[i], bounds[i + 1], str(parts[i]) if parts[i] else None,
+             "utf-8-sig" if utf8 and i == 0 else ("utf-8" if utf8 else encoding)) for i in range(workers)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        pending = pool.map_async(_decode_range, jobs)
+        sha, done = hashlib.sha256(), 0          # hashing releases the GIL: it overlaps the workers
+        with src.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                sha.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress("decode", done, size)
+        results = pending.get()
+    for bad, _ in results:
+        if bad is not None:
+            raise _encoding_error(name, encoding, bad)
+    if utf8:
+        if not any(nul for _, nul in results):
+            return src, sha.hexdigest()
+        _transcode(src, out, encoding, size, name, None)     # rare: NUL bytes to strip
+        return out, sha.hexdigest()
+    with out.open("wb") as dst:
+        for part in parts:
+            with part.open("rb") as piece:
+                shutil.copyfileobj(piece, dst, CHUNK)
+            part.unlink()
+    return out, sha.hexdigest()
 
 
 def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> Source:

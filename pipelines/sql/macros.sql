@@ -75,3 +75,10 @@ CREATE OR REPLACE TEMP MACRO kk_ts(raw) AS kk_plausible(kk_parse_ts(raw));
 -- on short cells such as extra columns; free text gets real NFKC in Python).
 CREATE OR REPLACE TEMP MACRO kk_fold(s) AS
     translate(s, '０１２３４５６７８９＠．－（）＋　‐‑‒–—―−﹣', '0123456789@.-()+ --------');
+
+-- A cell as a value: NULL when empty or blank. DuckDB's trim() scans the whole string for Unicode
+-- spaces, which is costly on long texts; only cells that start or end with a space need it.
+CREATE OR REPLACE TEMP MACRO kk_cell(s) AS
+    CASE WHEN starts_with(s, ' ') OR ends_with(s, ' ') OR starts_with(s, '　') OR ends_with(s, '　')
+              OR starts_with(s, chr(160)) OR ends_with(s, chr(160))
+         THEN nullif(trim(s), '') ELSE nullif(s, '') END;

@@ -1,0 +1,53 @@
+"""Large files are decoded on two forked workers: the result must equal the one-process decode."""
+from __future__ import annotations
+
+import pytest
+
+from pipelines import sources
+from pipelines.errors import RefusedFile
+
+ROWS = "".join(f"{i},2025/4/{1 + i % 28} 9:05,\"髙橋①㈱～ の件です。\n二行目 {i}\"\r\n" for i in range(3000))
+TEXT = "番号,受付日時,内容\r\n" + ROWS
+
+
+@pytest.fixture(autouse=True)
+def _parallel_for_small_files(monkeypatch):
+    monkeypatch.setattr(sources, "PARALLEL_MIN_BYTES", 0)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_cp932_pieces_join_to_the_sequential_decode(tmp_path, workers):
+    src = tmp_path / "export.csv"
+    src.write_bytes(TEXT.encode("cp932"))
+    (tmp_path / "seq").mkdir(), (tmp_path / "par").mkdir()
+    one = sources.open_source(src, tmp_path / "seq", workers=1)
+    many = sources.open_source(src, tmp_path / "par", workers=workers)
+    assert many.csv_path.read_bytes() == one.csv_path.read_bytes() == TEXT.encode("utf-8")
+    assert (many.sha256, many.encoding, many.header) == (one.sha256, "cp932", ["番号", "受付日時", "内容"])
+    assert not list((tmp_path / "par").glob("*.part*"))
+
+
+def test_utf8_is_validated_and_read_in_place(tmp_path):
+    src = tmp_path / "export.csv"
+    src.write_bytes(b"\xef\xbb\xbf" + TEXT.encode("utf-8"))
+    source = sources.open_source(src, tmp_path, workers=2)
+    assert source.csv_path == src and source.encoding == "utf-8-sig"
+
+
+def test_utf8_with_nul_bytes_gets_a_clean_copy(tmp_path):
+    src = tmp_path / "export.csv"
+    src.write_bytes(TEXT.encode("utf-8") + "9999,2025/4/1,NUL\x00を含む\r\n".encode("utf-8"))
+    (tmp_path / "work").mkdir()
+    source = sources.open_source(src, tmp_path / "work", workers=2)
+    assert source.csv_path != src and b"\x00" not in source.csv_path.read_bytes()
+
+
+def test_a_bad_byte_in_the_second_piece_is_reported_at_its_offset(tmp_path):
+    data = TEXT.encode("cp932")
+    bad_at = len(data) * 3 // 4
+    bad_at = data.index(b"\n", bad_at) + 1
+    src = tmp_path / "export.csv"
+    src.write_bytes(data[:bad_at] + b"\x85\x00\xff" + data[bad_at:])
+    with pytest.raises(RefusedFile) as info:
+        sources.open_source(src, tmp_path, workers=2)
+    assert f"{bad_at:,}" in info.value.message_en() or f"{bad_at + 1:,}" in info.value.message_en()
