@@ -17,6 +17,10 @@ PAGES = {
         st.Page("pages/home.py", title="経営サマリー", icon=":material/home:", url_path="home", default=True),
     ],
     "分析": [
+        st.Page("pages/themes.py", title="テーマ探索", icon=":material/category:", url_path="themes"),
+        st.Page("pages/cases.py", title="ケース一覧", icon=":material/list_alt:", url_path="cases"),
+        st.Page("pages/recurrence.py", title="再発", icon=":material/autorenew:", url_path="recurrence"),
+        st.Page("pages/flow.py", title="部門フロー", icon=":material/account_tree:", url_path="flow"),
     ],
     "データ": [
         st.Page("pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),

@@ -1,35 +1,201 @@
-"""ホーム: what is in the store at a glance, or how to get data in."""
+"""経営サマリー: the period at a glance — KPIs against the previous period, alerts, what to act on
+first, and what rose. Everything follows the shared sidebar filters."""
 from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from datetime import timedelta
 
 import plotly.express as px
 import streamlit as st
 
 from pages import ui
+from pipelines import filters as flt
+from pipelines.alerts import DIMENSIONS, KINDS
+from pipelines.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
 
 ui.frame()
 
-st.title("ホーム")
+st.title("経営サマリー")
 ui.wait_for_running_jobs()
+
+HELP = {
+    "cases": "期間内に受け付けたケースの数（サイドバーの絞り込みを適用）。比較は同じ長さの直前の期間です。",
+    "mean_days": "期間内に受け付けて完了したケースの、受付から完了までの日数の平均。"
+                 "完了日時のないケースは含みません。",
+    "median_days": "同じケースの受付から完了までの日数の中央値（半数のケースがこの日数以内に完了）。"
+                   "一部の長期化案件に引きずられない目安です。",
+    "open": "期間内に受け付けたケースのうち、完了日時がなく、対応状況も「完了」「解決」「クローズ」などでないもの。",
+    "recurring": "期間内のケースのうち、その原因（原因が分からないケースはテーマ）が、"
+                 "それより前の月にも出ていたもの。",
+    "severe": f"感情レベル {HIGH_SEVERITY_LEVEL}（強い怒り・至急の要求）以上のケース。"
+              "レベル 3 は法的措置や行政への申し出の示唆、カスタマーハラスメント、繰り返しの怒り。",
+    "escalation": "期間内のケースのうち、受付窓口（お客様相談室など）から他部署へ一度でも移管されたもの、"
+                  "または対応履歴に「エスカレーション」「上申」「転送」の記録があるものの割合。",
+}
+PRIORITY_HELP = (
+    "テーマ・原因・商品を一つの表に並べ、100 点満点で順位を付けています。"
+    "増加 40 点（直前の期間からの増え方。偶然では説明しにくいほど満点に近づく）、"
+    "アラート 20 点（急増・持続的な増加・対策後の再発が検出中）、"
+    "件数 15 点・高重度 15 点・再問い合わせ 10 点（いずれも同じ種類で最大の項目を満点とした割合）。"
+    f"期間内 {MIN_CASES} 件以上で、2 割以上に不満の表れたものが対象です（お褒めや単純な質問は入りません）。"
+)
+
+
+def _md(value: object) -> str:
+    """Data shown inside Markdown-rendering labels (page links, captions) is escaped."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(value))
+
+
+def _change(current: float | None, previous: float | None, unit: str, digits: int = 0) -> str | None:
+    if current is None or previous is None or (isinstance(previous, float) and math.isnan(previous)):
+        return None
+    return f"{current - previous:+,.{digits}f} {unit}"
+
+
+def _day(value) -> str:
+    return f"{value.year}年{value.month}月{value.day}日"
+
 
 overview = ui.query("overview")
 if overview is None:
     ui.busy_notice()
     st.stop()
 if overview.cases == 0:
-    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込んでください。", icon=":material/inbox:")
+    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込むと、"
+            "ここに期間の件数・増えている問題・まず手を打つべきことが表示されます。", icon=":material/inbox:")
     st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
     st.stop()
 
-cols = st.columns(4)
-cols[0].metric("ケース数", f"{overview.cases:,} 件")
-cols[1].metric("未完了", f"{overview.open_cases:,} 件")
-cols[2].metric("商品数", f"{overview.products:,}")
-cols[3].metric("部署数", f"{overview.departments:,}")
-st.caption(f"受付期間: {overview.first:%Y年%m月%d日} 〜 {overview.last:%Y年%m月%d日}　・　移管記録 {overview.events:,} 件")
+current_filters = ui.filters()
+alerts = ui.query("alerts.current", current_filters, budget=5)
+summary = ui.query("summary.home", current_filters, tuple(alerts)) if alerts is not None else None
+if summary is None:
+    ui.busy_notice()
+    st.stop()
 
-monthly = ui.query("monthly_counts")
-if monthly is not None and not monthly.empty:
-    figure = px.bar(monthly, x="月", y="件数", title="月別の受付件数")
-    figure.update_layout(xaxis_title="受付月", yaxis_title="件数")
-    figure.update_xaxes(tickformat="%Y年%-m月")
+kpis = summary.kpis
+period = kpis.period
+theme_names = {theme_id: name for theme_id, name in (ui.query("filter_options") or {}).get("themes", [])}
+described = flt.describe(current_filters, theme_names)
+one_day = timedelta(days=1)
+st.caption(f"{period.label}：{_day(period.start)}〜{_day(period.end - one_day)}"
+           f"（比較する{kpis.comparison.removesuffix('比')}：{_day(period.previous_start)}〜"
+           f"{_day(period.previous_end - one_day)}）" + (f"　・　{_md(described)}" if described else ""))
+
+if kpis.current.cases == 0:
+    st.info("この期間・絞り込みに当てはまるケースはありません。サイドバーで期間や条件を変えてください。",
+            icon=":material/filter_alt_off:")
+    st.stop()
+
+# -- KPI cards ----------------------------------------------------------------------------------
+now, before = kpis.current, kpis.previous
+comparable = kpis.previous_coverage >= 1.0 and before.cases > 0
+description = kpis.comparison if comparable else None
+row = st.columns(4)
+row[0].metric("ケース数", f"{now.cases:,} 件",
+              delta=f"{kpis.change:+.0%}" if kpis.change is not None else None, delta_color="inverse",
+              delta_description=description, help=HELP["cases"], border=True)
+row[1].metric("未完了件数", f"{now.open_cases:,} 件",
+              delta=_change(now.open_cases, before.open_cases, "件") if comparable else None, delta_color="inverse",
+              delta_description=description, help=HELP["open"], border=True)
+row[2].metric("高重度件数", f"{now.severe:,} 件",
+              delta=_change(now.severe, before.severe, "件") if comparable else None, delta_color="inverse",
+              delta_description=description, help=HELP["severe"], border=True)
+row[3].metric("再発件数", f"{now.recurring:,} 件",
+              delta=_change(now.recurring, before.recurring, "件") if comparable else None, delta_color="inverse",
+              delta_description=description, help=HELP["recurring"], border=True)
+row = st.columns(4)
+row[0].metric("平均解決日数", f"{now.mean_days:.1f} 日" if now.mean_days is not None else "—",
+              delta=_change(now.mean_days, before.mean_days, "日", 1) if comparable else None,
+              delta_color="inverse", delta_description=description, help=HELP["mean_days"], border=True)
+row[1].metric("解決日数（中央値）", f"{now.median_days:.1f} 日" if now.median_days is not None else "—",
+              delta=_change(now.median_days, before.median_days, "日", 1) if comparable else None,
+              delta_color="inverse", delta_description=description, help=HELP["median_days"], border=True)
+rate, previous_rate = now.escalation_rate, before.escalation_rate
+row[2].metric("エスカレーション率", f"{rate:.1%}" if rate is not None else "—",
+              delta=f"{(rate - previous_rate) * 100:+.1f} pt" if comparable and previous_rate is not None else None,
+              delta_color="inverse", delta_description=description, help=HELP["escalation"], border=True)
+with row[3]:
+    ui.case_link("この期間のケース一覧", filters=current_filters)
+    if now.severe:
+        ui.case_link("高重度のケースだけ見る", filters=current_filters, icon=":material/priority_high:",
+                     min_level=HIGH_SEVERITY_LEVEL)
+if not comparable:
+    st.caption("直前の期間にデータがない（または一部しかない）ため、増減は表示していません。")
+
+
+def _link_keys(dimension: str, key: str) -> tuple[flt.Filters, dict]:
+    """Filters and case-list keys that show an item's cases."""
+    if dimension == "theme":
+        return replace(current_filters, themes=(key,)), {}
+    if dimension == "product":
+        return replace(current_filters, products=(key,)), {}
+    return current_filters, {"cause": key}
+
+
+# -- alerts -------------------------------------------------------------------------------------
+st.subheader("アラート", help="急増・持続的な増加・対策後の再発を、偶然の揺らぎと区別して検出したものです"
+                           "（重要度の高い順に最大 5 件）。")
+if not alerts:
+    st.success("いま検出されているアラートはありません。", icon=":material/check_circle:")
+for alert in alerts:
+    with st.container(border=True):
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.text(alert.message or f"{alert.name}（{DIMENSIONS.get(alert.dimension, alert.dimension)}）："
+                                   f"{_day(alert.since)}から{KINDS.get(alert.kind, alert.kind)}"
+                                   f"（観測 {alert.observed:,}件／通常 {alert.expected:,.1f}件）")
+        with right:
+            link_filters, keys = _link_keys(alert.dimension, alert.key)
+            ui.case_link("ケースを見る", filters=link_filters, **keys)
+
+# -- priority ranking ---------------------------------------------------------------------------
+st.subheader("まず手を打つべきこと", help=PRIORITY_HELP)
+ranking = summary.priorities
+if ranking.empty:
+    st.info(f"目立つ項目はありません（期間内 {MIN_CASES} 件以上の項目が対象です）。", icon=":material/task_alt:")
+
+
+def _priority_row(item) -> None:
+    with st.container(border=True):
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.text(f"{item.rank}. {item.reason}")
+        left.caption(f"{item.dimension_label}・優先度 {item.score:.0f} 点（増加 {item.growth_points:.0f}・"
+                     f"アラート {item.alert_points:.0f}・件数 {item.volume_points:.0f}・高重度 {item.severity_points:.0f}・"
+                     f"再問い合わせ {item.repeat_points:.0f}）")
+        with right:
+            link_filters, keys = _link_keys(item.dimension, item.key)
+            ui.case_link(f"{item.cases:,} 件を見る", filters=link_filters, **keys)
+
+
+rows = list(ranking.itertuples())
+for item in rows[:5]:
+    _priority_row(item)
+if len(rows) > 5:
+    with st.expander(f"6 位以下（{len(rows) - 5} 件）"):
+        for item in rows[5:]:
+            _priority_row(item)
+
+# -- what rose ----------------------------------------------------------------------------------
+st.subheader("増えているテーマと原因",
+             help=f"直前の期間より増えたもの（期間内 {MIN_CASES} 件以上）。増え方のはっきりしている順です。")
+left, right = st.columns(2)
+for column, frame, label in ((left, summary.rising_themes, "テーマ"), (right, summary.rising_causes, "原因")):
+    with column:
+        if frame.empty:
+            st.caption(f"直前の期間より増えた{label}はありません。")
+            continue
+        table = frame.assign(増減=[f"{c:+.0%}" if not math.isnan(c) else "新規" for c in frame["change"]])
+        table = table.rename(columns={"name": label, "cases": "件数", "previous": "前期間"})
+        ui.text_table(table[[label, "件数", "前期間", "増減"]])
+
+weekly = summary.weekly
+if not weekly.empty:
+    figure = px.bar(weekly, x="週", y="件数", color="期間", height=240, title="週別の受付件数",
+                    color_discrete_map={"今期": "#1F77B4", "前期": "#9ECAE1", "それ以前": "#D9D9D9"},
+                    category_orders={"期間": ["今期", "前期", "それ以前"]})
+    figure.update_layout(xaxis_title="週（月曜始まり）", yaxis_title="件数", legend_title_text="",
+                         margin={"t": 40, "b": 10, "l": 10, "r": 10})
+    figure.update_xaxes(tickformat="%-m/%-d")
     st.plotly_chart(figure, width="stretch")

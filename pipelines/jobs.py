@@ -28,6 +28,7 @@ class JobSpec:
     mapping: dict | str | None = None
     save_mapping_as: str | None = None
     store: str = ""
+    analyze_only: bool = False            # no files: re-run the (incremental) analysis, e.g. after a rules edit
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -128,7 +129,7 @@ def run(path: Path) -> int:
             state["errors"].append({"file": name, "kind": kind, "message": exc.message_ja()})
         except Exception as exc:  # the page must learn of any failure, not find a dead job
             state["errors"].append({"file": name, "kind": kind, "message": f"予期しないエラー: {exc}"})
-    if state["results"] and any(r["kind"] == "cases" for r in state["results"]):
+    if spec.analyze_only or state["results"] and any(r["kind"] == "cases" for r in state["results"]):
         # The upload page runs the analysis after a load, in the same child process.
         from .analyze import analyze
 
@@ -143,6 +144,12 @@ def run(path: Path) -> int:
                  phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
     return 0 if not state["errors"] else 2
+
+
+def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書の変更を反映") -> str:
+    """Re-tag the store in a child process (after a rules edit: the rules hash changed, so analyze
+    redoes every case from stored terms, without tokenizing); returns the job id."""
+    return start(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True))
 
 
 SAMPLE_FILES = (("cases.csv", "cases"), ("events.csv", "events"), ("countermeasures.csv", "countermeasures"))

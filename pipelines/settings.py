@@ -16,6 +16,20 @@ DB_ENV = "KAKEHASHI_DB"
 
 # Desks that receive cases first; a hand-off away from them is an escalation.
 RECEIVING_DESKS = ("お客様相談室", "カスタマーセンター", "お客様センター", "コールセンター")
+# Hand-off actions that count as an escalation wherever they happen (the definition: flow.escalation_sql).
+ESCALATION_ACTIONS = ("エスカレーション", "上申", "エスカレ", "転送")
+# An open case with no movement for this many days is stalled (部門フロー; changeable on the page).
+STALL_DAYS = 7
+
+
+RULES_ENV = "KAKEHASHI_RULES_DIR"
+
+
+def rules_dir() -> Path:
+    """Where the editable theme rules (themes.txt) are read and written: $KAKEHASHI_RULES_DIR, else
+    data/rules. Read at call time, so tests and child processes can point it at a copy."""
+    env = os.environ.get(RULES_ENV)
+    return Path(env).expanduser() if env else RULES_DIR
 
 
 def db_path(explicit: str | os.PathLike | None = None) -> Path:

@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import KakehashiError
-from .settings import RULES_DIR
+from .settings import RULES_DIR, rules_dir
 from .text import CaseDoc, Term, for_tokenizer, normalize, tokenize
 
 DEFAULT_RULES = RULES_DIR / "themes.txt"
@@ -805,6 +805,36 @@ def preview(expression: str, docs: Iterable[CaseDoc], limit: int | None = None) 
     return hits
 
 
+@dataclass(frozen=True, slots=True)
+class Prefilter:
+    """What a case must have for `rules` to possibly tag it, so a preview over stored terms can skip
+    the rest in SQL. A case is a candidate when a term's surface or lemma is in `words`, when a term
+    and the next one (consecutive idx) start a word written as a run (`pairs`: the term, "\\0", the
+    next term's first character — ログ + イ for ログイン), when the text contains one of `literals`, or
+    always when `everything` (a regex with no literal it must contain triggers a line on its own)."""
+
+    words: frozenset[str]
+    pairs: frozenset[str]
+    literals: tuple[str, ...]
+    everything: bool
+
+
+def prefilter(rules: RuleSet) -> Prefilter:
+    """The candidate test for `rules` (see Prefilter): every line is triggered by a word atom or an
+    eager text atom (parse_expression refuses the rest), so a case without either is never tagged."""
+    compiled = rules._compiled   # type: ignore[attr-defined]
+    words: set[str] = set()
+    pairs: set[str] = set()
+    for atom in compiled.atoms:
+        if atom.kind != "word":
+            continue
+        for spelling in atom.segments[0]:   # a phrase starts where its first segment does
+            words.add(spelling)
+            pairs.update(f"{spelling[:k]}\0{spelling[k]}" for k in range(1, len(spelling)))
+    return Prefilter(frozenset(words), frozenset(pairs), tuple(sorted(compiled.atoms_by_literal)),
+                     bool(compiled.eager_always))
+
+
 # ---------------------------------------------------------------------------------------------
 # The file
 
@@ -887,9 +917,15 @@ def dumps_rules(rules: RuleSet) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def rules_path() -> Path:
+    """The rules file the dashboard and `analyze` use: themes.txt in settings.rules_dir()
+    ($KAKEHASHI_RULES_DIR, else data/rules)."""
+    return rules_dir() / "themes.txt"
+
+
 def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
-    """The rules file at `path` (default data/rules/themes.txt), parsed and compiled."""
-    path = Path(path) if path else DEFAULT_RULES
+    """The rules file at `path` (default: rules_path()), parsed and compiled."""
+    path = Path(path) if path else rules_path()
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -904,7 +940,7 @@ def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
 
 def save_rules(rules: RuleSet, path: str | os.PathLike | None = None) -> Path:
     """Write the rules file atomically (UTF-8, LF), so a crash never leaves half a file."""
-    path = Path(path) if path else DEFAULT_RULES
+    path = Path(path) if path else rules_path()
     text = dumps_rules(rules)
     loads_rules(text, origin=path.name)   # refuse to write what could not be read back
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,34 @@
+-- Terms of the cases behind each alert: the recent stretch [recent_from, recent_to] and the
+-- baseline [base_from, recent_from) of the alerted series, for "the words that rose with it".
+-- /* where */ is the shared filter condition on `cases c`. Parameters, in order: the alert
+-- numbers, dimensions, keys, base_from, recent_from and recent_to (parallel lists), the filter
+-- values, the earliest and latest day, the theme filter list twice, the POS pattern.
+WITH spec AS (
+    SELECT unnest(?::INTEGER[]) AS alert_no, unnest(?::VARCHAR[]) AS dimension, unnest(?::VARCHAR[]) AS series_key,
+           unnest(?::DATE[]) AS base_from, unnest(?::DATE[]) AS recent_from, unnest(?::DATE[]) AS recent_to
+),
+sel AS (
+    SELECT c.case_id, c.product, CAST(c.received_at AS DATE) AS day
+    FROM cases c
+    WHERE /*where*/ AND CAST(c.received_at AS DATE) BETWEEN ? AND ?
+),
+members AS (
+    SELECT 'theme' AS dimension, ct.theme_id AS series_key, case_id, day FROM sel JOIN case_themes ct USING (case_id)
+    WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], ct.theme_id)
+    UNION
+    SELECT 'cause', cc.cause, case_id, day FROM sel JOIN case_causes cc USING (case_id)
+    UNION
+    SELECT 'product', product, case_id, day FROM sel
+),
+chosen AS (
+    SELECT DISTINCT s.alert_no, m.case_id, m.day >= s.recent_from AS recent
+    FROM spec s JOIN members m ON m.dimension = s.dimension AND m.series_key = s.series_key
+         AND m.day >= s.base_from AND m.day <= s.recent_to
+)
+SELECT ch.alert_no, ch.case_id, ch.recent,
+       list(struct_pack(idx := t.idx, surface := coalesce(t.surface, ''),
+                        lemma := coalesce(nullif(t.lemma, ''), t.surface, ''), pos := coalesce(t.pos, ''),
+                        negated := coalesce(t.negated, false)) ORDER BY t.idx) AS terms
+FROM chosen ch JOIN case_terms t USING (case_id)
+WHERE regexp_matches(t.pos, ?)
+GROUP BY ch.alert_no, ch.case_id, ch.recent
