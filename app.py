@@ -17,6 +17,7 @@ PAGES = {
         st.Page("pages/home.py", title="経営サマリー", icon=":material/home:", url_path="home", default=True),
     ],
     "分析": [
+        st.Page("pages/trends.py", title="トレンド", icon=":material/trending_up:", url_path="trends"),
         st.Page("pages/themes.py", title="テーマ探索", icon=":material/category:", url_path="themes"),
         st.Page("pages/cases.py", title="ケース一覧", icon=":material/list_alt:", url_path="cases"),
         st.Page("pages/recurrence.py", title="再発", icon=":material/autorenew:", url_path="recurrence"),

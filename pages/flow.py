@@ -77,14 +77,16 @@ def controls(cause_names: list[str]) -> dict:
                                                            1: "1（不満）以上"}[v])
         within_hours = right.number_input("エスカレーションの期限（受付からの時間）", min_value=1, max_value=720,
                                           value=int(flow.DEFAULT_WITHIN_HOURS), step=1, key="flow_within_hours")
-        priority = right.checkbox("優先度が「高」のケースも重大として確認する", value=True, key="flow_priority")
+        signals = right.checkbox("優先度「高」・責任者の要求・SNS公開の予告も確認する", value=True, key="flow_signals",
+                                 help="感情レベルにかかわらず、窓口が優先度を「高」にしたケースと、お客様が責任者や"
+                                      "公開を求めたケースも、エスカレーションが必要なケースとして確認します。")
     selected = None if cause == ALL_CAUSES else cause
     if selected:
         st.query_params["cause"] = selected
     elif "cause" in st.query_params:
         del st.query_params["cause"]
     return {"cause": selected, "max_hops": int(max_hops), "stall_days": int(stall_days),
-            "min_level": int(min_level), "within_hours": float(within_hours), "priority": bool(priority)}
+            "min_level": int(min_level), "within_hours": float(within_hours), "signals": bool(signals)}
 
 
 def coverage_notes(cov: flow.Coverage) -> None:
@@ -243,9 +245,10 @@ def render_ping_pong(filters, options: dict) -> None:
 
 def render_escalation(filters, options: dict, colors: dict[str, str]) -> None:
     result = fetch("flow.escalation_check", filters, options["cause"], options["min_level"],
-                   options["within_hours"], options["priority"])
+                   options["within_hours"], options["signals"])
     limit = f"{options['within_hours']:g} 時間"
-    severe_words = f"感情レベル {options['min_level']} 以上" + ("、または優先度が「高」" if options["priority"] else "")
+    severe_words = f"感情レベル {options['min_level']} 以上" + (
+        "、優先度「高」、または責任者の要求・公開の予告がある" if options["signals"] else "")
     cols = st.columns(4)
     cols[0].metric("確認したケース", f"{result.severe:,} 件", help=severe_words)
     cols[1].metric(f"{limit}以内にエスカレーション", f"{result.in_time:,} 件")

@@ -69,13 +69,10 @@ if overview.cases == 0:
     st.stop()
 
 current_filters = ui.filters()
-alerts = ui.query("alerts.current", current_filters, budget=5)
-summary = ui.query("summary.home", current_filters, tuple(alerts)) if alerts is not None else None
-if summary is None:
+kpis = ui.query("summary.kpis", current_filters)
+if kpis is None:
     ui.busy_notice()
     st.stop()
-
-kpis = summary.kpis
 period = kpis.period
 theme_names = {theme_id: name for theme_id, name in (ui.query("filter_options") or {}).get("themes", [])}
 described = flt.describe(current_filters, theme_names)
@@ -87,6 +84,12 @@ st.caption(f"{period.label}：{_day(period.start)}〜{_day(period.end - one_day)
 if kpis.current.cases == 0:
     st.info("この期間・絞り込みに当てはまるケースはありません。サイドバーで期間や条件を変えてください。",
             icon=":material/filter_alt_off:")
+    st.stop()
+
+alerts = ui.query("alerts.current", current_filters, budget=5)
+summary = ui.query("summary.home", current_filters, tuple(alerts)) if alerts is not None else None
+if summary is None:
+    ui.busy_notice()
     st.stop()
 
 # -- KPI cards ----------------------------------------------------------------------------------

@@ -247,9 +247,6 @@ def duplicates_section() -> None:
 # -- the countermeasure log and form ---------------------------------------------------------
 
 def log_section() -> None:
-    message = st.session_state.pop("cm_message", None)
-    if message:
-        getattr(st, message[0])(message[1])
     log = need(ui.query("recurrence.countermeasure_log"))
     if log.empty:
         st.info("まだ再発防止策は登録されていません。下のフォームから登録できます。", icon=":material/fact_check:")
@@ -259,45 +256,52 @@ def log_section() -> None:
     st.subheader("再発防止策を登録する")
     with st.form("cm_form", clear_on_submit=False):
         left, right = st.columns(2)
-        day = left.date_input("実施日", value=None, key="cm_date", format="YYYY/MM/DD")
-        department = right.text_input("担当部署", key="cm_department", max_chars=100)
-        target = left.selectbox("対象（原因・テーマ・商品）", choices, index=None, key="cm_target",
-                                placeholder="一覧から選ぶ")
-        typed = right.text_input("一覧にない対象（自由入力）", key="cm_target_text", max_chars=100,
-                                 help="入力すると左の選択より優先されます。")
-        description = st.text_area("内容", key="cm_description", max_chars=2000)
-        force = st.checkbox("データと一致しない対象でも登録する", key="cm_force")
-        submitted = st.form_submit_button("登録する", key="cm_submit", type="primary")
-    if submitted:
-        record(day, (typed or "").strip() or target, department, description, force)
+        left.date_input("実施日", value=None, key="cm_date", format="YYYY/MM/DD")
+        right.text_input("担当部署", key="cm_department", max_chars=100)
+        left.selectbox("対象（原因・テーマ・商品）", choices, index=None, key="cm_target", placeholder="一覧から選ぶ")
+        right.text_input("一覧にない対象（自由入力）", key="cm_target_text", max_chars=100,
+                         help="入力すると左の選択より優先されます。")
+        st.text_area("内容", key="cm_description", max_chars=2000)
+        st.checkbox("データと一致しない対象でも登録する", key="cm_force")
+        # A callback, so the submission is handled before the page renders (and survives a rerun).
+        st.form_submit_button("登録する", key="cm_submit", type="primary", on_click=submit_countermeasure)
+    message = st.session_state.pop("cm_message", None)
+    if message:
+        kind, text = message
+        getattr(st, kind)(text, icon={"error": ":material/error:", "warning": ":material/warning:",
+                                      "success": ":material/check_circle:", "info": ":material/info:"}[kind])
 
 
-def record(day: date | None, target: str | None, department: str, description: str, force: bool) -> None:
+def submit_countermeasure() -> None:
+    """Form callback: validate, warn about a target that matches nothing, record in a child process."""
+    state = st.session_state
+    target = (state.get("cm_target_text") or "").strip() or state.get("cm_target")
+    state["cm_message"] = record(state.get("cm_date"), target, state.get("cm_department") or "",
+                                 state.get("cm_description") or "", bool(state.get("cm_force")))
+
+
+def record(day: date | None, target: str | None, department: str, description: str, force: bool) -> tuple[str, str]:
+    """(message kind, Japanese message) for one submission of the form."""
     errors = []
     if day is None:
         errors.append("実施日を選んでください。")
     if not target:
         errors.append("対象を一覧から選ぶか、自由入力欄に入力してください。")
     if errors:
-        st.error("\n".join(f"- {e}" for e in errors), icon=":material/error:")
-        return
+        return "error", "\n".join(f"- {e}" for e in errors)
     match = ui.query("recurrence.describe_target", target)
     if match is None and not force:
-        st.warning(f"「{target}」に一致する原因・テーマ・商品がデータにありません。このままでは効果を判定できません。"
-                   "名前を確認するか、今後のデータのために登録する場合は「データと一致しない対象でも登録する」に"
-                   "チェックして、もう一度「登録する」を押してください。", icon=":material/warning:")
-        return
+        return "warning", (f"「{target}」に一致する原因・テーマ・商品がデータにありません。このままでは効果を判定できません。"
+                           "名前を確認するか、今後のデータのために登録する場合は「データと一致しない対象でも登録する」に"
+                           "チェックして、もう一度「登録する」を押してください。")
     try:
         inserted = recurrence.record_from_page(day, target, department, description, store=ui.store_path())
     except KakehashiError as exc:
-        st.error(exc.message_ja(), icon=":material/error:")
-        return
+        return "error", exc.message_ja()
     if not inserted:
-        st.session_state["cm_message"] = ("info", f"同じ再発防止策（{day:%Y/%m/%d}・{target}）はすでに登録されています。")
-    else:
-        where = f"「{match.label}」として評価します。" if match else "一致する対象がまだないため、効果は判定されません。"
-        st.session_state["cm_message"] = ("success", f"{day:%Y/%m/%d}の再発防止策（{target}）を登録しました。{where}")
-    st.rerun()
+        return "info", f"同じ再発防止策（{day:%Y/%m/%d}・{target}）はすでに登録されています。"
+    evaluated = f"「{match.label}」として評価します。" if match else "一致する対象がまだないため、効果は判定されません。"
+    return "success", f"{day:%Y/%m/%d}の再発防止策（{target}）を登録しました。{evaluated}"
 
 
 with tab_causes:

@@ -481,7 +481,6 @@ def render_editor() -> None:
                  icon=":material/error:")
         st.code(exc.message_ja(), language=None)
         return
-    rules_text = path.read_text(encoding="utf-8-sig")
     targets = [t.theme_id for t in rules.themes] + [NEW_THEME]
     labels = {t.theme_id: f"{t.name} [{t.theme_id}]" for t in rules.themes}
     if st.session_state.get("th_edit_target") not in targets:
@@ -503,7 +502,7 @@ def render_editor() -> None:
     buttons = st.columns([1, 1, 1, 3])
     # Callbacks, not `if st.button(...)`: they run before the script, so the result survives the
     # rerun ui.frame() may ask for (a button is True for one script run only).
-    buttons[0].button("プレビュー", key="th_preview_button", on_click=_preview, args=(rules_text,),
+    buttons[0].button("プレビュー", key="th_preview_button", on_click=_preview, args=(explore.theme_headers(rules),),
                       icon=":material/visibility:")
     buttons[1].button("保存", key="th_save_button", on_click=_save, args=(path,), type="primary", icon=":material/save:")
     buttons[2].button("元に戻す", key="th_revert_button", on_click=_on_target_change, icon=":material/undo:")
@@ -522,8 +521,8 @@ def render_editor() -> None:
         _show_preview(preview)
 
 
-def _preview(rules_text: str) -> None:
-    result = ui.query("explore.preview_rule", _draft(), rules_text)
+def _preview(headers: tuple[tuple[str, str, str], ...]) -> None:
+    result = ui.query("explore.preview_rule", _draft(), headers)
     st.session_state["th_preview"] = "busy" if result is None else result
 
 

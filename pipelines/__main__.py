@@ -94,6 +94,55 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_day(value: str | None, option: str):
+    """A YYYY-MM-DD option value as a date (None when absent); ValueError says how to fix it."""
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{option} {value!r} is not a date. Use YYYY-MM-DD, e.g. {option} 2025-07-01.") from None
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from datetime import datetime, time
+
+    from . import alerts, db
+    from .settings import db_path
+
+    try:
+        since, now_day = _cli_day(args.since, "--since"), _cli_day(args.now, "--now")
+        if since and now_day and since > now_day:
+            raise ValueError(f"--since {since} is after --now {now_day}. Pick a --since on or before --now.")
+        if args.budget < 1:
+            raise ValueError(f"--budget {args.budget}: give at least 1 (the most alerts to print).")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = db_path(args.db)
+    if not store.exists():
+        print(f"error: no store at {store}. Pass the store with --db PATH, or load data first with "
+              f"`python -m pipelines load-sample --db {store}`; check with `ls -l {store}`.", file=sys.stderr)
+        return 2
+    now = datetime.combine(now_day, time(23, 59, 59)) if now_day else None
+    try:
+        with db.reader(store) as con:
+            found = alerts.detect(con, now=now, since=since, budget=args.budget)
+    except KakehashiError as exc:
+        print(f"error: {exc.message_en()}", file=sys.stderr)
+        return exc.exit_code
+    for alert in found:
+        # Data only on stdout (JSON Lines with --json): the summary goes to stderr, or it would
+        # contaminate piped output.
+        print(json.dumps(alert.to_json(), ensure_ascii=False) if args.json else
+              f"{alert.detected_on}  {alerts.KINDS[alert.kind]}  {alert.message}"
+              + (f"  (q={alert.q_value:.2g})" if alert.q_value is not None else ""))
+    print(f"{len(found)} alert(s) from {store}", file=sys.stderr)
+    return 0
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     from .jobs import run
 
@@ -127,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--workers", type=int, default=2)
     analyze.add_argument("--quiet", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
+
+    alerts = sub.add_parser("alerts", help="spikes, sustained rises and causes back after their countermeasure "
+                                           "(docs/alerts.md)")
+    alerts.add_argument("--db", help="store path (default: $KAKEHASHI_DB or data/kakehashi.duckdb)")
+    alerts.add_argument("--since", help="only alerts first raised on or after this day (YYYY-MM-DD; "
+                                        "default: the 28 days up to --now)")
+    alerts.add_argument("--now", help="run as of the end of this day (YYYY-MM-DD; default: the latest case)")
+    alerts.add_argument("--budget", type=int, default=12, help="at most this many alerts, strongest first (default 12)")
+    alerts.add_argument("--json", action="store_true", help="one JSON object per line (JSON Lines), nothing else on stdout")
+    alerts.set_defaults(func=cmd_alerts)
 
     job = sub.add_parser("job", help="run a background job written by the dashboard (internal)")
     job.add_argument("job_file")

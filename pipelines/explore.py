@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -585,25 +586,40 @@ class ThemeDraft:
     new: bool = False
 
 
-def apply_draft(draft: ThemeDraft, rules: th.RuleSet) -> th.RuleSet:
-    """`rules` with the draft in place (edited, renamed or added); RuleError (Japanese, with line and
-    column in the rule text) when it cannot be used."""
-    existing = {t.theme_id: t for t in rules.themes}
+def check_draft(draft: ThemeDraft, others: Iterable[tuple[str, str, str]]) -> th.Theme:
+    """The draft as a checked Theme; RuleError (Japanese, with line and column in the rule text) when
+    it cannot be used. `others`: (theme_id, name, color) of the themes in the file now."""
+    existing = {theme_id: (name, color) for theme_id, name, color in others}
     theme_id, name = draft.theme_id.strip(), draft.name.strip()
     if draft.new and theme_id in existing:
-        raise th.RuleError(f"テーマID [{theme_id}] はすでに「{existing[theme_id].name}」で使われています。"
+        raise th.RuleError(f"テーマID [{theme_id}] はすでに「{existing[theme_id][0]}」で使われています。"
                            "新しいテーマには別のIDを付けてください (英小文字・数字・_)。",
                            f"Theme ID [{theme_id}] is already used by another theme.")
     if not draft.new and theme_id not in existing:
         raise th.RuleError(f"テーマ [{theme_id}] がテーマ辞書にありません (ほかの画面やファイルの編集で削除された"
                            "可能性があります)。ページを再読み込みしてから編集してください。",
                            f"Theme [{theme_id}] is not in the rules file.")
-    for other in rules.themes:
-        if other.theme_id != theme_id and other.name == name:
-            raise th.RuleError(f"テーマ名「{name}」はすでに [{other.theme_id}] で使われています。グラフで区別できるよう"
-                               "別の名前にしてください。", f"Theme name '{name}' is used by [{other.theme_id}].")
     theme = th.make_theme(theme_id, name, draft.color, draft.rule, origin="ルール")
-    return rules.with_theme(theme)
+    for other_id, (other_name, other_color) in existing.items():
+        if other_id == theme_id:
+            continue
+        if other_name == theme.name:
+            raise th.RuleError(f"テーマ名「{theme.name}」はすでに [{other_id}] で使われています。グラフで区別できるよう"
+                               "別の名前にしてください。", f"Theme name '{theme.name}' is used by [{other_id}].")
+        if other_color.upper() == theme.color:
+            raise th.RuleError(f"色 {theme.color} は「{other_name}」[{other_id}] で使われています。グラフで区別できるよう"
+                               "別の色にしてください。", f"Colour {theme.color} is used by [{other_id}].")
+    return theme
+
+
+def apply_draft(draft: ThemeDraft, rules: th.RuleSet) -> th.RuleSet:
+    """`rules` with the draft in place (edited, renamed or added); RuleError when it cannot be used."""
+    return rules.with_theme(check_draft(draft, theme_headers(rules)))
+
+
+def theme_headers(rules: th.RuleSet) -> tuple[tuple[str, str, str], ...]:
+    """(theme_id, name, color) of each theme: what a draft is checked against."""
+    return tuple((t.theme_id, t.name, t.color) for t in rules.themes)
 
 
 def save_draft(draft: ThemeDraft, path: str | Path | None = None) -> th.RuleSet:
@@ -645,16 +661,17 @@ class RulePreview:
         return self.covered_after / self.cases if self.cases else 0.0
 
 
-def preview_rule(draft: ThemeDraft, rules_text: str, examples: int = 20, store: Path | str | None = None) -> RulePreview:
+def preview_rule(draft: ThemeDraft, others: tuple[tuple[str, str, str], ...], examples: int = 20,
+                 store: Path | str | None = None) -> RulePreview:
     """Tag every stored case with the draft (from stored terms, no tokenizing) and compare with the
     stored tags: hits, cases added and removed, coverage before and after, example verbatims with
-    their evidence. `rules_text` is the rules file as the editor read it."""
+    their evidence. `others`: theme_headers() of the rules file as the editor read it."""
     try:
-        rules = apply_draft(draft, th.loads_rules(rules_text, origin=th.rules_path().name))
+        theme = check_draft(draft, others)
     except th.RuleError as exc:
         return RulePreview(draft, error=exc.message_ja(), error_line=exc.line, error_column=exc.column)
-    single = th.RuleSet((rules.theme(draft.theme_id.strip()),))
-    theme_id = draft.theme_id.strip()
+    single = th.RuleSet((theme,))
+    theme_id = theme.theme_id
     with db.reader(store, wait_seconds=2.0) as con:
         con.execute("SET enable_progress_bar = false")
         docs = candidate_docs(con, th.prefilter(single))

@@ -35,6 +35,9 @@ CLOSED_STATUSES = ("完了", "完了済", "完了済み", "対応完了", "解�
 RETURN_ACTIONS = ("差戻", "差し戻", "差しもど", "さしもど", "返戻", "return", "sent back", "bounce")
 # The desk's own 優先度 that marks a case as severe for the escalation check (compared lower-cased).
 HIGH_PRIORITIES = ("高", "高い", "最高", "緊急", "至急", "特急", "重大", "high", "highest", "urgent", "critical")
+# Severity reasons (labels of data/rules/severity.txt) that ask for an escalation at any level: a
+# customer demanding a superior or announcing a public post wants exactly what escalation is for.
+ESCALATION_CUES = ("責任者の要求", "公開の予告")
 DEFAULT_MIN_LEVEL = 3          # severity.py: 3 = severe (legal/authority threats, harassment, repeat anger)
 DEFAULT_WITHIN_HOURS = 24.0
 DEFAULT_MAX_HOPS = 3
@@ -102,8 +105,9 @@ def _prepare(con: duckdb.DuckDBPyConnection, filters: flt.Filters, cause: str | 
     """Fill the temp tables flow_scope (the filtered cases) and flow_stints for this connection.
 
     The period applies to received_at; `with_period=False` keeps every case received by "now" (the
-    current-state views: stalls, open cases by age). Without as_of, "now" is the latest receipt and
-    every stored event counts; with as_of, what happened after it is not seen yet.
+    current-state views: stalls, open cases by age) and marks those of the period in `in_period`.
+    Without as_of, "now" is the latest receipt and every stored event counts; with as_of, what
+    happened after it is not seen yet.
     """
     period = flt.resolve(con, filters)
     now = period.now
@@ -115,12 +119,14 @@ def _prepare(con: duckdb.DuckDBPyConnection, filters: flt.Filters, cause: str | 
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE flow_scope AS
         SELECT c.case_id, c.received_at, c.channel, c.product, c.department, c.status, c.priority,
+               c.received_at >= ? AND c.received_at < ? AS in_period,
                CASE WHEN c.updated_at <= ? THEN c.updated_at END AS updated_at,
                CASE WHEN c.closed_at <= ? THEN c.closed_at END AS closed_at,
                coalesce(c.closed_at <= ?, list_contains(?::VARCHAR[], lower(trim(c.status))), false) AS closed
         FROM cases c
         WHERE c.received_at <= ? AND {condition}""",
-                [seen_until, seen_until, seen_until, [s.lower() for s in CLOSED_STATUSES], seen_until, *params])
+                [period.start, period.end, seen_until, seen_until, seen_until, [s.lower() for s in CLOSED_STATUSES],
+                 seen_until, *params])
     con.execute(db.sql("flow_stints"), {"now": seen_until, "return_pattern": _words_pattern(RETURN_ACTIONS)})
     return _Scope(period, now, seen_until)
 
@@ -229,9 +235,8 @@ def department_stats(filters: flt.Filters, cause: str | None = None, store: Path
     Open cases are counted as of "now" whatever the period (an old case still open matters most).
     """
     with db.reader(store) as con:
-        _prepare(con, filters, cause)
-        held = con.execute(db.sql("flow_departments")).df()
         scope = _prepare(con, filters, cause, with_period=False)
+        held = con.execute(db.sql("flow_departments")).df()
         ages = con.execute(db.sql("flow_open_ages"), {"now": scope.now}).df()
     frame = held.merge(ages, on="部署", how="outer")
     for column in ages.columns[1:]:
@@ -319,7 +324,7 @@ def ping_pong(filters: flt.Filters, cause: str | None = None, store: Path | str 
 class EscalationCheck:
     cases: pd.DataFrame      # severe cases not escalated within the limit, longest wait first
     by_theme: pd.DataFrame   # per theme: cases, escalated cases and rate, severe cases, missed ones
-    severe: int              # severe cases in scope (emotion level or the desk's high priority)
+    severe: int              # severe cases in scope (emotion level, high priority or an escalation cue)
     in_time: int             # escalated within the limit
     resolved: int            # closed at the desk within the limit, without escalation
     not_due: int             # open, not escalated yet, deadline still ahead
@@ -330,11 +335,14 @@ class EscalationCheck:
 
 
 def escalation_check(filters: flt.Filters, cause: str | None = None, min_level: int = DEFAULT_MIN_LEVEL,
-                     within_hours: float = DEFAULT_WITHIN_HOURS, include_priority: bool = True,
+                     within_hours: float = DEFAULT_WITHIN_HOURS, include_signals: bool = True,
                      store: Path | str | None = None) -> EscalationCheck:
-    """Severe cases received in the period — case_scores.emotion_level >= min_level, or (with
-    include_priority) the desk's own 優先度 is high — that sat past `within_hours` after receipt
-    without an escalation (see escalation_sql), with their wait; and escalations per theme."""
+    """Severe cases received in the period that sat past `within_hours` after receipt without an
+    escalation (see escalation_sql), with their wait; and escalations per theme.
+
+    Severe = case_scores.emotion_level >= min_level; with `include_signals` also a case the desk
+    marked high priority (HIGH_PRIORITIES) or whose customer demanded a superior or announced a
+    public post (ESCALATION_CUES), whatever its level."""
     if int(min_level) not in (1, 2, 3):
         raise _option_error("感情レベルは 1〜3 で指定してください。", "min_level must be 1, 2 or 3")
     if not 0 < float(within_hours) <= 24 * 365:
@@ -347,7 +355,8 @@ def escalation_check(filters: flt.Filters, cause: str | None = None, min_level: 
                     "WHERE case_id IN (SELECT case_id FROM flow_scope)", params)
         con.execute(db.sql("flow_escalation"), {
             "now": scope.now, "min_level": int(min_level), "within_hours": float(within_hours),
-            "high_priorities": [p.lower() for p in HIGH_PRIORITIES] if include_priority else [],
+            "high_priorities": [p.lower() for p in HIGH_PRIORITIES] if include_signals else [],
+            "cues": list(ESCALATION_CUES) if include_signals else [],
             "desks": list(RECEIVING_DESKS), "desk_known": _desk_known(con)})
         cases = con.execute("""
             SELECT case_id AS ケース番号, received_at AS 受付日時, emotion_level AS 感情レベル, priority AS 優先度,

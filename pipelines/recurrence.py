@@ -764,6 +764,7 @@ def countermeasure_log(store: Path | str | None = None) -> pd.DataFrame:
         found = _match(names, target)
         matched.append(TargetMatch(found[0], found[1], names.display(*found)).label if found else "（一致なし）")
     frame.insert(2, "評価した対象", pd.Series(matched, dtype="object"))
+    frame["実施日"] = pd.Series([d.date() for d in frame["実施日"]], dtype="object")   # a day, not a midnight
     return frame
 
 

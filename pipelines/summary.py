@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import db
 from . import filters as flt
-from .alerts import KINDS, Alert
+from .alerts import DIMENSIONS, KINDS, Alert
 from .flow import escalated_cases_sql
 
 HIGH_SEVERITY_LEVEL = 2
@@ -37,7 +37,6 @@ MIN_CONCERN_SHARE = 0.2  # ranked items: at least this share of cases dissatisfi
 CLOSED_STATUSES = ("完了", "対応完了", "完了済", "完了済み", "解決", "解決済", "解決済み", "クローズ", "クローズ済み",
                    "終了", "対応済", "対応済み", "処理済", "処理済み", "closed", "solved", "resolved", "done",
                    "complete", "completed")
-DIMENSIONS = {"theme": "テーマ", "cause": "原因", "product": "商品"}
 COMPARISON = {"4w": "前4週比", "month": "前月同期比", "prev_month": "前月比", "quarter": "前四半期同期比",
               "all": "前期間比", "custom": "前期間比"}
 
@@ -52,14 +51,8 @@ def status_done_sql(alias: str = "c") -> str:
     return f"list_contains([{words}], lower(trim(coalesce({alias}.status, ''))))"
 
 
-def open_case_sql(alias: str = "c") -> str:
-    """SQL condition on `cases`: still open (no completion time, and no status saying it is done)."""
-    return f"({alias}.closed_at IS NULL AND NOT {status_done_sql(alias)})"
-
-
 # The effective causes of a case: the desk's own (source 'export') when the export gave one, else
-# the extracted ones. analyze.py already replaces extracted causes this way; the view keeps every
-# reader right even for a store analysed before a cause column was mapped.
+# the extracted ones. analyze.py already stores them so; the view states the rule where it is read.
 EFFECTIVE_CAUSES_VIEW = """
     CREATE OR REPLACE TEMP VIEW kk_causes AS
     SELECT cc.case_id, cc.cause, cc.source, cc.evidence
@@ -255,9 +248,8 @@ def priorities(filters: flt.Filters, alerts: tuple[Alert, ...] | list[Alert] = (
 
 PRIORITY_COLUMNS = ["rank", "dimension", "dimension_label", "key", "name", "score", "reason", "cases", "previous",
                     "change", "severe", "repeat_contacts", "alert_kind", "alert_since", "alert_observed",
-                    "alert_expected", "top_product",
-                    "top_product_cases", "growth_points", "alert_points", "volume_points", "severity_points",
-                    "repeat_points"]
+                    "alert_expected", "top_product", "top_product_cases", "growth_points", "alert_points",
+                    "volume_points", "severity_points", "repeat_points"]
 
 
 def _priorities(items: pd.DataFrame, comparison: str, alerts: tuple[Alert, ...], limit: int, min_cases: int,
@@ -320,20 +312,18 @@ def _reason(row, comparison: str) -> str:
         alert = (f"{since.month}月{since.day}日から{KINDS.get(row.alert_kind, row.alert_kind)}"
                  f"（通常 約{row.alert_expected:,.0f}件→{row.alert_observed:,}件）")
         # The clearer signal leads: a short spike inside a flat period reads first.
-        parts.insert(0, alert) if row.alert_z > row.growth_z else parts.append(alert)
+        if row.alert_z > row.growth_z:
+            parts.insert(0, alert)
+        else:
+            parts.append(alert)
     return f"{row.name}：" + "、".join(parts)
 
 
 # -- small volume chart -------------------------------------------------------------------------
 
-def weekly_volume(filters: flt.Filters, weeks: int = 26, store: Path | str | None = None) -> pd.DataFrame:
+def _weekly(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period, weeks: int) -> pd.DataFrame:
     """Filtered cases per week (Monday start) for the `weeks` weeks up to the period's end;
     columns 週 (date), 件数, 期間 (今期 / 前期 / それ以前, by the week's first case)."""
-    with db.reader(store) as con:
-        return _weekly(con, filters, flt.resolve(con, filters), weeks)
-
-
-def _weekly(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period, weeks: int) -> pd.DataFrame:
     condition, params = flt.where(filters, alias="c", with_period=False)
     return con.execute(f"""
         SELECT CAST(date_trunc('week', c.received_at) AS DATE) AS 週, count(*) AS 件数,
@@ -346,11 +336,10 @@ def _weekly(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Pe
                         *params]).df()
 
 
-# -- everything the home page shows, on one connection ------------------------------------------
+# -- the rest of the home page, on one connection -----------------------------------------------
 
 @dataclass(frozen=True)
 class HomeSummary:
-    kpis: Kpis
     rising_themes: pd.DataFrame
     rising_causes: pd.DataFrame
     priorities: pd.DataFrame
@@ -359,13 +348,12 @@ class HomeSummary:
 
 def home(filters: flt.Filters, alerts: tuple[Alert, ...] | list[Alert] = (), limit: int = 10,
          store: Path | str | None = None) -> HomeSummary:
-    """KPIs, rising themes and causes, the priority ranking and the weekly volume in one pass
-    (one connection, one period table): what the home page shows."""
+    """Rising themes and causes, the priority ranking and the weekly volume in one pass (one
+    connection, one period table): what the home page shows below its KPI cards (see kpis)."""
     with db.reader(store) as con:
         period = _load_period(con, filters)
-        summary_kpis = _kpis(con, filters, period)
         items = _items(con, period)
         weekly = _weekly(con, filters, period, 26)
-    return HomeSummary(summary_kpis, _rising(items, "theme", 5, MIN_CASES), _rising(items, "cause", 5, MIN_CASES),
+    return HomeSummary(_rising(items, "theme", 5, MIN_CASES), _rising(items, "cause", 5, MIN_CASES),
                        _priorities(items, comparison_label(filters), tuple(alerts), limit, MIN_CASES,
                                    PriorityWeights()), weekly)

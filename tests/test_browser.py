@@ -1,10 +1,13 @@
 """Real-browser smoke test: headless Chromium (Debian's, installed by scripts/test.sh) opens every
-page, checks that nothing failed, uploads a real file, and keeps screenshots in tests/artifacts/.
+page of the navigation on the sample data, checks that nothing failed, uploads a real file, and
+keeps screenshots in tests/artifacts/ (or $KAKEHASHI_SCREENSHOTS: scripts/screenshots.sh points it
+at docs/screenshots/ for the README).
 
 AppTest does not render charts or the sidebar; this does.
 """
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import socket
@@ -19,10 +22,22 @@ import pytest
 from pipelines.ingest import LoadOptions, load_file
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
+ARTIFACTS = Path(os.environ.get("KAKEHASHI_SCREENSHOTS") or ROOT / "tests" / "artifacts")
 EXPORTS = ROOT / "tests" / "data" / "exports"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PAGES = ["history", "home", "upload"]  # a deep link first: the server's first request is not "/"
+# "Now" inside the sample's planted spike, so the screenshots show alerts (see data/sample/manifest.json).
+AS_OF = "2025-07-23"
+
+
+def _navigation_slugs() -> list[str]:
+    """url_path of every st.Page in app.py, a deep link first (the server's first request is not "/")."""
+    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    slugs = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "attr", "") == "Page" for kw in node.keywords if kw.arg == "url_path"]
+    return sorted(slugs, key=lambda slug: slug == "home")
+
+
+PAGES = _navigation_slugs()
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +49,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, sample_store):
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run the tests through scripts/test.sh, which installs it")
     store = tmp_path_factory.mktemp("browser") / "store.duckdb"
-    for name in ("salesforce_ja_cp932.csv", "generic_ja.xlsx", "mixed_bad_rows.csv"):
-        load_file(EXPORTS / name, store, LoadOptions(workers=1))
+    shutil.copy(sample_store, store)      # the upload test writes to it
+    load_file(EXPORTS / "mixed_bad_rows.csv", store, LoadOptions(workers=1))   # rejected rows in the history
     port = _free_port()
     env = {**os.environ, "KAKEHASHI_DB": str(store)}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
@@ -77,9 +92,9 @@ def browser():
 def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="ja-JP")
     page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector("[data-testid='stMainBlockContainer'] h1", timeout=30_000)
+    page.wait_for_selector("[data-testid='stMainBlockContainer'] h1", timeout=60_000)
     # Wait until the script run is over (the running indicator disappears).
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     # Data grids and charts draw after the script run; give them a moment before the screenshot.
     page.wait_for_timeout(2500)
     return page
@@ -88,7 +103,7 @@ def _open(browser, url: str):
 @pytest.mark.parametrize("slug", PAGES)
 def test_every_page_renders_without_error(server, browser, slug):
     url, _store = server
-    page = _open(browser, f"{url}/{slug}")
+    page = _open(browser, f"{url}/{slug}?as_of={AS_OF}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
     assert page.locator("[data-testid='stException']").count() == 0

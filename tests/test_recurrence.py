@@ -144,9 +144,9 @@ def test_unmatched_and_too_recent_countermeasures_say_why(fixture_store):
     unmatched = by_target(evaluations, "宇宙人の襲来")
     assert (unmatched.verdict, unmatched.match, unmatched.test) == ("効果不明", None, None)
     assert "一致する" in unmatched.note
-    # Seen from 2025-03-15, the countermeasures of 3 March have had only 5 days after the lag.
+    # Seen from 2025-03-15, the countermeasures of 3 March have 6 days (10–15 March) after the lag.
     early = recurrence.countermeasure_effects(Filters(preset="all", as_of=date(2025, 3, 15)), store=fixture_store)
-    assert "5日分" in by_target(early, "キャップ不良").note
+    assert "6日分" in by_target(early, "キャップ不良").note
     table = recurrence.effects_table(evaluations)
     assert list(table["判定"]).count("効果あり") >= 2 and table.loc[table["対象"] == "宇宙人の襲来", "評価した対象"].item() == "（一致なし）"
 
@@ -170,7 +170,7 @@ def test_subject_series_adds_up_to_the_cases(fixture_store):
     weekly = recurrence.subject_series("cause", "異物混入", ALL, "week", store=fixture_store)
     monthly = recurrence.subject_series("cause", "異物混入", ALL, "month", store=fixture_store)
     assert weekly["件数"].sum() == monthly["件数"].sum() == 335
-    assert (weekly["期間"].dt.dayofweek == 0).all()
+    assert (weekly["期間"].dt.day_of_week == 0).all()
     with pytest.raises(ValueError):
         recurrence.subject_series("customer", "x", store=fixture_store)
 

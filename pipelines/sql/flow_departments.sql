@@ -1,6 +1,7 @@
--- Per department, over the stints of flow_stints (see flow_stints.sql): cases held, how long each
--- held a case before passing it on or answering (timed stints only: events with timestamps), and the
--- share of hand-offs received that were given back to the sender (差し戻し).
+-- Per department, over the stints (flow_stints.sql) of the cases received in the period
+-- (flow_scope.in_period): cases held, how long each held a case before passing it on or answering
+-- (timed stints only: events with timestamps), and the share of hand-offs received that were given
+-- back to the sender (差し戻し).
 SELECT department AS 部署,
        count(DISTINCT case_id) AS 担当件数,
        quantile_cont(hold_hours, 0.5) FILTER (WHERE timed) AS "保持時間の中央値（時間）",
@@ -11,5 +12,6 @@ SELECT department AS 部署,
        count(*) FILTER (WHERE returned) AS 差し戻し,
        count(*) FILTER (WHERE returned) / nullif(count(*) FILTER (WHERE prev_department IS NOT NULL), 0) AS 差し戻し率
 FROM flow_stints
+WHERE case_id IN (SELECT case_id FROM flow_scope WHERE in_period)
 GROUP BY department
 ORDER BY 担当件数 DESC, 部署

@@ -1,6 +1,9 @@
 -- Severe cases of flow_scope and whether they were escalated within $within_hours of receipt.
--- Severe = case_scores.emotion_level >= $min_level, or the desk's own priority is high (the export's
--- 優先度 in $high_priorities, compared lower-cased; an empty list turns this off).
+-- Severe = case_scores.emotion_level >= $min_level; or the desk's own priority is high (the export's
+-- 優先度 in $high_priorities, compared lower-cased); or the customer asked for what an escalation is
+-- for — a superior, a public post — whatever the level: a reason of case_scores whose label (after
+-- 『…』: ) is one of $cues, not negated (a negated cue carries a note after its label).
+-- Empty lists turn the last two off.
 -- Escalations come from flow_escalated (flow.escalated_cases_sql).
 -- verdict (the first that applies):
 --   in_time         escalated before the deadline                            (not listed)
@@ -12,7 +15,7 @@
 --   closed_without  closed after the deadline (or at an unknown time) without any escalation (listed)
 --   waiting         open past the deadline, never escalated                  (listed)
 -- When no department of the store is a receiving desk ($desk_known false), every case is checked.
--- Parameters: $now, $min_level, $high_priorities, $within_hours, $desks, $desk_known.
+-- Parameters: $now, $min_level, $high_priorities, $cues, $within_hours, $desks, $desk_known.
 CREATE OR REPLACE TEMP TABLE flow_severe AS
 WITH held AS (
     SELECT case_id, bool_or(list_contains($desks::VARCHAR[], department)) AS via_desk,
@@ -30,6 +33,8 @@ severe AS (
     LEFT JOIN flow_escalated x USING (case_id)
     WHERE s.emotion_level >= $min_level
        OR list_contains($high_priorities::VARCHAR[], lower(trim(sc.priority)))
+       OR list_has_any(list_transform(coalesce(s.reasons, []), lambda r: regexp_extract(r, '』: (.+)$', 1)),
+                       $cues::VARCHAR[])
 )
 SELECT *,
        CASE

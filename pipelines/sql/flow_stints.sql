@@ -32,48 +32,46 @@ per_case AS (
            max("at") AS last_event_at
     FROM ordered GROUP BY case_id
 ),
-changes AS (
-    SELECT s.case_id, 0 AS k, coalesce(p.first_holder, nullif(trim(s.department), ''), '（不明）') AS department,
-           NULL::VARCHAR AS action, s.received_at AS start_at, coalesce(p.source, 'case') AS source,
-           p.last_event_at
+case_info AS (  -- every case in scope; one without events keeps its department from receipt
+    SELECT s.case_id, s.received_at, s.closed, s.closed_at,
+           coalesce(p.first_holder, nullif(trim(s.department), ''), '（不明）') AS first_holder,
+           coalesce(p.source, 'case') AS source, p.last_event_at
     FROM flow_scope s LEFT JOIN per_case p USING (case_id)
+),
+changes AS (  -- the holder at receipt, then every event that hands the case to someone else
+    SELECT case_id, 0 AS k, first_holder AS department, NULL::VARCHAR AS action, received_at AS start_at
+    FROM case_info
     UNION ALL
-    SELECT o.case_id, o.k, o.to_department, o.action, o."at", o.source, p.last_event_at
-    FROM ordered o JOIN per_case p USING (case_id)
-    WHERE o.to_department IS NOT NULL
-      AND o.to_department IS DISTINCT FROM coalesce(o.holder_before, o.first_holder)
+    SELECT case_id, k, to_department, action, "at"
+    FROM ordered
+    WHERE to_department IS NOT NULL AND to_department IS DISTINCT FROM coalesce(holder_before, first_holder)
 ),
 stints AS (
-    SELECT *, row_number() OVER w - 1 AS n,
-           lag(department) OVER w AS prev_department,
-           lead(department) OVER w AS next_department,
-           lead(department, 2) OVER w AS next2_department,
-           lead(action) OVER w AS next_action,
-           lead(start_at) OVER w AS next_start,
-           lead(k) OVER w IS NULL AS is_last
-    FROM changes
-    WINDOW w AS (PARTITION BY case_id ORDER BY k)
+    SELECT c.case_id, c.department, c.action, c.start_at, i.source, i.last_event_at,
+           row_number() OVER w - 1 AS n,
+           lag(c.department) OVER w AS prev_department,
+           lead(c.department) OVER w AS next_department,
+           lead(c.department, 2) OVER w AS next2_department,
+           lead(c.action) OVER w AS next_action,
+           lead(c.k) OVER w IS NULL AS is_last,
+           CASE WHEN lead(c.k) OVER w IS NOT NULL THEN lead(c.start_at) OVER w
+                WHEN i.closed THEN i.closed_at END AS end_at
+    FROM changes c JOIN case_info i USING (case_id)
+    WINDOW w AS (PARTITION BY c.case_id ORDER BY c.k)
 ),
-ended AS (
-    SELECT st.*, CASE WHEN NOT st.is_last THEN st.next_start WHEN sc.closed THEN sc.closed_at END AS end_at
-    FROM stints st JOIN flow_scope sc USING (case_id)
-),
-candidates AS (
+flagged AS (
     SELECT *,
            prev_department IS NOT NULL AND next_department = prev_department AND next_department <> department
                AND regexp_matches(coalesce(next_action, ''), $return_pattern) AS said_return,
            prev_department IS NOT NULL AND next_department = prev_department AND next_department <> department
                AND (regexp_matches(coalesce(next_action, ''), $return_pattern) OR next2_department = department)
                AS candidate
-    FROM ended
+    FROM stints
 ),
-runs AS (  -- consecutive candidates form a run; its 1st, 3rd, … stints are the receiver's returns
-    SELECT *, sum(CASE WHEN candidate THEN 0 ELSE 1 END) OVER (PARTITION BY case_id ORDER BY n) AS run
-    FROM candidates
-),
-placed AS (
-    SELECT *, sum(CASE WHEN candidate THEN 1 ELSE 0 END) OVER (PARTITION BY case_id, run ORDER BY n) AS run_pos
-    FROM runs
+placed AS (  -- consecutive candidates form a run; its 1st, 3rd, … stints are the receiver's returns
+    SELECT *, n - max(CASE WHEN NOT candidate THEN n END) OVER (
+               PARTITION BY case_id ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_pos
+    FROM flagged
 )
 SELECT case_id, CAST(n AS INTEGER) AS n, department, prev_department, next_department, next2_department,
        action AS entry_action, next_action, start_at, end_at, is_last, source, last_event_at,

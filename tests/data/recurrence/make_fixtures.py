@@ -16,6 +16,7 @@ cases.csv (UTF-8 with BOM), 2024-10-01 … 2025-08-31, with the desk's own cause
 countermeasures.csv (CP932): the three countermeasures above plus targets that exercise matching
 (wareki date, half-width kana, full-width digits, a theme, a product, a target that matches nothing).
 events.csv (CP932): hand-offs of the repeat customer's cases.
+no_customer.csv (UTF-8): an export with no customer column at all (the page must say so).
 """
 from __future__ import annotations
 
@@ -138,7 +139,17 @@ def write_events() -> None:
     (HERE / "events.csv").write_bytes(out.getvalue().encode("cp932"))
 
 
+def write_no_customer() -> None:
+    rows = [["受付日時", "商品名", "問い合わせ内容"]]
+    for n in range(8):
+        rows.append([f"2025/08/{n + 1:02d} 10:00", GREEN_TEA, TEXTS["キャップ不良" if n % 2 else "配送遅延"].format(p=GREEN_TEA)])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    (HERE / "no_customer.csv").write_bytes(out.getvalue().encode("utf-8"))
+
+
 if __name__ == "__main__":
+    write_no_customer()
     write_cases()
     write_countermeasures()
     write_events()
