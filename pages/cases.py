@@ -157,7 +157,11 @@ labels = {row["ケース番号"]: f"{row['ケース番号']}（{row['受付日�
 picked = st.selectbox("ケースを選ぶ（このページの中から）", choices, format_func=labels.get, key="cases_pick")
 case = ui.query("caselist.detail", picked)
 if case is None:
-    st.warning("このケースは見つかりませんでした（取り込み直しで消えた可能性があります）。", icon=":material/search_off:")
+    if ui.version() == "busy":
+        ui.busy_notice()
+    else:
+        st.warning("このケースは見つかりませんでした（取り込み直しで消えた可能性があります）。",
+                   icon=":material/search_off:")
     st.stop()
 
 info, voice = st.columns([2, 3])

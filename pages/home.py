@@ -1,5 +1,5 @@
-"""経営サマリー: the period at a glance — KPIs against the previous period, alerts, what to act on
-first, and what rose. Everything follows the shared sidebar filters."""
+"""経営サマリー: the period at a glance — KPIs against the previous period, what to act on first,
+the alerts, and what rose. Everything follows the shared sidebar filters."""
 from __future__ import annotations
 
 import math
@@ -56,6 +56,28 @@ def _change(current: float | None, previous: float | None, unit: str, digits: in
 
 def _day(value) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
+
+
+def _link_keys(filters: flt.Filters, dimension: str, key: str) -> tuple[flt.Filters, dict]:
+    """Filters and case-list keys that show an item's cases (a theme, a cause or a product)."""
+    if dimension == "theme":
+        return replace(filters, themes=(key,)), {}
+    if dimension == "product":
+        return replace(filters, products=(key,)), {}
+    return filters, {"cause": key}
+
+
+def _priority_row(item, filters: flt.Filters) -> None:
+    """One ranked item: its reason in words, the score's parts, and a link to its cases."""
+    with st.container(border=True):
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.text(f"{item.rank}. {item.reason}")
+        left.caption(f"{item.dimension_label}・優先度 {item.score:.0f} 点（増加 {item.growth_points:.0f}・"
+                     f"アラート {item.alert_points:.0f}・件数 {item.volume_points:.0f}・高重度 {item.severity_points:.0f}・"
+                     f"再問い合わせ {item.repeat_points:.0f}）")
+        with right:
+            link_filters, keys = _link_keys(filters, item.dimension, item.key)
+            ui.case_link(f"{item.cases:,} 件を見る", filters=link_filters, **keys)
 
 
 overview = ui.query("overview")
@@ -129,14 +151,20 @@ if not comparable:
     st.caption("直前の期間にデータがない（または一部しかない）ため、増減は表示していません。")
 
 
-def _link_keys(dimension: str, key: str) -> tuple[flt.Filters, dict]:
-    """Filters and case-list keys that show an item's cases."""
-    if dimension == "theme":
-        return replace(current_filters, themes=(key,)), {}
-    if dimension == "product":
-        return replace(current_filters, products=(key,)), {}
-    return current_filters, {"cause": key}
+# -- priority ranking ---------------------------------------------------------------------------
+st.subheader("まず手を打つべきこと", help=PRIORITY_HELP)
+ranking = summary.priorities
+if ranking.empty:
+    st.info(f"目立つ項目はありません（期間内 {MIN_CASES} 件以上の項目が対象です）。", icon=":material/task_alt:")
 
+
+rows = list(ranking.itertuples())
+for item in rows[:5]:
+    _priority_row(item, current_filters)
+if len(rows) > 5:
+    with st.expander(f"6 位以下（{len(rows) - 5} 件）"):
+        for item in rows[5:]:
+            _priority_row(item, current_filters)
 
 # -- alerts -------------------------------------------------------------------------------------
 st.subheader("アラート", help="急増・持続的な増加・対策後の再発を、偶然の揺らぎと区別して検出したものです"
@@ -150,35 +178,8 @@ for alert in alerts:
                                    f"{_day(alert.since)}から{KINDS.get(alert.kind, alert.kind)}"
                                    f"（観測 {alert.observed:,}件／通常 {alert.expected:,.1f}件）")
         with right:
-            link_filters, keys = _link_keys(alert.dimension, alert.key)
+            link_filters, keys = _link_keys(current_filters, alert.dimension, alert.key)
             ui.case_link("ケースを見る", filters=link_filters, **keys)
-
-# -- priority ranking ---------------------------------------------------------------------------
-st.subheader("まず手を打つべきこと", help=PRIORITY_HELP)
-ranking = summary.priorities
-if ranking.empty:
-    st.info(f"目立つ項目はありません（期間内 {MIN_CASES} 件以上の項目が対象です）。", icon=":material/task_alt:")
-
-
-def _priority_row(item) -> None:
-    with st.container(border=True):
-        left, right = st.columns([5, 1], vertical_alignment="center")
-        left.text(f"{item.rank}. {item.reason}")
-        left.caption(f"{item.dimension_label}・優先度 {item.score:.0f} 点（増加 {item.growth_points:.0f}・"
-                     f"アラート {item.alert_points:.0f}・件数 {item.volume_points:.0f}・高重度 {item.severity_points:.0f}・"
-                     f"再問い合わせ {item.repeat_points:.0f}）")
-        with right:
-            link_filters, keys = _link_keys(item.dimension, item.key)
-            ui.case_link(f"{item.cases:,} 件を見る", filters=link_filters, **keys)
-
-
-rows = list(ranking.itertuples())
-for item in rows[:5]:
-    _priority_row(item)
-if len(rows) > 5:
-    with st.expander(f"6 位以下（{len(rows) - 5} 件）"):
-        for item in rows[5:]:
-            _priority_row(item)
 
 # -- what rose ----------------------------------------------------------------------------------
 st.subheader("増えているテーマと原因",

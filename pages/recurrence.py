@@ -104,11 +104,13 @@ def recurring_section() -> None:
                        labels={"x": "月", "y": "原因", "color": "件数"}, title="原因別・月別の件数（持続している順、上位15）")
     figure.update_layout(xaxis_title="受付月", yaxis_title="原因")
     st.plotly_chart(figure, width="stretch")
-    st.caption("ケースを見る:")
+    st.caption("ケースを見る（上の表と同じ期間）:")
+    # The table covers more than the sidebar's period, so the links carry the table's own range.
+    span = replace(flt, preset="custom", start=result.start.date(), end=(result.end - timedelta(days=1)).date())
     columns = st.columns(2)
     for index, row in enumerate(table.head(LINKS_SHOWN).itertuples(index=False)):
         with columns[index % 2]:
-            link_for(f"{row.原因}（{row.件数:,}件・{row.発生月数}か月）", row.dimension, row.key, flt)
+            link_for(f"{row.原因}（{row.件数:,}件・{row.発生月数}か月）", row.dimension, row.key, span)
     st.download_button("CSV をダウンロード", csv_for_excel(table.drop(columns=["dimension", "key", "月別件数"])),
                        file_name="recurring_causes.csv", mime="text/csv", key="rc_csv")
 
@@ -151,7 +153,9 @@ def effects_section() -> None:
         st.warning("どの再発防止策の対象も、データ内の原因・テーマ・商品の名前と一致しません。対象の名前を確認してください。",
                    icon=":material/warning:")
         return
-    chosen = st.selectbox("推移を見る対策", matched, key="ba_pick",
+    # Open on a countermeasure whose cause came back, if any: that is the chart worth seeing first.
+    first = next((n for n, i in enumerate(matched) if evaluations[i].returned), 0)
+    chosen = st.selectbox("推移を見る対策", matched, index=first, key="ba_pick",
                           format_func=lambda i: f"{evaluations[i].implemented_on:%Y/%m/%d} {evaluations[i].target}"
                                                 f"（{evaluations[i].verdict}）")
     effect_chart(evaluations[chosen], options)
@@ -166,16 +170,21 @@ def effect_chart(evaluation: recurrence.Evaluation, options: recurrence.EffectOp
     day = evaluation.implemented_on
     figure.add_vrect(x0=str(day - timedelta(days=options.before_days)), x1=str(day),
                      fillcolor="#9e9e9e", opacity=0.12, line_width=0, annotation_text="対策前", annotation_position="top left")
+    after_from = day + timedelta(days=options.lag_days)
+    figure.add_vrect(x0=str(after_from), x1=str(after_from + timedelta(days=options.after_days)),
+                     fillcolor="#2ca02c", opacity=0.08, line_width=0, annotation_text="対策後",
+                     annotation_position="top left")
     figure.add_vline(x=str(day), line_dash="dash", line_color="#2ca02c")
-    figure.add_annotation(x=str(day), y=1, yref="paper", text="対策", showarrow=False, xanchor="left")
+    figure.add_annotation(x=str(day), y=1.06, yref="paper", text="対策", showarrow=False, xanchor="center")
     if evaluation.returned:
         figure.add_vline(x=str(evaluation.returned.since), line_dash="dot", line_color="#d62728")
         figure.add_annotation(x=str(evaluation.returned.since), y=0.92, yref="paper", text="再発", showarrow=False,
                               xanchor="left", font={"color": "#d62728"})
     figure.update_layout(title=f"{match.label}の週別件数", xaxis_title="週（月曜始まり）", yaxis_title="件数",
                          showlegend=False)
+    figure.update_xaxes(tickformat="%Y年%-m月")
     st.plotly_chart(figure, width="stretch")
-    link_for(f"{match.name}のケースを見る", match.dimension, match.key, flt)
+    link_for(f"{match.name}のケースを見る（全期間）", match.dimension, match.key, replace(flt, preset="all"))
 
 
 # -- repeat contacts -------------------------------------------------------------------------
@@ -208,7 +217,7 @@ def repeats_section() -> None:
     timeline = need(ui.query("recurrence.customer_timeline", customer))
     st.subheader("問い合わせのタイムライン")
     ui.text_table(timeline)
-    ui.case_link("このお客様のケースをケース一覧で見る", filters=replace(flt, preset="all"), customer=customer)
+    ui.case_link("このお客様のケースをケース一覧で見る", customer=customer)
     st.download_button("CSV をダウンロード", csv_for_excel(frame.drop(columns=["customer_key", "dimension", "key",
                                                                                 "case_ids"])),
                        file_name="repeat_contacts.csv", mime="text/csv", key="rp_csv")

@@ -20,6 +20,7 @@ the strongest. docs/alerts.md explains the choices and the back-test that measur
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Sequence
@@ -365,23 +366,27 @@ def episodes(tests: SeriesTests, fired: np.ndarray, q: np.ndarray, first_day: da
 
 def detect_series(counts: np.ndarray, first_day: date, first_valid: Sequence[int] | None = None,
                   evaluate_from: date | None = None, config: DetectorConfig = DEFAULT_CONFIG) -> list[Signal]:
-    """Alerts on daily count series (rows of `counts`, one column per day from `first_day`), as a
-    daily job run on each day from `evaluate_from` (default: the first) would have raised them.
+    """Alerts on daily count series (rows of `counts`, one column per day from `first_day`) that a
+    daily job run on each day would have raised first on `evaluate_from` (default: the first day)
+    or later; a rise already alerted on in the week before `evaluate_from` is not new.
 
         >>> counts = np.array([[2, 1, 3, 2] * 10 + [2, 12, 14, 3]])
         >>> [(s.kind, s.detected_on) for s in detect_series(counts, date(2025, 1, 6))]
         [('spike', datetime.date(2025, 2, 16))]
     """
     tests = series_tests(counts, first_day, None if first_valid is None else np.asarray(first_valid), config)
-    start = 0 if evaluate_from is None else max((evaluate_from - first_day).days, 0)
+    wanted = 0 if evaluate_from is None else max((evaluate_from - first_day).days, 0)
+    start = max(wanted - config.episode_gap, 0)   # an episode running at evaluate_from began in this week
     fired, q = np.full(tests.p.shape[:2], -1), np.ones(tests.p.shape[:2])
     fired[:, start:], q[:, start:] = decide(tests.p[:, start:], config)
-    return episodes(tests, fired, q, first_day, start, config)
+    found = episodes(tests, fired, q, first_day, start, config)
+    return [s for s in found if (s.detected_on - first_day).days >= wanted]
 
 
 # -- alerts from the store --------------------------------------------------------------------
 
 WORDS_PER_ALERT = 3
+WORD_CASES = 150        # at most this many recent and baseline cases per alert are read for its words
 _WORD_POS = ("名詞-普通名詞", "名詞-固有名詞", "動詞-一般", "形容詞-一般", "形状詞-一般")
 # The POS compound terms are built from (topics.py joins runs of these; a dropped word breaks a run).
 _TERM_POS_SQL = "^(名詞|接頭辞|接尾辞-名詞的|接尾辞-形状詞的|動詞-一般|形容詞-一般|形状詞-一般)"
@@ -437,13 +442,11 @@ def _spike_alerts(con: duckdb.DuckDBPyConnection, now: datetime, since: date, fi
                         [*params, now]).fetchall()[0][0]
     if first is None:
         return []
-    evaluate_from = since - timedelta(days=config.episode_gap)   # an episode already running at `since` is not new
-    start = max(first.date(), evaluate_from - timedelta(days=config.history_days))
+    start = max(first.date(), since - timedelta(days=config.episode_gap + config.history_days))
     series, counts, first_valid = load_series(con, filters, start, now)
     if not series:
         return []
-    signals = detect_series(counts, start, first_valid, evaluate_from, config)
-    signals = [s for s in signals if s.detected_on >= since]
+    signals = detect_series(counts, start, first_valid, since, config)
     signals.sort(key=lambda s: (s.q_value, -(s.observed - s.expected), s.detected_on))
     signals = signals[:max(budget, 0)]
     words = rising_words(con, [(series[s.series], s.since, s.detected_on) for s in signals], filters, config)
@@ -507,7 +510,8 @@ def rising_words(con: duckdb.DuckDBPyConnection, stretches: Sequence[tuple[_Seri
     rows = con.execute(query, [
         list(range(len(stretches))), [s.dimension for s, _, _ in stretches], [s.key for s, _, _ in stretches],
         base_from, [since for _, since, _ in stretches], [until for _, _, until in stretches],
-        *params, min(base_from), max(until for _, _, until in stretches), themes, themes, _TERM_POS_SQL]).fetchall()
+        *params, min(base_from), max(until for _, _, until in stretches), themes, themes, WORD_CASES,
+        _TERM_POS_SQL]).fetchall()
     features: dict[str, frozenset[str]] = {}
     per_alert: list[tuple[list[frozenset[str]], list[frozenset[str]]]] = [([], []) for _ in stretches]
     for alert_no, case_id, recent, terms in rows:
@@ -536,6 +540,7 @@ def _case_features(terms: list[dict]) -> frozenset[str]:
     return frozenset(found)
 
 
+@lru_cache(maxsize=65536)
 def _is_word(term: str) -> bool:
     from .topics import FORMAL_NOUNS, VOC_STOP_WORDS
 

@@ -450,8 +450,9 @@ def effects_table(evaluations: list[Evaluation]) -> pd.DataFrame:
             "再発": (f"{back.since:%Y/%m/%d}から（対策前の{back.level:.1f}倍）" if back else ""),
             "備考": e.note,
         })
-    return pd.DataFrame(rows, columns=["実施日", "対象", "評価した対象", "担当部署", "内容", "対策前 件数", "対策前 件/日",
-                                       "対策後 件数", "対策後 件/日", "増減", "p値", "判定", "再発", "備考"])
+    # The verdict and any return first: the table is wide, and they are what the desk looks for.
+    return pd.DataFrame(rows, columns=["実施日", "対象", "判定", "再発", "増減", "評価した対象", "対策前 件数", "対策前 件/日",
+                                       "対策後 件数", "対策後 件/日", "p値", "担当部署", "内容", "備考"])
 
 
 def subject_series(dimension: str, key: str, filters: Filters = Filters(), granularity: str = "week",
@@ -606,10 +607,10 @@ def customer_timeline(customer_key: str, store: Path | str | None = None, limit:
     with db.reader(store, wait_seconds=2.0) as con:
         return con.execute("""
             SELECT c.received_at AS 受付日時, c.channel AS チャネル, c.product AS 商品,
-                   (SELECT string_agg(th.name, '、' ORDER BY th.position) FROM case_themes t
-                    JOIN themes th USING (theme_id) WHERE t.case_id = c.case_id) AS テーマ,
-                   (SELECT string_agg(x.cause, '、' ORDER BY x.cause) FROM case_causes x
-                    WHERE x.case_id = c.case_id) AS 原因,
+                   coalesce((SELECT string_agg(th.name, '、' ORDER BY th.position) FROM case_themes t
+                             JOIN themes th USING (theme_id) WHERE t.case_id = c.case_id), '') AS テーマ,
+                   coalesce((SELECT string_agg(x.cause, '、' ORDER BY x.cause) FROM case_causes x
+                             WHERE x.case_id = c.case_id), '') AS 原因,
                    c.status AS 対応状況, sc.emotion_level AS 感情レベル,
                    (SELECT count(*) FROM case_events e WHERE e.case_id = c.case_id) AS 移管回数,
                    c.text AS 問い合わせ内容, c.case_id AS ケース番号

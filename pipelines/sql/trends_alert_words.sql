@@ -2,7 +2,8 @@
 -- baseline [base_from, recent_from) of the alerted series, for "the words that rose with it".
 -- /* where */ is the shared filter condition on `cases c`. Parameters, in order: the alert
 -- numbers, dimensions, keys, base_from, recent_from and recent_to (parallel lists), the filter
--- values, the earliest and latest day, the theme filter list twice, the POS pattern.
+-- values, the earliest and latest day, the theme filter list twice, the cap on cases per side,
+-- the POS pattern.
 WITH spec AS (
     SELECT unnest(?::INTEGER[]) AS alert_no, unnest(?::VARCHAR[]) AS dimension, unnest(?::VARCHAR[]) AS series_key,
            unnest(?::DATE[]) AS base_from, unnest(?::DATE[]) AS recent_from, unnest(?::DATE[]) AS recent_to
@@ -20,10 +21,16 @@ members AS (
     UNION
     SELECT 'product', product, case_id, day FROM sel
 ),
-chosen AS (
-    SELECT DISTINCT s.alert_no, m.case_id, m.day >= s.recent_from AS recent
+matched AS (
+    SELECT DISTINCT s.alert_no, m.case_id, m.day, m.day >= s.recent_from AS recent
     FROM spec s JOIN members m ON m.dimension = s.dimension AND m.series_key = s.series_key
          AND m.day >= s.base_from AND m.day <= s.recent_to
+),
+-- At most ? cases per side of an alert, the latest first: shares are stable well before that,
+-- and the words of a busy series stay cheap to compute.
+chosen AS (
+    SELECT alert_no, case_id, recent FROM matched
+    QUALIFY row_number() OVER (PARTITION BY alert_no, recent ORDER BY day DESC, case_id) <= ?
 )
 SELECT ch.alert_no, ch.case_id, ch.recent,
        list(struct_pack(idx := t.idx, surface := coalesce(t.surface, ''),
