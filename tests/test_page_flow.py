@@ -119,5 +119,8 @@ def test_flow_page_route_column_without_times(route_store, monkeypatch):
     assert any("対応経路" in i.value and "日時がない" in i.value for i in at.info)
     assert any("日時のある移管記録がない部署" in i.value for i in at.info)
     assert table_with(at, "往復した部署", "ケース番号")["ケース番号"].tolist() == ["R-002"]
+    at.selectbox(key="flow_open_pingpong").set_value("R-002").run()      # drill down to the case
+    assert not at.exception
+    assert any("R-002 をケース一覧で開く" in link.proto.label for link in at.get("page_link"))
     at.sidebar.multiselect(key="f_channels").set_value(["メール"]).run()
     assert not at.exception
