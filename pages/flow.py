@@ -123,14 +123,16 @@ def sankey_figure(links, stages: list[str]) -> go.Figure:
     palette = qualitative.Set2 + qualitative.Pastel1
     names = sorted({name for stage, name in nodes if stage > 0 and name not in OUTCOME_COLORS})
     department_colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
-    colors = [OUTCOME_COLORS.get(name) or ("#90a4ae" if stage == 0 else department_colors[name]) for stage, name in nodes]
+    colors = [OUTCOME_COLORS.get(name) or ("#90a4ae" if stage == 0 else department_colors[name])
+              for stage, name in nodes]
     source_index = [nodes[(int(s), n)] for s, n in zip(links["source_stage"], links["source"])]
+    target_index = [nodes[(int(s), n)] for s, n in zip(links["target_stage"], links["target"])]
     figure = go.Figure(go.Sankey(
         arrangement="snap",
         node=dict(label=[name for _, name in nodes], color=colors, pad=14, thickness=16,
                   customdata=[stages[stage] for stage, _ in nodes],
                   hovertemplate="%{customdata}: %{label}<br>%{value:,} 件<extra></extra>"),
-        link=dict(source=source_index, target=[nodes[(int(s), n)] for s, n in zip(links["target_stage"], links["target"])],
+        link=dict(source=source_index, target=target_index,
                   value=links["cases"].tolist(), color=[_faded(colors[i]) for i in source_index],
                   hovertemplate="%{source.label} → %{target.label}<br>%{value:,} 件<extra></extra>")))
     figure.update_layout(title="ケースの流れ（受付チャネル → 受付部署 → 移管先 → 結果）", height=560,

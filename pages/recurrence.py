@@ -99,7 +99,9 @@ def recurring_section() -> None:
                                 "p値": st.column_config.NumberColumn(format="%.4f")})
     top = table.head(15)
     labels = [f"{m:%Y年%-m月}" for m in result.months]
-    figure = px.imshow([list(row) for row in top["月別件数"]], x=labels, y=list(top["原因"]),
+    # A theme counted by the fallback may share its name with a cause (お褒め): label it apart.
+    rows = [name if dimension == "cause" else f"{name}（テーマ）" for name, dimension in zip(top["原因"], top["dimension"])]
+    figure = px.imshow([list(row) for row in top["月別件数"]], x=labels, y=rows,
                        color_continuous_scale="Reds", aspect="auto", text_auto=True,
                        labels={"x": "月", "y": "原因", "color": "件数"}, title="原因別・月別の件数（持続している順、上位15）")
     figure.update_layout(xaxis_title="受付月", yaxis_title="原因")
@@ -169,7 +171,8 @@ def effect_chart(evaluation: recurrence.Evaluation, options: recurrence.EffectOp
                                   line={"color": color}))
     day = evaluation.implemented_on
     figure.add_vrect(x0=str(day - timedelta(days=options.before_days)), x1=str(day),
-                     fillcolor="#9e9e9e", opacity=0.12, line_width=0, annotation_text="対策前", annotation_position="top left")
+                     fillcolor="#9e9e9e", opacity=0.12, line_width=0, annotation_text="対策前",
+                     annotation_position="top left")
     after_from = day + timedelta(days=options.lag_days)
     figure.add_vrect(x0=str(after_from), x1=str(after_from + timedelta(days=options.after_days)),
                      fillcolor="#2ca02c", opacity=0.08, line_width=0, annotation_text="対策後",

@@ -40,6 +40,11 @@ def _md(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", str(text))
 
 
+def _rows_height(rows: int) -> int:
+    """Pixel height that shows a page of rows without an inner scroll bar."""
+    return 38 + 35 * max(rows, 1)
+
+
 def _label(text: str) -> str:
     """Plotly reads a subset of HTML in labels: show words as written."""
     return html.escape(str(text))
@@ -336,7 +341,7 @@ def render_kwic() -> None:
         "キーワード": st.column_config.TextColumn(width="small", help="選んだ語・文字列（否定の形を含む）の本文中の表記"),
         "右文脈": st.column_config.TextColumn(width="medium"),
         "根拠語": st.column_config.TextColumn(help="テーマを付けた根拠になった語"),
-    }, key="th_kwic_table")
+    }, key="th_kwic_table", height=_rows_height(len(rows)))
     links = st.columns(2)
     with links[0]:
         keys = {"term": explore.split_term(term)[0]} if term else {"q": text} if text else {}
@@ -387,7 +392,7 @@ def render_unclassified() -> None:
         return
     ui.text_table(result.rows.assign(感情レベル=result.rows["感情レベル"].map(lambda v: LEVELS.get(v, "—"))),
                   column_config={"受付日時": st.column_config.DatetimeColumn(format="YYYY/MM/DD HH:mm")},
-                  key="th_uncl_table")
+                  key="th_uncl_table", height=_rows_height(len(result.rows)))
 
     st.subheader("トピック提案")
     st.caption("未分類のケースを、よく一緒に出てくる語でまとめた候補です（NMF、同じデータなら毎回同じ結果）。"
@@ -402,7 +407,7 @@ def render_unclassified() -> None:
         return
     for row in suggestions.itertuples(index=False):
         with st.container(border=True):
-            head, button = st.columns([5, 1])
+            head, button = st.columns([3, 1])
             head.text(f"トピック {row.番号}（{row.件数:,} 件）　特徴語: {row.特徴語}")
             button.button("エディタに入れる", key=f"th_suggest_{row.番号}", on_click=_fill_editor,
                           args=(row.ルール, row.特徴語, int(row.番号)), icon=":material/edit_note:")

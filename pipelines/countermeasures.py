@@ -1,6 +1,8 @@
 """Countermeasure log (再発防止策): what was done, when, against which cause, theme or product."""
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 
 from .mapping import Mapping
@@ -48,17 +50,16 @@ MAX_DESCRIPTION_CHARS = 2000
 FORM_SOURCE = "再発ページから登録"
 
 
-def record_countermeasure(implemented_on, target: str | None, department: str | None = None,
+def record_countermeasure(implemented_on: dt.date | None, target: str | None, department: str | None = None,
                           description: str | None = None, store=None, mask: bool = True) -> bool:
     """Record one countermeasure entered on the recurrence page, through the one writer path.
     The description is masked (names, phone numbers, …; mask=False when the caller already did);
     the entry is listed in 取り込み履歴 as its own batch. Returns False when the same (date,
     target, description) is already recorded.
 
-    >>> record_countermeasure(date(2025, 4, 4), "キャップ不良", "製造部", "締め確認を強化")  # doctest: +SKIP
+    >>> record_countermeasure(dt.date(2025, 4, 4), "キャップ不良", "製造部", "締め確認を強化")  # doctest: +SKIP
     True
     """
-    import datetime as dt
     import os
 
     from . import db
@@ -95,10 +96,9 @@ def mask_description(description: str | None) -> str | None:
     return mask_text(description).text if description else None
 
 
-def _checked_entry(implemented_on, target, department, description):
+def _checked_entry(implemented_on: dt.date | None, target: str | None, department: str | None,
+                   description: str | None) -> tuple[dt.date, str, str | None, str | None]:
     """The form's values cleaned, or a KakehashiError that says what to fix (Japanese for the UI)."""
-    import datetime as dt
-
     from .errors import KakehashiError
     from .text import normalize
 

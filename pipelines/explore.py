@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -37,7 +38,7 @@ _NOISE = r"^[0-9.,:/%-]+$|^[ -~]$"                   # bare numbers, single ASCI
 _STOP_WORDS = sorted(topics.VOC_STOP_WORDS | topics.FORMAL_NOUNS | TEXT_FORMAL_NOUNS | topics.CODE_WORDS)
 KWIC_WIDTH = 24                                    # characters of context on each side
 MAX_PAGE_SIZE = 200
-COMPOUND_SAMPLE = 5000                             # cases read for compound terms (seeded sample above)
+COMPOUND_SAMPLE = 3000                             # cases read to find compound terms (a seeded sample above)
 LAYOUT_SEED = 7
 
 
@@ -201,7 +202,7 @@ def top_compounds(filters: flt.Filters, theme: str | None = None, limit: int = 2
             FROM case_terms t SEMI JOIN sample USING (case_id) ORDER BY t.case_id, t.idx""",
                         params=[str(seed), COMPOUND_SAMPLE]).fetchall()
         ranked = topics.rank_compounds(_term_groups(table))
-        candidates = ranked[ranked["freq"] >= 2].head(max(limit * 5, 50))
+        candidates = ranked[ranked["freq"] >= 2].head(max(limit * 3, 30))
         if candidates.empty:
             return pd.DataFrame(columns=columns)
         # Counted in the text: a compound is not one stored term, and the text holds it either way.
@@ -216,15 +217,26 @@ def top_compounds(filters: flt.Filters, theme: str | None = None, limit: int = 2
     return ranked[columns].astype({"件数": "int64", "全体の件数": "int64"}).reset_index(drop=True)
 
 
-def _term_groups(rows: list[tuple]) -> list[list[Term]]:
+class _StoredTerm(NamedTuple):
+    """A stored term as topics.rank_compounds reads it (its TermLike); a tuple is cheaper to build
+    than text.Term for the ~60,000 terms of a sample."""
+
+    idx: int
+    surface: str
+    lemma: str
+    pos: str
+    negated: bool
+
+
+def _term_groups(rows: list[tuple]) -> list[list[_StoredTerm]]:
     """Rows (case_id, idx, surface, lemma, pos, negated) ordered by case → one term list per case."""
-    groups: list[list[Term]] = []
+    groups: list[list[_StoredTerm]] = []
     current = None
-    for case_id, idx, surface, lemma, pos, negated in rows:
+    for case_id, *term in rows:
         if case_id != current:
             groups.append([])
             current = case_id
-        groups[-1].append(Term(idx, surface, lemma, pos, bool(negated)))
+        groups[-1].append(_StoredTerm(*term))
     return groups
 
 

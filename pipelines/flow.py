@@ -28,9 +28,6 @@ from . import filters as flt
 from .errors import KakehashiError
 from .settings import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
 
-# A status that means done even when the export has no completion time (compared lower-cased).
-CLOSED_STATUSES = ("完了", "完了済", "完了済み", "対応完了", "解決", "解決済", "解決済み", "対応済", "対応済み", "終了",
-                   "クローズ", "クローズ済み", "closed", "solved", "resolved", "done", "complete", "completed")
 # A hand-off back to the sender with one of these in its action is a return (差戻し), not an answer.
 RETURN_ACTIONS = ("差戻", "差し戻", "差しもど", "さしもど", "返戻", "return", "sent back", "bounce")
 # The desk's own 優先度 that marks a case as severe for the escalation check (compared lower-cased).
@@ -109,6 +106,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, filters: flt.Filters, cause: str | 
     Without as_of, "now" is the latest receipt and every stored event counts; with as_of, what
     happened after it is not seen yet.
     """
+    from .summary import status_done_sql   # one definition of "done" (summary imports this module)
+
     period = flt.resolve(con, filters)
     now = period.now
     seen_until = now if filters.as_of else datetime.max.replace(microsecond=0)
@@ -122,11 +121,10 @@ def _prepare(con: duckdb.DuckDBPyConnection, filters: flt.Filters, cause: str | 
                c.received_at >= ? AND c.received_at < ? AS in_period,
                CASE WHEN c.updated_at <= ? THEN c.updated_at END AS updated_at,
                CASE WHEN c.closed_at <= ? THEN c.closed_at END AS closed_at,
-               coalesce(c.closed_at <= ?, list_contains(?::VARCHAR[], lower(trim(c.status))), false) AS closed
+               coalesce(c.closed_at <= ?, {status_done_sql("c")}) AS closed
         FROM cases c
         WHERE c.received_at <= ? AND {condition}""",
-                [period.start, period.end, seen_until, seen_until, seen_until, [s.lower() for s in CLOSED_STATUSES],
-                 seen_until, *params])
+                [period.start, period.end, seen_until, seen_until, seen_until, seen_until, *params])
     con.execute(db.sql("flow_stints"), {"now": seen_until, "return_pattern": _words_pattern(RETURN_ACTIONS)})
     return _Scope(period, now, seen_until)
 
@@ -140,7 +138,8 @@ def _events_known(con: duckdb.DuckDBPyConnection) -> bool:
 def _desk_known(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether any department in the store is one of settings.RECEIVING_DESKS."""
     return con.execute("""
-        SELECT EXISTS (SELECT 1 FROM case_events WHERE list_contains($d, from_department) OR list_contains($d, to_department))
+        SELECT EXISTS (SELECT 1 FROM case_events
+                       WHERE list_contains($d, from_department) OR list_contains($d, to_department))
             OR EXISTS (SELECT 1 FROM cases WHERE list_contains($d, department))""",
                        {"d": list(RECEIVING_DESKS)}).fetchone()[0]
 
@@ -370,8 +369,8 @@ def escalation_check(filters: flt.Filters, cause: str | None = None, min_level: 
                               "late": VERDICT_LABELS["late"], "listed": list(LISTED_VERDICTS)}).df()
         counts = dict(con.execute("SELECT verdict, count(*) FROM flow_severe GROUP BY verdict").fetchall())
         by_theme = con.execute(db.sql("flow_themes")).df()
-    return EscalationCheck(cases, by_theme, sum(counts.values()), *(counts.get(v, 0) for v in
-                           ("in_time", "resolved", "not_due", "untimed", "not_desk")), int(min_level), float(within_hours))
+    tallies = (counts.get(v, 0) for v in ("in_time", "resolved", "not_due", "untimed", "not_desk"))
+    return EscalationCheck(cases, by_theme, sum(counts.values()), *tallies, int(min_level), float(within_hours))
 
 
 # ---------------------------------------------------------------- theme × department

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -270,7 +270,7 @@ def evaluate_countermeasures(con: duckdb.DuckDBPyConnection, filters: Filters, o
     for index, (day, target, department, description) in enumerate(measures):
         found = matches[target]
         match = TargetMatch(found[0], found[1], names.display(*found)) if found else None
-        counts = series.get(found, np.zeros((end - first).days, dtype=np.int64)) if found else None
+        counts = series.get(found, np.zeros(max(0, (end - first).days), dtype=np.int64)) if found else None
         evaluations.append(_evaluate_one(day, target, department, description, match, counts, first, end,
                                          later.get(index), options))
     return evaluations
@@ -307,7 +307,7 @@ def _daily_series(con: duckdb.DuckDBPyConnection, subjects: list[tuple[str, str]
                                 until + timedelta(microseconds=1) if until else datetime.max)]).fetchall()
     finally:
         con.unregister("kk_subjects")
-    length = (end - first).days
+    length = max(0, (end - first).days)      # "now" (as_of) may lie before the first case
     series = {subject: np.zeros(length, dtype=np.int64) for subject in subjects}
     for dimension, key, day, cases in rows:
         series[(dimension, key)][(day - first).days] = cases
@@ -463,7 +463,8 @@ def subject_series(dimension: str, key: str, filters: Filters = Filters(), granu
     if granularity not in ("week", "month"):
         raise ValueError("granularity must be week or month")
     with db.reader(store, wait_seconds=2.0) as con:
-        span = con.execute("SELECT CAST(min(received_at) AS DATE), CAST(max(received_at) AS DATE) FROM cases").fetchall()[0]
+        span = con.execute("SELECT CAST(min(received_at) AS DATE), CAST(max(received_at) AS DATE) "
+                           "FROM cases").fetchall()[0]
         if span[0] is None:
             return pd.DataFrame({"期間": pd.Series(dtype="datetime64[ns]"), "件数": pd.Series(dtype="int64")})
         end = span[1] + timedelta(days=1)
@@ -657,12 +658,12 @@ def near_duplicates(filters: Filters = Filters(), options: DuplicateOptions = Du
         con.execute(db.sql("recurrence_dup_docs").replace("{where}", condition), [*params, PLACEHOLDER_CONTACTS])
         anonymous = con.execute("SELECT count(*) FROM kk_dup_docs WHERE customer_key IS NULL").fetchall()[0][0]
         if anonymous:
-            con.execute(db.sql("recurrence_dup_tokens"))
+            con.execute(db.sql("recurrence_dup_tokens"), [options.anonymous_similarity])
         else:   # nobody unknown: the prefix join has nothing to find
             con.execute("CREATE OR REPLACE TEMP TABLE kk_dup_tokens (case_id VARCHAR, customer_key VARCHAR, "
-                        "product VARCHAR, received_at TIMESTAMP, term VARCHAR, n BIGINT, pos BIGINT)")
+                        "product VARCHAR, received_at TIMESTAMP, term VARCHAR, n BIGINT)")
         pairs = con.execute(db.sql("recurrence_dup_pairs"), [
-            options.window_days, options.anonymous_similarity, options.anonymous_window_days,
+            options.window_days, options.anonymous_window_days, options.anonymous_similarity,
             options.min_shared_terms, options.similarity, options.anonymous_similarity]).fetchall()
         group_of, best = _group_pairs(pairs)
         members = _member_frame(con, group_of, best)
@@ -773,7 +774,7 @@ def countermeasure_log(store: Path | str | None = None) -> pd.DataFrame:
 # -- recording a countermeasure from the page -------------------------------------------------
 
 def record_from_page(implemented_on: date | None, target: str | None, department: str | None,
-                     description: str | None, store: Path | str | None = None, timeout: float = 120.0) -> bool:
+                     description: str | None, store: Path | str | None = None, timeout: float = 180.0) -> bool:
     """Record one countermeasure in a short child process and wait for it; True when it was new.
 
     The Streamlit server reads the store from many threads; a write from inside it would make
@@ -794,9 +795,15 @@ def record_from_page(implemented_on: date | None, target: str | None, department
     description = mask_description(description)
     entry = {"implemented_on": implemented_on.isoformat(), "target": target, "department": department,
              "description": description, "store": str(db_path(store))}
-    done = subprocess.run([sys.executable, "-m", "pipelines.recurrence", "record-countermeasure"], cwd=PROJECT_DIR,
-                          input=json.dumps(entry, ensure_ascii=False), capture_output=True, text=True,
-                          encoding="utf-8", timeout=timeout)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipelines.recurrence", "record-countermeasure"],
+                              cwd=PROJECT_DIR, input=json.dumps(entry, ensure_ascii=False), capture_output=True,
+                              text=True, encoding="utf-8", timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise KakehashiError("countermeasure_write", "データの更新が長引いているため、再発防止策を保存できませんでした。",
+                             f"Recording the countermeasure timed out after {timeout:.0f} s.",
+                             "取り込みや分析が終わってから、もう一度「登録する」を押してください。",
+                             "Wait for the running load or analysis to finish, then try again.") from exc
     lines = done.stdout.strip().splitlines()
     answer = json.loads(lines[-1]) if lines else {}
     if "inserted" in answer:

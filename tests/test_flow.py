@@ -17,7 +17,6 @@ The events fixture, hour by hour ("now" = the latest receipt, 2025-04-20 09:00; 
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -49,7 +48,8 @@ def flow_store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def route_store(tmp_path_factory) -> Path:
-    """A cases export whose 対応経路 column is the only record of hand-offs: no timestamps at all."""
+    """A cases export whose 対応経路 column is the only record of hand-offs: no timestamps at all
+    (R-005 has no route and no completion time, only the status 解決済み)."""
     store = tmp_path_factory.mktemp("flow-route") / "store.duckdb"
     assert load_file(FLOW / "route_cases.csv", store, LoadOptions(workers=1)).status == "done"
     return store
@@ -219,7 +219,8 @@ def test_escalations_per_theme_count_each_case_once_per_theme(flow_store):
 # ---------------------------------------------------------------- the Sankey
 
 def links_of(frame: pd.DataFrame) -> set[tuple]:
-    return {tuple(row) for row in frame[["source_stage", "source", "target_stage", "target", "cases"]].itertuples(index=False)}
+    columns = ["source_stage", "source", "target_stage", "target", "cases"]
+    return {tuple(row) for row in frame[columns].itertuples(index=False)}
 
 
 def test_sankey_paths_and_outcomes(flow_store):
@@ -244,14 +245,15 @@ def test_sankey_cause_filter_and_the_hop_limit(flow_store):
 
 def test_route_column_feeds_flows_and_counts_but_no_times(route_store):
     coverage = flow.coverage(ALL, store=route_store)
-    assert (coverage.route_cases, coverage.no_event_cases, coverage.timed_cases) == (3, 1, 0)
+    assert (coverage.route_cases, coverage.no_event_cases, coverage.timed_cases) == (3, 2, 0)
     assert not coverage.events_known
     assert set(coverage.untimed_departments) == {DESK, "品質保証部", "製造部", "物流部", "営業部", "法務部"}
     stats = by_department(flow.department_stats(ALL, store=route_store))
     assert stats["製造部"]["担当件数"] == 1 and stats["物流部"]["受け取った移管"] == 2
     assert all(pd.isna(row["保持時間の中央値（時間）"]) for row in stats.values())
     assert links_of(flow.sankey_links(ALL, store=route_store)) >= {
-        (0, "電話", 1, DESK, 1), (1, DESK, 2, "品質保証部", 1), (2, "品質保証部", 3, "製造部", 1), (3, "製造部", 6, "完了", 1)}
+        (0, "電話", 1, DESK, 1), (1, DESK, 2, "品質保証部", 1), (2, "品質保証部", 3, "製造部", 1), (3, "製造部", 6, "完了", 1),
+        (0, "手紙", 1, DESK, 1), (1, DESK, 6, "完了", 1)}              # R-005: done by its status word alone
     stalls = flow.stalls(ALL, store=route_store)
     assert stalls.cases.empty and (stalls.open_cases, stalls.unknown) == (2, 2)   # R-003, R-004: no dates
     bounced = flow.ping_pong(ALL, store=route_store).cases
@@ -367,32 +369,3 @@ def test_planted_unescalated_severe_cases_are_listed_and_the_rest_is_legitimate(
     assert ((facts["emotion_level"] >= 3) | (facts["priority"] == "高") | facts["demanded"]).all()
     assert (facts["escalated_at"].isna() | (facts["escalated_at"] > deadline)).all()
     assert (facts["closed_at"].isna() | (facts["closed_at"] > deadline)).all()
-
-
-def test_every_data_function_is_fast_on_the_sample(sample_store, tmp_path):
-    """Each data function under 2 s on the 24k-case sample. Measured as CPU time of the process (all
-    DuckDB threads), best of three: on a shared machine wall time also measures the neighbours, and
-    CPU time is an upper bound of the wall time an idle machine would need."""
-    store = tmp_path / "copy.duckdb"
-    shutil.copy(sample_store, store)   # a private copy: the timing must not wait on another reader
-    calls = {
-        "coverage": lambda: flow.coverage(ALL, store=store),
-        "sankey_links": lambda: flow.sankey_links(ALL, store=store),
-        "department_stats": lambda: flow.department_stats(ALL, store=store),
-        "stalls": lambda: flow.stalls(ALL, store=store),
-        "ping_pong": lambda: flow.ping_pong(ALL, store=store),
-        "escalation_check": lambda: flow.escalation_check(ALL, store=store),
-        "theme_department_matrix": lambda: flow.theme_department_matrix(ALL, store=store),
-        "cause_options": lambda: flow.cause_options(store=store),
-    }
-    cpu, wall = {}, {}
-    for name, call in calls.items():
-        runs = []
-        for _ in range(3):
-            started, started_cpu = time.perf_counter(), time.process_time()
-            call()
-            runs.append((time.process_time() - started_cpu, time.perf_counter() - started))
-        cpu[name], wall[name] = min(r[0] for r in runs), min(r[1] for r in runs)
-    print("\nflow on the 24k sample, best of 3 — CPU s:", {k: round(v, 2) for k, v in cpu.items()},
-          "wall s:", {k: round(v, 2) for k, v in wall.items()})
-    assert max(cpu.values()) < 2.0, cpu

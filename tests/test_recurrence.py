@@ -274,6 +274,20 @@ def test_near_duplicate_thresholds_are_honoured(fixture_store):
     assert not set(narrow.members["ケース番号"]) & case_ids(fixture_store, "received_at < '2025-08-11'", [])
 
 
+def test_placeholder_customer_ids_are_not_a_person(fixture_store, tmp_path):
+    store = tmp_path / "copy.duckdb"
+    shutil.copy(fixture_store, store)
+    with db.writer(store) as con:   # an export that writes 0000 / 不明 where it knows no customer
+        con.execute("UPDATE cases SET customer_key = '0000' WHERE customer_key = 'KC9000001'")
+        con.execute("UPDATE cases SET customer_key = '不明' WHERE customer_key = 'KC9000010'")
+    repeats = recurrence.repeat_customers(ALL, store=store)
+    assert "0000" not in set(repeats["customer_key"]) and repeats.iloc[0]["customer_key"] == "KC9000002"
+    groups = [set(part["ケース番号"]) for _, part in recurrence.near_duplicates(ALL, store=store).members.groupby("グループ")]
+    # The rewording now counts as from unknown senders, who must write near-identically to be merged.
+    assert case_ids(store, "customer_key = '不明'", []) not in groups
+    assert case_ids(store, "customer_key IS NULL", []) in groups
+
+
 # -- recurring causes -------------------------------------------------------------------------
 
 def test_recurring_causes_rank_persistence_and_trend(fixture_store):

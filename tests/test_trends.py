@@ -69,7 +69,8 @@ def test_theme_counts_are_case_theme_pairs_plus_unclassified(sample_store):
     assert int(july.loc[july["name"] == trends.UNCLASSIFIED, "count"].iloc[0]) == unclassified
     assert (july["cases"] == cases).all()
     assert july["share"].sum() > 1.0                                          # shares of pairs exceed 100 %
-    assert trend.period_cases == cases and not trend.extended
+    assert trend.period_cases == cases
+    assert trend.extended and trend.chart_start == date(2024, 8, 1)   # one month alone: a year is shown
 
 
 def test_single_valued_dimensions_add_up_to_the_cases(sample_store):

@@ -1,7 +1,7 @@
 -- Term sets of the cases in scope, for near-duplicate detection: content-word lemmas (a negated
 -- one marked with ¬, so 届く and 届かない differ), without numbers and masked personal data.
--- A customer key shared by very many cases is a placeholder (不明, 0000) or a company account, not
--- one person: such cases count as from an unknown sender.
+-- A placeholder ID (0000, 不明, guest, …) or a customer key shared by very many cases (a company
+-- account, an unlisted placeholder) is not one person: such cases count as from an unknown sender.
 -- Parameters: the filter condition's values, then the most contacts one real customer can have.
 CREATE OR REPLACE TEMP TABLE kk_dup_docs AS
 WITH scoped AS (
@@ -11,10 +11,12 @@ WITH scoped AS (
     WHERE {where}
 ),
 placeholders AS (
-    SELECT customer_key FROM scoped WHERE customer_key IS NOT NULL GROUP BY 1 HAVING count(*) > ?
+    SELECT customer_key FROM scoped WHERE customer_key IS NOT NULL GROUP BY 1
+    HAVING count(*) > ? OR regexp_matches(lower(customer_key), '^(0+|-+|不明|なし|無し|未登録|未入力|該当なし|ゲスト|guest|unknown|anonymous|n/?a|none|null)$')
 )
 SELECT s.case_id,
-       CASE WHEN s.customer_key IN (SELECT customer_key FROM placeholders) THEN NULL ELSE s.customer_key END AS customer_key,
+       CASE WHEN s.customer_key IN (SELECT customer_key FROM placeholders) THEN NULL
+            ELSE s.customer_key END AS customer_key,
        s.product, s.received_at,
        list(DISTINCT t.lemma || CASE WHEN t.negated THEN '¬' ELSE '' END) AS terms
 FROM scoped s JOIN case_terms t USING (case_id)

@@ -4,25 +4,22 @@
 --              `similarity` — a follow-up that adds context still matches;
 --   anonymous: at least one sender unknown, the same product within `anonymous window` days, and
 --              Jaccard at least `anonymous similarity` — stricter, since two people can write alike.
--- The anonymous join uses prefix filtering: two sets with Jaccard ≥ t share one of the first
--- n - ceil(t·n) + 1 terms of each (rarest first), so only those terms are joined.
--- Parameters: window, anonymous similarity, anonymous window, minimum shared terms,
--- similarity, anonymous similarity.
+-- The anonymous join uses prefix filtering: kk_dup_tokens holds only the first n - ceil(t·n) + 1
+-- terms of each set (rarest first), and two sets with Jaccard ≥ t share one of those.
+-- Parameters: window, anonymous window, anonymous similarity, minimum shared terms, similarity,
+-- anonymous similarity.
 WITH same_customer AS (
     SELECT a.case_id AS a_id, b.case_id AS b_id, 'customer' AS kind
     FROM kk_dup_docs a JOIN kk_dup_docs b ON a.customer_key = b.customer_key AND a.case_id < b.case_id
     WHERE (a.product = b.product OR a.product = '' OR b.product = '')
       AND abs(epoch(b.received_at) - epoch(a.received_at)) <= CAST(? AS DOUBLE) * 86400
 ),
-prefix AS (
-    SELECT case_id, customer_key, product, received_at, term FROM kk_dup_tokens
-    WHERE pos <= n - ceil(CAST(? AS DOUBLE) * n - 1e-9) + 1
-),
 anonymous AS (
     SELECT DISTINCT a.case_id AS a_id, b.case_id AS b_id, 'anonymous' AS kind
-    FROM prefix a JOIN prefix b ON a.product = b.product AND a.term = b.term AND a.case_id < b.case_id
+    FROM kk_dup_tokens a JOIN kk_dup_tokens b ON a.product = b.product AND a.term = b.term AND a.case_id < b.case_id
     WHERE (a.customer_key IS NULL OR b.customer_key IS NULL)
       AND abs(epoch(b.received_at) - epoch(a.received_at)) <= CAST(? AS DOUBLE) * 86400
+      AND least(a.n, b.n) >= CAST(? AS DOUBLE) * greatest(a.n, b.n) - 1e-9   -- Jaccard ≤ smaller / larger
 ),
 scored AS (
     SELECT p.a_id, p.b_id, p.kind, len(list_intersect(a.terms, b.terms)) AS shared,

@@ -5,10 +5,12 @@
 -- goes, so its contacts before the period count too.
 -- Parameters: the filter condition's values (without the period), the period end, window days,
 -- minimum contacts, the period start, limit.
+-- Placeholder IDs that exports use for "no customer" (0000, 不明, guest, …) are not a person.
 WITH scoped AS (
     SELECT c.case_id, c.customer_key, c.received_at
     FROM cases c
     WHERE {where} AND c.received_at < ? AND c.customer_key IS NOT NULL AND trim(c.customer_key) <> ''
+      AND NOT regexp_matches(lower(trim(c.customer_key)), '^(0+|-+|不明|なし|無し|未登録|未入力|該当なし|ゲスト|guest|unknown|anonymous|n/?a|none|null)$')
 ),
 subjects AS (
     SELECT s.*, 'cause' AS dimension, x.cause AS key FROM scoped s JOIN case_causes x USING (case_id)
