@@ -458,7 +458,8 @@ def _show_preview(preview: explore.RulePreview) -> None:
         st.caption("エラーのため、テーマ辞書は変更していません。")
         return
     cols = st.columns(4)
-    cols[0].metric("該当するケース", f"{preview.hits:,} 件", delta=f"{preview.hits - preview.before:+,} 件（現在 {preview.before:,}）",
+    cols[0].metric("該当するケース", f"{preview.hits:,} 件",
+                   delta=f"{preview.hits - preview.before:+,} 件（現在 {preview.before:,}）",
                    delta_color="off")
     cols[1].metric("新たに付く", f"{preview.added:,} 件")
     cols[2].metric("外れる", f"{preview.removed:,} 件")

@@ -516,27 +516,31 @@ def rising_words(con: duckdb.DuckDBPyConnection, stretches: Sequence[tuple[_Seri
     per_alert: list[tuple[list[frozenset[str]], list[frozenset[str]]]] = [([], []) for _ in stretches]
     for alert_no, case_id, recent, terms in rows:
         if case_id not in features:
-            features[case_id] = _case_features(terms)
+            features[case_id] = _case_features(tuple(
+                (t["idx"], t["surface"], t["lemma"], t["pos"], t["negated"]) for t in terms))
         per_alert[alert_no][0 if recent else 1].append(features[case_id])
     return [_top_rising(recent, baseline) for recent, baseline in per_alert]
 
 
-def _case_features(terms: list[dict]) -> frozenset[str]:
-    """A case's countable terms: content-word lemmas (届く(否定) when negated) and compound terms."""
+@lru_cache(maxsize=20000)
+def _case_features(terms: tuple[tuple, ...]) -> frozenset[str]:
+    """A case's countable terms — content-word lemmas (届く(否定) when negated) and compound terms —
+    from its (idx, surface, lemma, pos, negated) terms. Cached: a case's terms change only with its
+    text, and the page asks again for every period and filter."""
     from types import SimpleNamespace
 
     from .topics import KEEP_NEGATED, NEGATED_SUFFIX, compound_terms
 
     found = set()
-    for term in terms:
-        lemma, pos = term["lemma"], term["pos"]
+    for _, _, lemma, pos, negated in terms:
         if not pos.startswith(_WORD_POS) or pos.startswith("名詞-普通名詞-副詞可能"):
             continue
-        if term["negated"] and (not pos.startswith("名詞") or lemma in KEEP_NEGATED):
+        if negated and (not pos.startswith("名詞") or lemma in KEEP_NEGATED):
             found.add(lemma + NEGATED_SUFFIX)
         elif _is_word(lemma):
             found.add(lemma)
-    found.update(c for c in compound_terms([SimpleNamespace(**t) for t in terms]) if _is_word(c))
+    pieces = [SimpleNamespace(idx=i, surface=s, lemma=l, pos=p, negated=n) for i, s, l, p, n in terms]
+    found.update(c for c in compound_terms(pieces) if _is_word(c))
     return frozenset(found)
 
 

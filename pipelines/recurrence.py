@@ -602,7 +602,7 @@ def repeat_customers(filters: Filters = Filters(), options: RepeatOptions = Repe
     return pd.DataFrame(records, columns=columns)
 
 
-def customer_timeline(customer_key: str, store: Path | str | None = None, limit: int = 200) -> pd.DataFrame:
+def customer_timeline(customer_key: str, limit: int = 200, store: Path | str | None = None) -> pd.DataFrame:
     """Every contact of one customer, oldest first: date, channel, themes, causes, status, emotion
     level, hand-offs between departments and the (masked) text, to be shown as plain text."""
     with db.reader(store, wait_seconds=2.0) as con:
@@ -774,7 +774,7 @@ def countermeasure_log(store: Path | str | None = None) -> pd.DataFrame:
 # -- recording a countermeasure from the page -------------------------------------------------
 
 def record_from_page(implemented_on: date | None, target: str | None, department: str | None,
-                     description: str | None, store: Path | str | None = None, timeout: float = 180.0) -> bool:
+                     description: str | None, timeout: float = 180.0, store: Path | str | None = None) -> bool:
     """Record one countermeasure in a short child process and wait for it; True when it was new.
 
     The Streamlit server reads the store from many threads; a write from inside it would make

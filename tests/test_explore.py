@@ -20,6 +20,7 @@ from pipelines.settings import RULES_DIR
 
 ALL = flt.Filters(preset="all")
 LAST_4W = flt.Filters()
+UNTAGGED = "SELECT count(*) FROM cases WHERE case_id NOT IN (SELECT case_id FROM case_themes)"
 
 
 def _sql(store, query: str, params=()):
@@ -47,19 +48,20 @@ def test_distribution_counts_cases_per_theme_and_unclassified(sample_store):
     stored = dict(_sql(sample_store, "SELECT theme_id, count(DISTINCT case_id) FROM case_themes GROUP BY 1"))
     assert {r.theme_id: r.件数 for r in frame.itertuples() if r.theme_id != ex.UNCLASSIFIED} == \
         {theme_id: stored.get(theme_id, 0) for theme_id in frame["theme_id"] if theme_id != ex.UNCLASSIFIED}
-    unclassified = _sql(sample_store, "SELECT count(*) FROM cases WHERE case_id NOT IN (SELECT case_id FROM case_themes)")
+    unclassified = _sql(sample_store, UNTAGGED)
     assert frame.iloc[-1]["テーマ"] == "未分類" and frame.iloc[-1]["件数"] == unclassified[0][0]
     total = _sql(sample_store, "SELECT count(*) FROM cases")[0][0]
     assert frame["割合"].tolist() == pytest.approx((frame["件数"] / total).tolist())
     # Rules-file order, as every chart's legend.
-    assert frame["theme_id"].tolist()[:-1] == [r[0] for r in _sql(sample_store, "SELECT theme_id FROM themes ORDER BY position")]
+    in_rules_order = [r[0] for r in _sql(sample_store, "SELECT theme_id FROM themes ORDER BY position")]
+    assert frame["theme_id"].tolist()[:-1] == in_rules_order
 
 
 def test_distribution_splits_exactly_over_channels(second_sample):
     store, manifest = second_sample
     whole = ex.theme_distribution(ALL, store=store).set_index("theme_id")["件数"]
-    parts = sum(ex.theme_distribution(flt.Filters(preset="all", channels=(channel,)), store=store).set_index("theme_id")["件数"]
-                for channel in manifest["channels"])
+    parts = sum(ex.theme_distribution(flt.Filters(preset="all", channels=(channel,)), store=store)
+                .set_index("theme_id")["件数"] for channel in manifest["channels"])
     assert parts.to_dict() == whole.to_dict()
 
 
@@ -93,7 +95,8 @@ def test_the_planted_spike_stands_out_in_the_distribution(request, which):
     start, end = date.fromisoformat(spike["start"]), date.fromisoformat(spike["end"])
     # The generator plants the spike on one product: look at that product's cases.
     product = (spike["product"],)
-    before = flt.Filters(preset="custom", start=start - timedelta(days=29), end=start - timedelta(days=1), products=product)
+    before = flt.Filters(preset="custom", start=start - timedelta(days=29), end=start - timedelta(days=1),
+                         products=product)
     during = flt.Filters(preset="custom", start=start, end=end, products=product)
     share = {}
     for label, filters in (("before", before), ("during", during)):
@@ -111,8 +114,8 @@ def test_top_terms_count_negation_apart_and_rank_by_jaccard(sample_store):
     # 届かない is what makes a delivery complaint: more typical of the theme than 届く itself.
     assert words.loc["届く(否定)", "リフト"] > words.loc["届く", "リフト"]
     chosen = _sql(sample_store, "SELECT count(DISTINCT case_id) FROM case_themes WHERE theme_id = 'delivery'")[0][0]
-    negated = _sql(sample_store, "SELECT count(DISTINCT t.case_id) FROM case_terms t JOIN case_themes ct USING (case_id) "
-                                 "WHERE ct.theme_id = 'delivery' AND t.lemma = '届く' AND t.negated")[0][0]
+    negated = _sql(sample_store, "SELECT count(DISTINCT t.case_id) FROM case_terms t JOIN case_themes ct USING "
+                                 "(case_id) WHERE ct.theme_id = 'delivery' AND t.lemma = '届く' AND t.negated")[0][0]
     assert words.loc["届く(否定)", "件数"] == negated
     assert words.loc["届く(否定)", "割合"] == pytest.approx(negated / chosen)
     assert delivery["特徴度"].is_monotonic_decreasing
@@ -249,9 +252,9 @@ def test_kwic_cells_stay_plain_text(tmp_path):
 
 def test_unclassified_list_and_share(sample_store):
     page = ex.unclassified_cases(ALL, page=2, page_size=25, store=sample_store)
-    expected = _sql(sample_store, "SELECT count(*) FROM cases WHERE case_id NOT IN (SELECT case_id FROM case_themes)")[0][0]
-    assert page.total == expected and page.cases == 24000
-    assert page.share == pytest.approx(1 - _sql(sample_store, "SELECT count(DISTINCT case_id) FROM case_themes")[0][0] / 24000)
+    assert page.total == _sql(sample_store, UNTAGGED)[0][0] and page.cases == 24000
+    tagged = _sql(sample_store, "SELECT count(DISTINCT case_id) FROM case_themes")[0][0]
+    assert page.share == pytest.approx(1 - tagged / 24000)
     assert len(page.rows) == 25
     tagged = _sql(sample_store, "SELECT count(*) FROM case_themes WHERE case_id IN (SELECT unnest(?::VARCHAR[]))",
                   [page.rows["ケースID"].tolist()])[0][0]
