@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kakehashi-backtest-") as tmp:
         if args.db:
-            stores = [(Path(db), json.loads(Path(m).read_text(encoding="utf-8"))) for db, m in zip(args.db, args.manifest)]
+            stores = [(Path(store), json.loads(Path(manifest).read_text(encoding="utf-8")))
+                      for store, manifest in zip(args.db, args.manifest)]
         else:
             print("building the two sample stores (about a minute)…", file=sys.stderr)
             stores = [build(Path(tmp), None), build(Path(tmp), 11)]

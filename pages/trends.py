@@ -2,8 +2,10 @@
 alerts of the period as markers on the chart and as a list linking to their cases."""
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import replace
+from datetime import timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -12,6 +14,7 @@ import streamlit as st
 from pages import ui
 from pipelines import trends
 from pipelines.alerts import DIMENSIONS as ALERT_DIMENSIONS
+from pipelines.alerts import GRANULARITIES as ALERT_GRANULARITIES
 from pipelines.alerts import KINDS
 from pipelines.filters import Filters
 from pipelines.queries import UNCLASSIFIED_COLOR, csv_for_excel
@@ -42,6 +45,11 @@ COUNTING = {
 def _md(value: object) -> str:
     """Names shown inside Markdown-rendering labels (links, captions) are escaped."""
     return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(value))
+
+
+def _plain(text: str) -> str:
+    """Plotly renders a little HTML in hover labels; names and words from exports are shown as text."""
+    return html.escape(str(text)).replace("%{", "%\u200b{")
 
 
 def _colors(names: list[str], dimension: str) -> dict[str, str]:
@@ -88,7 +96,7 @@ granularity = granularity if granularity in trends.GRANULARITIES else "week"
 measure = measure if measure in MEASURES else "count"
 
 trend = _stop_if_busy(ui.query("trends.series", filters, dimension, granularity, int(top)))
-period_label = f"{trend.period_start:%Y/%m/%d}〜{(trend.period_end - pd.Timedelta(days=1)):%Y/%m/%d}"
+period_label = f"{trend.period_start:%Y/%m/%d}〜{trend.period_end - timedelta(days=1):%Y/%m/%d}"
 if trend.period_cases == 0:
     st.info(f"選択した期間（{period_label}）と絞り込みに当てはまるケースがありません。サイドバーの期間・商品・チャネル・"
             "部署・テーマの選択を見直してください。", icon=":material/filter_alt_off:")
@@ -104,10 +112,12 @@ figure = go.Figure()
 for name in names:
     rows = frame[frame["name"] == name]
     figure.add_trace(go.Scatter(
-        x=rows["bucket"], y=rows["value"], name=name, mode="lines+markers", line={"color": colors[name], "width": 2},
+        x=rows["bucket"], y=rows["value"], name=html.escape(name), mode="lines+markers", line={"color": colors[name], "width": 2},
+        # その他 sums many values and would flatten the others: one click on the legend shows it.
+        visible="legendonly" if name == trends.OTHERS else True,
         marker={"size": 6, "symbol": ["circle-open" if p else "circle" for p in rows["partial"]]},
         customdata=list(zip(rows["count"], rows["share"] * 100, rows["cases"])),
-        hovertemplate=f"{name}<br>%{{x}}<br>%{{customdata[0]}}件（構成比 %{{customdata[1]:.1f}}%／"
+        hovertemplate=f"{_plain(name)}<br>%{{x}}<br>%{{customdata[0]}}件（構成比 %{{customdata[1]:.1f}}%／"
                       "区間のケース %{customdata[2]}件）<extra></extra>"))
 
 shown = {(dimension, key): name for key, name in zip(frame["key"], frame["name"])}
@@ -119,14 +129,14 @@ for alert in period_alerts:
     bucket = trends.bucket_start(alert.detected_on, granularity)
     point = frame[(frame["name"] == name) & (frame["bucket"] == bucket)]
     if not point.empty:
-        markers.append((bucket, float(point["value"].iloc[0]), alert.message))
+        markers.append((bucket, float(point["value"].iloc[0]), _plain(alert.message)))
 if markers:
     figure.add_trace(go.Scatter(
         x=[m[0] for m in markers], y=[m[1] for m in markers], name="アラート（検知日）", mode="markers",
         marker={"symbol": "triangle-up", "size": 15, "color": ALERT_COLOR, "line": {"color": "white", "width": 1}},
         text=[m[2] for m in markers], hovertemplate="%{text}<extra></extra>"))
 if trend.extended:
-    figure.add_vrect(x0=trend.period_start, x1=trend.period_end - pd.Timedelta(days=1) if granularity == "day"
+    figure.add_vrect(x0=trend.period_start, x1=trend.period_end - timedelta(days=1) if granularity == "day"
                      else trend.period_end, fillcolor="#fff3cd", opacity=0.5, line_width=0, layer="below",
                      annotation_text="選択期間", annotation_position="top left")
 figure.update_layout(
@@ -134,8 +144,9 @@ figure.update_layout(
     xaxis_title=AXIS_TITLES[granularity], yaxis_title="件数" if measure == "count" else "構成比（%）",
     legend_title_text=trends.DIMENSIONS[dimension], hovermode="closest", margin={"t": 60})
 figure.update_xaxes(tickformat=TICK_FORMATS[granularity])
-st.plotly_chart(figure, width="stretch", config={"displaylogo": False,
-                                                  "toImageButtonOptions": {"filename": f"trend_{dimension}_{granularity}"}})
+# PNG export comes from plotly's own toolbar (no kaleido); the file is named after the view.
+png = {"filename": f"trend_{dimension}_{granularity}"}
+st.plotly_chart(figure, width="stretch", config={"displaylogo": False, "toImageButtonOptions": png})
 
 notes = [COUNTING[dimension]]
 if measure == "share":
@@ -146,7 +157,7 @@ if trend.extended:
 if frame["partial"].any():
     notes.append("最後の区間は期間の途中までの件数です（白抜きの点）。")
 if trend.others:
-    notes.append(f"上位{int(top)}項目以外の{trend.others}項目は「その他」にまとめています。")
+    notes.append(f"上位{int(top)}項目以外の{trend.others}項目は「その他」にまとめています（凡例をクリックすると表示）。")
 if markers:
     notes.append("▲はアラートの検知日です。")
 st.caption(_md(" ".join(notes)))
@@ -179,11 +190,17 @@ st.caption(_md(
     "のデータだけで判定しています。テーマ・原因・商品ごとに、過去28日（平日と土日を分けて）や過去8週と比べ、多重検定の"
     "補正（q値）をしたうえで強い順に最大12件を表示します。詳しくは docs/alerts.md。"))
 if not period_alerts:
-    st.success("この期間に検知されたアラートはありません。", icon=":material/check_circle:")
+    covered = (overview.last - overview.first).days + 1
+    if covered <= 28:
+        st.info(f"急増の判定には、比べる基準として29日分以上のデータが必要です（いまは{covered}日分）。"
+                "データが増えると、ここにアラートを表示します。", icon=":material/hourglass_empty:")
+    else:
+        st.success("この期間に検知されたアラートはありません。", icon=":material/check_circle:")
     st.stop()
 
 ui.text_table(pd.DataFrame({
-    "種類": [KINDS.get(a.kind, a.kind) for a in period_alerts],
+    "種類": [KINDS.get(a.kind, a.kind) + (f"（{ALERT_GRANULARITIES.get(a.granularity, '')}）" if a.kind == "spike" else "")
+           for a in period_alerts],
     "対象": [f"{a.name}（{ALERT_DIMENSIONS.get(a.dimension, a.dimension)}）" for a in period_alerts],
     "開始日": [a.since for a in period_alerts],
     "検知日": [a.detected_on for a in period_alerts],

@@ -214,7 +214,7 @@ def series_tests(counts: np.ndarray, first_day: date, first_valid: np.ndarray | 
     since = np.repeat(days[None, :, None], n_series, axis=0).repeat(len(TESTS), axis=2)
     base_days = config.baseline_days
 
-    # The CUSUM first: its run start is the "since" of all three tests.
+    # The CUSUM first: the likeliest start within its run is the "since" of all three tests.
     cusum, run_start, cusum_ok = _cusum(counts, weekend, prefix, first_valid, config)
 
     # Day spike: the day against the 28 days before it.
@@ -393,7 +393,9 @@ _TERM_POS_SQL = "^(名詞|接頭辞|接尾辞-名詞的|接尾辞-形状詞的|�
 
 
 @dataclass(frozen=True)
-class _Series:
+class Series:
+    """One watched series: theme (key = theme_id), cause or product, and its display name."""
+
     dimension: str
     key: str
     name: str
@@ -436,7 +438,6 @@ def _return_alerts(con: duckdb.DuckDBPyConnection, now: datetime, filters: flt.F
 
 def _spike_alerts(con: duckdb.DuckDBPyConnection, now: datetime, since: date, filters: flt.Filters,
                   budget: int, config: DetectorConfig) -> list[Alert]:
-    today = now.date()
     condition, params = flt.where(filters, "c", with_period=False)
     first = con.execute(f"SELECT min(received_at) FROM cases c WHERE {condition} AND c.received_at <= ?",
                         [*params, now]).fetchall()[0][0]
@@ -454,7 +455,7 @@ def _spike_alerts(con: duckdb.DuckDBPyConnection, now: datetime, since: date, fi
 
 
 def load_series(con: duckdb.DuckDBPyConnection, filters: flt.Filters, start: date, now: datetime
-                ) -> tuple[list[_Series], np.ndarray, np.ndarray]:
+                ) -> tuple[list[Series], np.ndarray, np.ndarray]:
     """Daily counts per theme, cause and product from `start` to the day of `now` (rows: series),
     and for each series the first day index with data: a product's first case (a launch is not a
     spike); for themes and causes day 0, since a first-ever cause is news."""
@@ -465,7 +466,8 @@ def load_series(con: duckdb.DuckDBPyConnection, filters: flt.Filters, start: dat
     if not rows:
         return [], np.zeros((0, 0)), np.zeros(0, int)
     n_days = (now.date() - start).days + 1
-    keys = sorted({(dimension, key) for dimension, key, _, _ in rows}, key=lambda k: (list(DIMENSIONS).index(k[0]), k[1]))
+    order = list(DIMENSIONS)
+    keys = sorted({(dimension, key) for dimension, key, _, _ in rows}, key=lambda k: (order.index(k[0]), k[1]))
     index = {k: i for i, k in enumerate(keys)}
     counts = np.zeros((len(keys), n_days))
     for dimension, key, day, n in rows:
@@ -473,12 +475,12 @@ def load_series(con: duckdb.DuckDBPyConnection, filters: flt.Filters, start: dat
     names = dict(con.execute("SELECT theme_id, name FROM themes").fetchall())
     launches = dict(con.execute(f"SELECT product, CAST(min(received_at) AS DATE) FROM cases c WHERE {condition} "
                                 "AND c.received_at <= ? GROUP BY product", [*params, now]).fetchall())
-    series = [_Series(d, k, names.get(k, k) if d == "theme" else k) for d, k in keys]
+    series = [Series(d, k, names.get(k, k) if d == "theme" else k) for d, k in keys]
     first_valid = np.array([max((launches.get(k, start) - start).days, 0) if d == "product" else 0 for d, k in keys])
     return series, counts, first_valid
 
 
-def _alert(series: _Series, signal: Signal, words: tuple[str, ...]) -> Alert:
+def _alert(series: Series, signal: Signal, words: tuple[str, ...]) -> Alert:
     return Alert(kind=signal.kind, dimension=series.dimension, key=series.key, name=series.name,
                  granularity=signal.granularity, since=signal.since, detected_on=signal.detected_on,
                  observed=signal.observed, expected=round(signal.expected, 2), p_value=signal.p_value,
@@ -497,7 +499,7 @@ def message(name: str, dimension: str, kind: str, since: date, observed: int, ex
     return text + (f"増えた語: {', '.join(words)}" if words else "")
 
 
-def rising_words(con: duckdb.DuckDBPyConnection, stretches: Sequence[tuple[_Series, date, date]],
+def rising_words(con: duckdb.DuckDBPyConnection, stretches: Sequence[tuple[Series, date, date]],
                  filters: flt.Filters, config: DetectorConfig = DEFAULT_CONFIG) -> list[tuple[str, ...]]:
     """For each (series, since, detected_on): the terms (lemmas or compounds, no stop words) whose
     share of the stretch's cases rose most against the series' cases in the 28 days before."""

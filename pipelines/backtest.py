@@ -12,7 +12,7 @@ planted (read from its manifest): no injected stretch comes within `planted_marg
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 
 import numpy as np

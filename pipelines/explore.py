@@ -722,12 +722,28 @@ def preview_rule(draft: ThemeDraft, others: tuple[tuple[str, str, str], ...], ex
                        removed_examples=dropped)
 
 
+def candidate_cases(con: duckdb.DuckDBPyConnection, prefilter: th.Prefilter) -> int:
+    """TEMP TABLE kk_candidates(case_id): the cases `prefilter` admits (Prefilter.admits, in SQL:
+    explore_candidates.sql finds the keys each case has, explore_admit.sql checks the lines);
+    returns how many."""
+    if prefilter.everything:
+        con.execute("CREATE OR REPLACE TEMP TABLE kk_candidates AS SELECT case_id FROM cases")
+    else:
+        con.execute(db.sql("explore_candidates"), {
+            "key_words": [k[0] for k in prefilter.keys], "key_nos": [k[1] for k in prefilter.keys],
+            "key_needs": [k[2] for k in prefilter.keys],
+            "pairs": [p[0] for p in prefilter.pairs], "pair_nos": [p[1] for p in prefilter.pairs],
+            "literals": [lit[0] for lit in prefilter.literals], "literal_nos": [lit[1] for lit in prefilter.literals]})
+        members = [(line_no, set_no, key) for line_no, line in enumerate(prefilter.lines)
+                   for set_no, one_of in enumerate(line) for key in one_of]
+        con.execute(db.sql("explore_admit"), {"line_nos": [m[0] for m in members], "set_nos": [m[1] for m in members],
+                                              "key_nos": [m[2] for m in members]})
+    return con.execute("SELECT count(*) FROM kk_candidates").fetchall()[0][0]
+
+
 def candidate_docs(con: duckdb.DuckDBPyConnection, prefilter: th.Prefilter) -> list[CaseDoc]:
-    """CaseDocs, from stored terms, of the cases `prefilter` lets through (see explore_candidates.sql)."""
-    con.execute(db.sql("explore_candidates"), {
-        "words": sorted(prefilter.words), "pairs": sorted(prefilter.pairs),
-        "prefixes": sorted({pair.split("\0")[0] for pair in prefilter.pairs}),
-        "literals": list(prefilter.literals), "everything": prefilter.everything})
+    """CaseDocs, from stored terms, of the cases `prefilter` lets through (see candidate_cases)."""
+    candidate_cases(con, prefilter)
     con.execute(db.sql("explore_docs"))
     vocab = con.execute("SELECT idx, surface, lemma, pos, negated FROM kk_vocab ORDER BY term_no").fetchall()
     objects = np.empty(len(vocab), dtype=object)

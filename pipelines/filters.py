@@ -60,7 +60,7 @@ class Period:
 
 
 def latest_received(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    return con.execute("SELECT max(received_at) FROM cases").fetchone()[0]
+    return con.execute("SELECT max(received_at) FROM cases").fetchall()[0][0]
 
 
 def _month_start(day: date, months_back: int = 0) -> date:
@@ -112,7 +112,7 @@ def period(filters: Filters, now: datetime | None, first: datetime | None = None
 
 def resolve(con: duckdb.DuckDBPyConnection, filters: Filters) -> Period:
     """The period for these filters on this store ("now" = its latest received_at)."""
-    first, last = con.execute("SELECT min(received_at), max(received_at) FROM cases").fetchone()
+    first, last = con.execute("SELECT min(received_at), max(received_at) FROM cases").fetchall()[0]
     return period(filters, last, first)
 
 

@@ -807,31 +807,67 @@ def preview(expression: str, docs: Iterable[CaseDoc], limit: int | None = None) 
 
 @dataclass(frozen=True, slots=True)
 class Prefilter:
-    """What a case must have for `rules` to possibly tag it, so a preview over stored terms can skip
-    the rest in SQL. A case is a candidate when a term's surface or lemma is in `words`, when a term
-    and the next one (consecutive idx) start a word written as a run (`pairs`: the term, "\\0", the
-    next term's first character — ログ + イ for ログイン), when the text contains one of `literals`, or
-    always when `everything` (a regex with no literal it must contain triggers a line on its own)."""
+    """What a case must contain for `rules` to possibly tag it, so a preview over stored terms can
+    skip the other cases in SQL and build documents only for these.
 
-    words: frozenset[str]
-    pairs: frozenset[str]
-    literals: tuple[str, ...]
+    Each rule line needs one word (or text atom) of its trigger set, one word of each further set it
+    needs (near(a, b): one a and one b), and one string of each literal set its regexes need. Words
+    are keyed by number: a stored term present as `keys` says (its surface or lemma, and whether it
+    must be negated, not negated, or either), or a word the tokenizer split (`pairs`: the term, "\\0",
+    the next term's first character — ログ + イ for ログイン); `literals` are strings in the text. A
+    case is a candidate when some line has every set met (`admits`); `everything` when a regex with no
+    literal it must contain triggers a line on its own. Polarity is checked only where a single term
+    decides it, so this is a superset of what `tag` finds, never less.
+    """
+
+    keys: tuple[tuple[str, int, str], ...]            # (surface or lemma, key, "any" | "pos" | "neg" | "neg_or_noun")
+    pairs: tuple[tuple[str, int], ...]                # (term + "\\0" + next term's first character, key)
+    literals: tuple[tuple[str, int], ...]             # (substring of the text, key)
+    lines: tuple[tuple[frozenset[int], ...], ...]     # per line: key sets, each needing one key present
     everything: bool
+
+    def admits(self, present: Collection[int]) -> bool:
+        """True when the keys present in a case meet every set of some line."""
+        present = present if isinstance(present, (set, frozenset)) else set(present)
+        return self.everything or any(all(not one_of.isdisjoint(present) for one_of in line) for line in self.lines)
+
+
+# When a single term spelling a word makes it present (see _HIT_SLOTS): `neg` words inside a clause
+# may also be nouns whose predicate is negated (_clause_negated), which the stored flag does not say.
+_TERM_NEEDS = {("any", False): "any", ("any", True): "any", ("pos", False): "pos", ("pos", True): "pos",
+               ("neg", False): "neg", ("neg", True): "neg_or_noun"}
 
 
 def prefilter(rules: RuleSet) -> Prefilter:
-    """The candidate test for `rules` (see Prefilter): every line is triggered by a word atom or an
-    eager text atom (parse_expression refuses the rest), so a case without either is never tagged."""
+    """The candidate test for `rules` (see Prefilter), read from the compiled rules: the words each
+    line is triggered by and needs, and the literals its text atoms and regexes need."""
     compiled = rules._compiled   # type: ignore[attr-defined]
-    words: set[str] = set()
-    pairs: set[str] = set()
-    for atom in compiled.atoms:
+    keys: set[tuple[str, int, str]] = set()
+    pairs: set[tuple[str, int]] = set()
+    for no, atom in enumerate(compiled.atoms):
         if atom.kind != "word":
             continue
+        single = len(atom.segments) == 1
         for spelling in atom.segments[0]:   # a phrase starts where its first segment does
-            words.add(spelling)
-            pairs.update(f"{spelling[:k]}\0{spelling[k]}" for k in range(1, len(spelling)))
-    return Prefilter(frozenset(words), frozenset(pairs), tuple(sorted(compiled.atoms_by_literal)),
+            keys.add((spelling, no, _TERM_NEEDS[atom.polarity, atom.clause] if single else "any"))
+            pairs.update((f"{spelling[:k]}\0{spelling[k]}", no) for k in range(1, len(spelling)))
+    literal_keys: dict[str, int] = {}
+
+    def literal_key(literal: str) -> int:
+        return literal_keys.setdefault(literal, len(compiled.atoms) + len(literal_keys))
+
+    literals = {(literal, no) for no in compiled.eager for literal in (compiled.text_atoms[no][1] or ((),))[0]}
+    lines: list[tuple[frozenset[int], ...]] = []
+    triggers: dict[tuple[int, int], set[int]] = {}
+    for no, refs in compiled.lines_by_atom.items():
+        for ref in refs:
+            triggers.setdefault(ref, set()).add(no)
+    for (theme, line), trigger in sorted(triggers.items()):
+        needs, line_literals = ((), ()) if line < 0 else compiled.lines[theme][line][1:]
+        lines.append((frozenset(trigger), *needs,
+                      *(frozenset(literal_key(lit) for lit in one_of) for one_of in line_literals)))
+    literals.update(literal_keys.items())
+    return Prefilter(tuple(sorted(keys)), tuple(sorted(pairs)), tuple(sorted(literals)), tuple(lines),
                      bool(compiled.eager_always))
 
 

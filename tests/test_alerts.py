@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from pipelines import alerts, backtest, db
 from pipelines.__main__ import main
-from pipelines.alerts import Alert, DetectorConfig, benjamini_hochberg, detect_series, upper_tail
+from pipelines.alerts import Alert, benjamini_hochberg, detect_series, upper_tail
 from pipelines.filters import Filters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,19 +257,6 @@ def test_rising_words_are_the_terms_whose_share_rose(recent, baseline, expected)
     assert got == expected
 
 
-# ---------------------------------------------------------------- speed
-
-def test_detection_on_the_sample_is_fast(sample_store):
-    with db.reader(sample_store) as con:
-        alerts.detect(con)                                # imports and caches warm
-        timings = []
-        for _ in range(2):
-            started = time.perf_counter()
-            alerts.detect(con, now=datetime(2025, 7, 22, 23, 59, 59))
-            timings.append(time.perf_counter() - started)
-    assert min(timings) < 2.0, f"detect took {min(timings):.2f} s"
-
-
 # ---------------------------------------------------------------- the CLI
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -333,7 +319,6 @@ def test_the_command_and_every_option_are_documented():
 def test_backtest_floors_on_both_data_sets(both_samples):
     """Reduced grid (the full one is bench/backtest_alerts.py): +200% spikes of 3 and 7 days."""
     options = backtest.BacktestOptions(sizes=(2.0,), durations=(3, 7), starts_per_series=2, seed=1)
-    started = time.perf_counter()
     for label, (store, manifest) in both_samples.items():
         result = backtest.run(store, manifest, options)
         assert result.table["injected"].sum() >= 150, label
@@ -341,4 +326,3 @@ def test_backtest_floors_on_both_data_sets(both_samples):
         assert result.sensitivity(2.0, 7) >= 0.85, f"{label}: {result.table}"
         assert result.alerts_per_week <= 1.0, f"{label}: {result.alerts_per_week:.2f} alerts/week"
         assert result.known <= result.alerts
-    assert time.perf_counter() - started < 60

@@ -1,6 +1,7 @@
 """トレンド: counts and shares over time (pipelines/trends.py) and the page (pages/trends.py)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -97,12 +98,12 @@ def test_top_values_and_the_rest_as_others(sample_store):
 
 
 def test_filters_and_the_theme_filter_narrow_the_counts(sample_store):
-    phone = trends.series(JULY, "product", "month", store=sample_store)
-    narrowed = trends.series(Filters(**{**JULY.__dict__, "channels": ("電話",)}), "product", "month", store=sample_store)
+    every_channel = trends.series(JULY, "product", "month", store=sample_store)
+    narrowed = trends.series(replace(JULY, channels=("電話",)), "product", "month", store=sample_store)
     expected = sql(sample_store, "SELECT count(*) FROM cases WHERE channel = '電話' AND received_at >= '2025-07-01' "
                                  "AND received_at < '2025-08-01'")[0][0]
-    assert narrowed.period_cases == expected < phone.period_cases
-    packaging = trends.series(Filters(**{**JULY.__dict__, "themes": ("packaging",)}), "theme", "month", store=sample_store)
+    assert narrowed.period_cases == expected < every_channel.period_cases
+    packaging = trends.series(replace(JULY, themes=("packaging",)), "theme", "month", store=sample_store)
     assert set(packaging.frame["name"]) == {"容器・包装"}
 
 
@@ -194,3 +195,13 @@ def test_page_says_when_the_filters_leave_nothing(sample_store, monkeypatch):
     at.sidebar.date_input(key="f_range").set_value((date(2020, 1, 1), date(2020, 1, 31))).run()
     assert not at.exception
     assert any("当てはまるケースがありません" in i.value for i in at.info)
+
+
+def test_page_on_a_short_unanalysed_export_says_what_alerts_need(tmp_path, monkeypatch):
+    from pipelines.ingest import LoadOptions, load_file
+
+    store = tmp_path / "short.duckdb"
+    load_file(ROOT / "tests" / "data" / "exports" / "salesforce_ja_cp932.csv", store, LoadOptions(workers=1))
+    at = open_trends(store, monkeypatch)
+    assert "未分類" in set(at.dataframe[0].value["テーマ"])          # loaded, not analysed yet: no themes
+    assert any("29日分以上のデータが必要" in i.value for i in at.info)
