@@ -255,9 +255,12 @@ def render_terms() -> None:
 
     st.subheader("共起ネットワーク")
     controls = st.columns(2)
-    edges = controls[0].slider("描画する共起関係（上位）", 10, 150, 60, step=10, key="th_edges")
-    min_cases = controls[1].number_input("語の最小出現ケース数（0 = 自動）", min_value=0, max_value=10_000, value=0,
-                                         step=1, key="th_min_cases")
+    # Defaults through session state, not value=: the kept values (_KEPT) come back the same way.
+    st.session_state.setdefault("th_edges", 60)
+    st.session_state.setdefault("th_min_cases", 0)
+    edges = controls[0].slider("描画する共起関係（上位）", 10, 150, step=10, key="th_edges")
+    min_cases = controls[1].number_input("語の最小出現ケース数（0 = 自動）", min_value=0, max_value=10_000, step=1,
+                                         key="th_min_cases")
     network = ui.query("explore.cooccurrence", filters, theme, int(edges), int(min_cases) or None)
     if network is None:
         ui.busy_notice()
@@ -321,6 +324,9 @@ def render_kwic() -> None:
     if page_number > result.pages:
         st.session_state["th_kwic_page"] = page_number = 1
         result = ui.query("explore.kwic", filters, theme, term, text, 1, PAGE_SIZE)
+        if result is None:
+            ui.busy_notice()
+            return
     cols[2].number_input(f"ページ（全 {result.pages:,}）", min_value=1, max_value=result.pages, step=1,
                          key="th_kwic_page")
     scope = f"「{theme_name}」のケース" if theme else "すべてのケース"
@@ -384,7 +390,9 @@ def render_unclassified() -> None:
     if not first.total:
         st.success("この期間・条件のケースには、すべてテーマが付いています。", icon=":material/check_circle:")
         return
-    page_number = min(int(st.session_state.get("th_uncl_page", 1)), first.pages)
+    page_number = int(st.session_state.get("th_uncl_page", 1))
+    if page_number > first.pages:   # the filters changed under a later page
+        st.session_state["th_uncl_page"] = page_number = 1
     st.number_input(f"ページ（全 {first.pages:,}）", min_value=1, max_value=first.pages, step=1, key="th_uncl_page")
     result = first if page_number == 1 else ui.query("explore.unclassified_cases", filters, page_number, PAGE_SIZE)
     if result is None:

@@ -133,6 +133,18 @@ def test_unclassified_tab_lists_cases_and_fills_the_editor_from_a_suggestion(sam
     assert at.text_input(key="th_edit_id").value == "topic_1"
 
 
+def test_a_page_beyond_the_end_after_a_filter_change_starts_over(sample_store, monkeypatch):
+    at = _page(sample_store, monkeypatch)
+    at.sidebar.selectbox(key="f_period").set_value("all").run()
+    at.session_state["th_tab"] = UNCLASSIFIED
+    at.run()
+    at.number_input(key="th_uncl_page").set_value(50).run()
+    assert not at.exception and len(at.dataframe[0].value) == 20
+    at.sidebar.multiselect(key="f_channels").set_value(["手紙"]).run()
+    assert not at.exception
+    assert at.number_input(key="th_uncl_page").value == 1 and len(at.dataframe[0].value) > 0
+
+
 def test_editor_preview_of_a_valid_rule(sample_store, monkeypatch, rules_dir):
     before = (rules_dir / "themes.txt").read_bytes()
     at = _page(sample_store, monkeypatch, EDITOR)
