@@ -49,15 +49,7 @@ def _synced(widget_key: str, url_value: str) -> None:
         st.session_state[seen] = url_value
 
 
-overview = ui.query("overview")
-if overview is None:
-    ui.busy_notice()
-    st.stop()
-if overview.cases == 0:
-    st.info("まだケースがありません。CRM や表計算ソフトから書き出したファイルを取り込むと、ここでケースを検索・"
-            "書き出しできます。", icon=":material/inbox:")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
-    st.stop()
+overview = ui.store_overview("ここでケースを検索・書き出しできます。")
 
 url = {key: st.query_params.get(key, "") for key in caselist.URL_KEYS}
 query, problems = caselist.parse_keys(url, ui.filters())
@@ -99,10 +91,7 @@ if st.session_state.get("_cases_signature") != signature:
     # A new search starts on its first page.
     st.session_state["_cases_signature"] = signature
     st.session_state["cases_page"] = 1
-result = ui.query("caselist.search", query, st.session_state.get("cases_page", 1), page_size)
-if result is None:
-    ui.busy_notice()
-    st.stop()
+result = ui.fetch("caselist.search", query, st.session_state.get("cases_page", 1), page_size)
 
 if result.total == 0:
     if query.case_id:

@@ -11,7 +11,6 @@ from plotly.colors import qualitative
 
 from pages import ui
 from pipelines import flow
-from pipelines.errors import KakehashiError
 from pipelines.queries import csv_for_excel
 from pipelines.settings import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
 
@@ -23,19 +22,6 @@ ui.wait_for_running_jobs()
 
 ALL_CAUSES = "（すべての原因）"
 OUTCOME_COLORS = {flow.OUTCOME_CLOSED: "#4caf50", flow.OUTCOME_OPEN: "#e53935", flow.MORE_HOPS: "#bdbdbd"}
-
-
-def fetch(name: str, *args, **kwargs):
-    """ui.query with the page's error handling: busy → notice and stop; bad option → Japanese error."""
-    try:
-        result = ui.query(name, *args, **kwargs)
-    except KakehashiError as error:
-        st.error(error.message_ja(), icon=":material/error:")
-        st.stop()
-    if result is None:
-        ui.busy_notice()
-        st.stop()
-    return result
 
 
 def download(frame, file_name: str, key: str) -> None:
@@ -151,7 +137,7 @@ def _faded(color: str) -> str:
 
 
 def render_flow(filters, options: dict) -> None:
-    links = fetch("flow.sankey_links", filters, options["cause"], options["max_hops"])
+    links = ui.fetch("flow.sankey_links", filters, options["cause"], options["max_hops"])
     if links.empty:
         st.info("この条件に当てはまるケースがありません。サイドバーの期間や絞り込みを変えてください。", icon=":material/filter_alt_off:")
         return
@@ -163,7 +149,7 @@ def render_flow(filters, options: dict) -> None:
 # ---------------------------------------------------------------- per department
 
 def render_departments(filters, options: dict) -> None:
-    stats = fetch("flow.department_stats", filters, options["cause"])
+    stats = ui.fetch("flow.department_stats", filters, options["cause"])
     if stats.empty:
         st.info("この条件に当てはまるケースがありません。", icon=":material/filter_alt_off:")
         return
@@ -193,7 +179,7 @@ def render_departments(filters, options: dict) -> None:
 # ---------------------------------------------------------------- stalls
 
 def render_stalls(filters, options: dict) -> None:
-    result = fetch("flow.stalls", filters, options["cause"], options["stall_days"])
+    result = ui.fetch("flow.stalls", filters, options["cause"], options["stall_days"])
     cols = st.columns(3)
     cols[0].metric("滞留ケース", f"{len(result.cases):,} 件")
     cols[1].metric("未完了ケース", f"{result.open_cases:,} 件")
@@ -223,7 +209,7 @@ def render_stalls(filters, options: dict) -> None:
 # ---------------------------------------------------------------- ping-pong
 
 def render_ping_pong(filters, options: dict) -> None:
-    result = fetch("flow.ping_pong", filters, options["cause"])
+    result = ui.fetch("flow.ping_pong", filters, options["cause"])
     if result.cases.empty:
         st.success("期間内に、部署のあいだを行き来したケースはありません。", icon=":material/check_circle:")
         return
@@ -246,7 +232,7 @@ def render_ping_pong(filters, options: dict) -> None:
 # ---------------------------------------------------------------- escalation check
 
 def render_escalation(filters, options: dict, colors: dict[str, str]) -> None:
-    result = fetch("flow.escalation_check", filters, options["cause"], options["min_level"],
+    result = ui.fetch("flow.escalation_check", filters, options["cause"], options["min_level"],
                    options["within_hours"], options["signals"])
     limit = f"{options['within_hours']:g} 時間"
     severe_words = f"感情レベル {options['min_level']} 以上" + (
@@ -293,7 +279,7 @@ def render_escalation(filters, options: dict, colors: dict[str, str]) -> None:
 # ---------------------------------------------------------------- theme × department
 
 def render_matrix(filters, options: dict) -> None:
-    matrix = fetch("flow.theme_department_matrix", filters, options["cause"])
+    matrix = ui.fetch("flow.theme_department_matrix", filters, options["cause"])
     if matrix.empty:
         st.info("この条件に当てはまるケースがありません。", icon=":material/filter_alt_off:")
         return
@@ -318,23 +304,16 @@ def render_matrix(filters, options: dict) -> None:
 
 # ---------------------------------------------------------------- the page
 
-overview = ui.query("overview")
-if overview is None:
-    ui.busy_notice()
-    st.stop()
-if overview.cases == 0:
-    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したケースと、"
-            "対応履歴（部署間の移管の記録）を取り込んでください。", icon=":material/inbox:")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
-    st.stop()
+overview = ui.store_overview("部署間の移管の流れ・滞留・ピンポン・エスカレーションが表示されます"
+                              "（対応履歴＝部署間の移管の記録も取り込んでください）。")
 
 current = ui.filters()
-options = controls(fetch("flow.cause_options"))
-period = fetch("period", current)
+options = controls(ui.fetch("flow.cause_options"))
+period = ui.fetch("period", current)
 st.caption(f"期間: {period.label}（{period.start:%Y/%m/%d}〜{period.end - timedelta(days=1):%Y/%m/%d}）　"
            f"基準時点: {period.now:%Y/%m/%d %H:%M}"
            + (f"　原因: {options['cause']}" if options["cause"] else ""))
-coverage = fetch("flow.coverage", current, options["cause"])
+coverage = ui.fetch("flow.coverage", current, options["cause"])
 coverage_notes(coverage)
 
 tabs = st.tabs(["流れ", "部署別", "滞留", "差し戻し", "エスカレーション確認", "テーマ × 部署"])

@@ -80,21 +80,10 @@ def _priority_row(item, filters: flt.Filters) -> None:
             ui.case_link(f"{item.cases:,} 件を見る", filters=link_filters, **keys)
 
 
-overview = ui.query("overview")
-if overview is None:
-    ui.busy_notice()
-    st.stop()
-if overview.cases == 0:
-    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込むと、"
-            "ここに期間の件数・増えている問題・まず手を打つべきことが表示されます。", icon=":material/inbox:")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
-    st.stop()
+overview = ui.store_overview("ここに期間の件数・増えている問題・まず手を打つべきことが表示されます。")
 
 current_filters = ui.filters()
-kpis = ui.query("summary.kpis", current_filters)
-if kpis is None:
-    ui.busy_notice()
-    st.stop()
+kpis = ui.fetch("summary.kpis", current_filters)
 period = kpis.period
 theme_names = {theme_id: name for theme_id, name in (ui.query("filter_options") or {}).get("themes", [])}
 described = flt.describe(current_filters, theme_names)

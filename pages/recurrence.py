@@ -22,14 +22,6 @@ ui.wait_for_running_jobs()
 LINKS_SHOWN = 10
 
 
-def need(result):
-    """A query result, or the 更新中 notice and stop while another process writes the store."""
-    if result is None:
-        ui.busy_notice()
-        st.stop()
-    return result
-
-
 def link_for(label: str, dimension: str, key: str, flt) -> None:
     """Drill down to the cases behind a cause, theme or product."""
     if dimension == "cause":
@@ -57,7 +49,7 @@ def missing_notes(status: recurrence.DataStatus) -> None:
         st.info("\n".join(f"- {n}" for n in notes), icon=":material/info:")
 
 
-status = need(ui.query("recurrence.data_status"))
+status = ui.fetch("recurrence.data_status")
 if status.cases == 0:
     st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込むと、"
             "繰り返し起きる原因や再発防止策の効果をここで確認できます。", icon=":material/inbox:")
@@ -65,7 +57,7 @@ if status.cases == 0:
     st.stop()
 
 flt = ui.filters()
-period = need(ui.query("period", flt))
+period = ui.fetch("period", flt)
 missing_notes(status)
 
 tab_causes, tab_effects, tab_repeats, tab_duplicates, tab_log = st.tabs(
@@ -82,7 +74,7 @@ def recurring_section() -> None:
                                     key="rc_min_cases")
     fallback = right.checkbox("原因のないケースはテーマで数える", key="rc_theme_fallback")
     options = recurrence.RecurringOptions(months=int(months), min_cases=int(min_cases), theme_fallback=fallback)
-    result = need(ui.query("recurrence.recurring_causes", flt, options))
+    result = ui.fetch("recurrence.recurring_causes", flt, options)
     table = result.table
     if table.empty:
         st.info("この条件では原因のついたケースがありません。絞り込みを広げるか、テキスト分析の完了をお待ちください。",
@@ -131,7 +123,7 @@ def effects_section() -> None:
     after = middle.number_input("対策後の日数", min_value=14, max_value=730, value=90, step=1, key="ba_after")
     lag = right.number_input("準備期間（対策後から除く日数）", min_value=0, max_value=180, value=7, step=1, key="ba_lag")
     options = recurrence.EffectOptions(before_days=int(before), after_days=int(after), lag_days=int(lag))
-    evaluations = need(ui.query("recurrence.countermeasure_effects", flt, options))
+    evaluations = ui.fetch("recurrence.countermeasure_effects", flt, options)
     table = recurrence.effects_table(evaluations)
     returned = [e for e in evaluations if e.returned]
     cols = st.columns(4)
@@ -165,7 +157,7 @@ def effects_section() -> None:
 
 def effect_chart(evaluation: recurrence.Evaluation, options: recurrence.EffectOptions) -> None:
     match = evaluation.match
-    series = need(ui.query("recurrence.subject_series", match.dimension, match.key, flt, "week"))
+    series = ui.fetch("recurrence.subject_series", match.dimension, match.key, flt, "week")
     color = ui.theme_colors().get(match.name, "#1f77b4") if match.dimension == "theme" else "#1f77b4"
     figure = go.Figure(go.Scatter(x=series["期間"], y=series["件数"], mode="lines+markers", name="件数",
                                   line={"color": color}))
@@ -202,7 +194,7 @@ def repeats_section() -> None:
     window = left.number_input("前回からの日数（以内）", min_value=1, max_value=365, value=30, step=1, key="rp_window")
     minimum = right.number_input("最低の回数", min_value=2, max_value=50, value=3, step=1, key="rp_min")
     options = recurrence.RepeatOptions(window_days=int(window), min_contacts=int(minimum))
-    frame = need(ui.query("recurrence.repeat_customers", flt, options))
+    frame = ui.fetch("recurrence.repeat_customers", flt, options)
     st.caption(f"同じお客様が同じ原因またはテーマで、前回から{int(window)}日以内に問い合わせを重ねたもの"
                f"（{int(minimum)}回以上）。期間内に1回でも問い合わせがあれば、期間より前からの一連の問い合わせも数えます。"
                "回数の多い順、同じ回数なら短い期間・高い感情レベルの順。")
@@ -217,7 +209,7 @@ def repeats_section() -> None:
     keys = list(frame["customer_key"])
     described = {row.customer_key: f"{row.顧客} — {row.回数}回（{row.内容}）" for row in frame.itertuples(index=False)}
     customer = st.selectbox("タイムラインを見るお客様", keys, key="rp_customer", format_func=described.get)
-    timeline = need(ui.query("recurrence.customer_timeline", customer))
+    timeline = ui.fetch("recurrence.customer_timeline", customer)
     st.subheader("問い合わせのタイムライン")
     ui.text_table(timeline)
     ui.case_link("このお客様のケースをケース一覧で見る", customer=customer)
@@ -237,7 +229,7 @@ def duplicates_section() -> None:
                              key="dup_anonymous", help="顧客IDのない問い合わせは、同じ商品で3日以内、語の重なり（Jaccard）がこの値以上のときだけまとめます。")
     options = recurrence.DuplicateOptions(window_days=int(window), similarity=float(similarity),
                                           anonymous_similarity=float(anonymous))
-    result = need(ui.query("recurrence.near_duplicates", flt, options))
+    result = ui.fetch("recurrence.near_duplicates", flt, options)
     cols = st.columns(4)
     cols[0].metric("期間内のケース", f"{result.cases:,} 件")
     cols[1].metric("重複をまとめた件数", f"{result.deduplicated:,} 件",
@@ -259,12 +251,12 @@ def duplicates_section() -> None:
 # -- the countermeasure log and form ---------------------------------------------------------
 
 def log_section() -> None:
-    log = need(ui.query("recurrence.countermeasure_log"))
+    log = ui.fetch("recurrence.countermeasure_log")
     if log.empty:
         st.info("まだ再発防止策は登録されていません。下のフォームから登録できます。", icon=":material/fact_check:")
     else:
         ui.text_table(log, column_config={"実施日": st.column_config.DateColumn(format="YYYY/MM/DD")})
-    choices = need(ui.query("recurrence.target_choices"))
+    choices = ui.fetch("recurrence.target_choices")
     st.subheader("再発防止策を登録する")
     with st.form("cm_form", clear_on_submit=False):
         left, right = st.columns(2)

@@ -90,16 +90,8 @@ st.title("テーマ探索")
 _retag_status()
 ui.wait_for_running_jobs()
 
-overview = ui.query("overview")
-names = ui.query("explore.theme_names")
-if overview is None or names is None:
-    ui.busy_notice()
-    st.stop()
-if overview.cases == 0:
-    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込むと、"
-            "テーマごとの件数・特徴語・共起ネットワーク・文脈付き検索が表示されます。", icon=":material/inbox:")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
-    st.stop()
+overview = ui.store_overview("テーマごとの件数・特徴語・共起ネットワーク・文脈付き検索が表示されます。")
+names = ui.fetch("explore.theme_names")
 
 filters = ui.filters()
 period = ui.query("period", filters)

@@ -64,19 +64,7 @@ def _colors(names: list[str], dimension: str) -> dict[str, str]:
     return colors
 
 
-def _stop_if_busy(value):
-    if value is None:
-        ui.busy_notice()
-        st.stop()
-    return value
-
-
-overview = _stop_if_busy(ui.query("overview"))
-if overview.cases == 0:
-    st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込むと、件数の推移と"
-            "急増のアラートをここに表示します。", icon=":material/inbox:")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
-    st.stop()
+overview = ui.store_overview("件数の推移と急増のアラートをここに表示します。")
 
 filters: Filters = ui.filters()
 
@@ -95,13 +83,13 @@ dimension = dimension if dimension in trends.DIMENSIONS else "theme"
 granularity = granularity if granularity in trends.GRANULARITIES else "week"
 measure = measure if measure in MEASURES else "count"
 
-trend = _stop_if_busy(ui.query("trends.series", filters, dimension, granularity, int(top)))
+trend = ui.fetch("trends.series", filters, dimension, granularity, int(top))
 period_label = f"{trend.period_start:%Y/%m/%d}〜{trend.period_end - timedelta(days=1):%Y/%m/%d}"
 if trend.period_cases == 0:
     st.info(f"選択した期間（{period_label}）と絞り込みに当てはまるケースがありません。サイドバーの期間・商品・チャネル・"
             "部署・テーマの選択を見直してください。", icon=":material/filter_alt_off:")
     st.stop()
-period_alerts = _stop_if_busy(ui.query("alerts.for_period", filters))
+period_alerts = ui.fetch("alerts.for_period", filters)
 
 # -- chart ------------------------------------------------------------------------------------
 frame = trend.frame.copy()
@@ -171,7 +159,7 @@ st.download_button("グラフのデータをCSVでダウンロード", csv_for_e
 
 # -- the period at a glance -------------------------------------------------------------------
 st.subheader(f"{trends.DIMENSIONS[dimension]}別の内訳（{period_label}）")
-breakdown = _stop_if_busy(ui.query("trends.breakdown", filters, dimension))
+breakdown = ui.fetch("trends.breakdown", filters, dimension)
 st.dataframe(
     breakdown.assign(share=breakdown["share"] * 100,
                      change=[None if c is None or pd.isna(c) else c * 100 for c in breakdown["change"]])

@@ -51,6 +51,22 @@ def query(name: str, *args, **kwargs):
         return None
 
 
+def fetch(name: str, *args, **kwargs):
+    """query(), or stop the page: 「更新中」 while another process writes the store, and the
+    Japanese message of a KakehashiError (e.g. a bad option in a shared link)."""
+    from pipelines.errors import KakehashiError
+
+    try:
+        result = query(name, *args, **kwargs)
+    except KakehashiError as error:
+        st.error(error.message_ja(), icon=":material/error:")
+        st.stop()
+    if result is None:
+        busy_notice()
+        st.stop()
+    return result
+
+
 def theme_colors() -> dict[str, str]:
     """Theme name → colour from the rules file, the same on every chart (plus 未分類)."""
     palette = query("theme_palette")
@@ -66,6 +82,22 @@ def case_link(label: str, *, filters=None, icon: str = ":material/list_alt:", **
     params = flt.to_query(filters if filters is not None else filters_current())
     params.update({k: str(v) for k, v in keys.items() if v is not None and v != ""})
     st.page_link("pages/cases.py", label=label, icon=icon, query_params=params)
+
+
+def store_overview(empty_message: str):
+    """The store's overview, or stop the page: 「更新中」 while another process writes, and an
+    empty state pointing to the upload page when there are no cases yet. `empty_message` says
+    what this page will show once data is in."""
+    overview = query("overview")
+    if overview is None:
+        busy_notice()
+        st.stop()
+    if overview.cases == 0:
+        st.info(f"まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込むと、{empty_message}",
+                icon=":material/inbox:")
+        st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
+        st.stop()
+    return overview
 
 
 def busy_notice() -> None:
