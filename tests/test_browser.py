@@ -32,9 +32,13 @@ AS_OF = "2025-07-23"
 def _navigation_slugs() -> list[str]:
     """url_path of every st.Page in app.py, a deep link first (the server's first request is not "/")."""
     tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
-    slugs = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and getattr(node.func, "attr", "") == "Page" for kw in node.keywords if kw.arg == "url_path"]
-    return sorted(slugs, key=lambda slug: slug == "home")
+    slugs = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page":
+            keywords = {kw.arg: kw.value.value for kw in node.keywords if isinstance(kw.value, ast.Constant)}
+            # The default page lives at "/" (Streamlit ignores its url_path).
+            slugs.append("" if keywords.get("default") else keywords["url_path"])
+    return sorted(slugs, key=lambda slug: slug == "")
 
 
 PAGES = _navigation_slugs()
@@ -105,8 +109,9 @@ def test_every_page_renders_without_error(server, browser, slug):
     url, _store = server
     page = _open(browser, f"{url}/{slug}?as_of={AS_OF}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{slug or 'home'}.png"), full_page=True)
     assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_text("Page not found").count() == 0
     assert page.locator("h1").first.inner_text().strip()
     # The app frame (st.navigation) is in charge, even on a deep link as the server's first request.
     assert "取り込み履歴" in page.locator("[data-testid='stSidebarNav']").inner_text()
