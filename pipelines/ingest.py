@@ -150,6 +150,9 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
         try:
             with timer("stage"):
                 _stage(con, source, mapping)
+            rejected = None
+            if options.kind == "cases":
+                rejected = _prepare_cases_load(con, mapping, options, result, workdir, pool, timer)
             # After staging: inside a transaction, rowids of new rows are not 0-based.
             con.execute("BEGIN TRANSACTION")
             if options.kind == "events":
@@ -159,7 +162,7 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
                 from .countermeasures import load_countermeasures
                 load_countermeasures(con, mapping, result)
             else:
-                _load_cases(con, source, mapping, options, result, workdir, pool, timer)
+                _write_cases_load(con, mapping, result, rejected, timer)
             if options.pause_before_commit:
                 time.sleep(options.pause_before_commit)
             result.status = "done"
@@ -284,15 +287,22 @@ def _is_pii_header(header: str) -> bool:
 
 # ---------------------------------------------------------------- cases
 
-def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, result: LoadResult,
-                workdir: Path, pool, timer: _Timer) -> None:
+def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: LoadResult, workdir: Path, pool,
+                        timer: _Timer) -> pa.Table | None:
+    """Everything before the write, in temporary tables outside the data transaction (so the
+    staging can be dropped and its memory given back). Returns the rejected rows to insert."""
     salt = db.meta(con, "salt")
     with timer("map_validate"):
         _prepare_cases(con, mapping, salt)
         _classify(con)
     with timer("reject_write"):
-        _write_rejects(con, mapping, result.batch_id)
+        rejected = _rejected_rows(con, mapping, result.batch_id)
+        _count_read_rejected(con, result)
     _normalize_and_mask(con, mapping, workdir, timer)
+    if not mapping.extras:
+        # The staged file is not read again: free its memory before the big join of the write,
+        # which would otherwise spill to disk under the memory limit.
+        _drop_staging(con)
     with timer("morphology"):
         if options.morphology:
             todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchall()[0][0]
@@ -300,7 +310,14 @@ def _load_cases(con, source: Source, mapping: Mapping, options: LoadOptions, res
         else:
             con.execute("CREATE OR REPLACE TEMP VIEW final_text AS SELECT rowno, text, response FROM masked")
             _empty_terms(con)
+    return rejected
+
+
+def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Table | None, timer: _Timer) -> None:
+    """The data transaction's part: rejected rows, cases, terms, route events."""
     with timer("write"):
+        if rejected is not None:
+            _insert_arrow(con, "rejected_rows", rejected)
         _count_cases(con, result)
         _upsert_cases(con, mapping, result.batch_id)
         if "route" in mapping.columns:
@@ -318,8 +335,11 @@ def _text_expr(mapping: Mapping, prefix: str = "") -> str:
 def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
     """prep: one narrow row per staged row (no text, which stays in raw and is read by rowno)."""
     c = lambda f: _col(mapping, f)  # noqa: E731 - a short alias keeps the SQL readable
-    key_source = (f"coalesce({c('customer_email')}, regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), "
-                  f"{c('customer_name')})")
+    # Name/phone/e-mail only matter when there is no customer ID (then they are hashed into the key);
+    # the regex is skipped on rows that have one.
+    key_source = (f"CASE WHEN {c('customer_id')} IS NULL THEN coalesce({c('customer_email')}, "
+                  f"regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), {c('customer_name')}) END")
+    pii_cells = f"{c('customer_email')}, {c('customer_phone')}, {c('customer_name')}"
     extra_columns = "".join(f", c{i}" for i in mapping.extras)
     query = f"""
     CREATE OR REPLACE TEMP TABLE prep AS
@@ -332,7 +352,7 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
             {c('updated_at')} AS updated_raw, {c('cause')} AS cause, {c('response')} AS response_raw,
             {c('route')} AS route,
             -- 64-bit salted hashes: change detection only, and several times cheaper than md5 on long rows.
-            to_hex(hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, customer_pii, product,
+            to_hex(hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, {pii_cells}, product,
                         category, department, status, priority, closed_raw, updated_raw, cause, response_raw, route
                         {extra_columns})) AS row_hash
         FROM raw),
@@ -364,9 +384,10 @@ def _classify(con) -> None:
     """todo: the last row of each case in the file, with what to do with it."""
     con.execute("""
     CREATE OR REPLACE TEMP TABLE todo AS
-    WITH valid AS (
-        SELECT *, row_number() OVER (PARTITION BY case_id ORDER BY rowno DESC) AS nth FROM prep WHERE reason IS NULL),
-    last AS (SELECT * FROM valid WHERE nth = 1)
+    WITH repeated AS (   -- cases on several rows of the file: the last row wins
+        SELECT case_id, max(rowno) AS keep FROM prep WHERE reason IS NULL GROUP BY case_id HAVING count(*) > 1),
+    last AS (SELECT p.* FROM prep p LEFT JOIN repeated r USING (case_id)
+             WHERE p.reason IS NULL AND (r.keep IS NULL OR r.keep = p.rowno))
     SELECT last.*,
         CASE
             WHEN cases.case_id IS NULL THEN 'insert'
@@ -381,7 +402,7 @@ def _classify(con) -> None:
     con.execute("UPDATE todo SET needs_text = false WHERE action = 'unchanged'")
 
 
-def _write_rejects(con, mapping: Mapping, batch_id: int) -> None:
+def _rejected_rows(con, mapping: Mapping, batch_id: int) -> pa.Table | None:
     """Rejected rows with their reason and the row as read (masked like everything else)."""
     raw_json, raw_params = _raw_json(mapping)
     rows = con.execute(f"SELECT prep.line, prep.reason, CAST({raw_json} AS VARCHAR) FROM prep JOIN raw USING (rowno) "
@@ -393,12 +414,18 @@ def _write_rejects(con, mapping: Mapping, batch_id: int) -> None:
         "ELSE '行を読み取れません（' || error_type || '）' END, kk_mask(kk_fold(csv_line)) FROM rejects_stage",
         [_header_line(con)]).fetchall()
     if not rows:
-        return
+        return None
     # Names need the tokenizer; rejected rows are few, so they are masked here in the parent.
     masked = textjobs.mask_free_texts([r[2] for r in rows])
-    rejected = pa.table({"batch_id": [batch_id] * len(rows), "line": [r[0] for r in rows],
-                         "reason": [r[1] for r in rows], "raw": masked})
-    _insert_arrow(con, "rejected_rows", rejected)
+    return pa.table({"batch_id": [batch_id] * len(rows), "line": [r[0] for r in rows],
+                     "reason": [r[1] for r in rows], "raw": masked})
+
+
+def _write_rejects(con, mapping: Mapping, batch_id: int) -> None:
+    """Insert the rejected rows of a staged events or countermeasures file."""
+    rejected = _rejected_rows(con, mapping, batch_id)
+    if rejected is not None:
+        _insert_arrow(con, "rejected_rows", rejected)
 
 
 def _header_line(con) -> int:
@@ -484,8 +511,15 @@ def _empty_terms(con) -> None:
                 "pos VARCHAR, negated BOOLEAN)")
 
 
+def _drop_staging(con) -> None:
+    con.execute("DROP VIEW IF EXISTS raw")
+    con.execute("DROP TABLE IF EXISTS raw")
+    con.execute("DROP TABLE IF EXISTS raw_read")
+    con.execute("DROP TABLE IF EXISTS prep")
+
+
 def _count_cases(con, result: LoadResult) -> None:
-    _count_read_rejected(con, result)
+    """Cases inserted / updated / unchanged / duplicated (rows read and rejected are counted first)."""
     counts = dict(con.execute("SELECT action, count(*) FROM todo GROUP BY action").fetchall())
     result.inserted = counts.get("insert", 0)
     result.updated = counts.get("update", 0)
