@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import resource
 import subprocess
@@ -92,7 +93,11 @@ def main() -> int:
         generate(cp932, utf8, args.rows)
         print(f"generated {args.rows:,} rows ({cp932.stat().st_size / 1e6:.0f} MB CP932) in "
               f"{time.perf_counter() - t:.1f}s", file=sys.stderr)
+        # Flush the generated files to disk first: write-back of 700 MB of dirty pages would
+        # otherwise compete with whichever run comes first.
+        os.sync()
         base = baseline(utf8, workdir)
+        os.sync()
         fast = measured_load(cp932, workdir / "fast.duckdb", morphology=False)
         full = None if args.skip_morphology else measured_load(cp932, workdir / "full.duckdb", morphology=True)
     s = fast["seconds"]
