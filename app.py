@@ -32,7 +32,7 @@ PAGES = {
 navigation = st.navigation(PAGES)
 st.sidebar.caption("懸け橋 — 最前線の声を経営へ")
 
-from pages import ui  # noqa: E402  (after st.navigation: see ui._ensure_navigation_frame)
+from pages import ui  # noqa: E402  (imported after st.navigation has set up the app frame; see ui.frame)
 
 ui.sidebar_filters(navigation)
 navigation.run()

@@ -117,7 +117,8 @@ def job_progress(state: dict) -> None:
     if status in ("queued", "running"):
         total, done = state.get("total") or 0, state.get("done") or 0
         fraction = min(done / total, 1.0) if total else 0.0
-        st.progress(fraction, text=f"取り込み中: {names} — {state.get('phase', '')}"
+        doing = "分析中" if spec.get("analyze_only") else "取り込み中"
+        st.progress(fraction, text=f"{doing}: {names} — {state.get('phase', '')}"
                                    + (f"（{done:,} / {total:,}）" if total else ""))
         return
     if status == "interrupted":
