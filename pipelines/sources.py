@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
 
 import zipfile
 from collections.abc import Callable
@@ -145,13 +146,14 @@ def _decode_range(job: tuple[str, int, int, str | None, str]) -> tuple[int | Non
             chunk = fh.read(min(CHUNK, end - position))
             if not chunk:
                 break
-            nul = nul or b"\x00" in chunk
+            has_nul = b"\x00" in chunk
+            nul = nul or has_nul
             try:
                 text = decoder.decode(chunk, final=position + len(chunk) >= end)
             except UnicodeDecodeError as exc:
                 return position + exc.start, nul
             if out:
-                dst.write(text.replace("\x00", ""))
+                dst.write(text.replace("\x00", "") if has_nul else text)
             position += len(chunk)
     return None, nul
 
@@ -162,7 +164,6 @@ def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: st
     NUL bytes is handed to DuckDB as is (no copy); other input is written as UTF-8 piece by piece
     and the pieces appended in order. Returns (file for DuckDB, sha256 of the original)."""
     import multiprocessing as mp
-    import shutil
 
     bounds = [0]
     with src.open("rb") as fh:
@@ -172,7 +173,7 @@ def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: st
             bounds.append(min(fh.tell(), size))
     bounds.append(size)
     utf8 = encoding != "cp932"
-    parts = [None if utf8 else out.with_name(f"{out.stem}.part{i}") for i in range(workers)]
+    parts = [None if utf8 else (out if i == 0 else out.with_name(f"{out.stem}.part{i}")) for i in range(workers)]
     jobs = [(str(src), bounds[i], bounds[i + 1], str(parts[i]) if parts[i] else None,
              "utf-8-sig" if utf8 and i == 0 else ("utf-8" if utf8 else encoding)) for i in range(workers)]
     with mp.get_context("fork").Pool(workers) as pool:
@@ -193,12 +194,35 @@ def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: st
             return src, sha.hexdigest()
         _transcode(src, out, encoding, size, name, None)     # rare: NUL bytes to strip
         return out, sha.hexdigest()
-    with out.open("wb") as dst:
-        for part in parts:
+    # The first piece was decoded straight into `out`; append the others (in the kernel where
+    # the platform can).
+    with out.open("r+b") as dst:
+        dst.seek(0, os.SEEK_END)
+        for part in parts[1:]:
             with part.open("rb") as piece:
-                shutil.copyfileobj(piece, dst, CHUNK)
+                _append(piece, dst)
             part.unlink()
     return out, sha.hexdigest()
+
+
+def _append(src, dst) -> None:
+    """Append file `src` to `dst` (positioned at its end): copy_file_range where the kernel has it."""
+    import shutil
+
+    size, offset = os.fstat(src.fileno()).st_size, 0
+    dst.flush()
+    try:
+        while offset < size:
+            copied = os.copy_file_range(src.fileno(), dst.fileno(), size - offset, offset_src=offset)
+            if not copied:
+                break
+            offset += copied
+    except (AttributeError, OSError):   # no copy_file_range, or not between these files
+        pass
+    if offset < size:
+        src.seek(offset)
+        dst.seek(0, os.SEEK_END)
+        shutil.copyfileobj(src, dst, CHUNK)
 
 
 def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> Source:

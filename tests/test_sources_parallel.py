@@ -27,6 +27,16 @@ def test_cp932_pieces_join_to_the_sequential_decode(tmp_path, workers):
     assert not list((tmp_path / "par").glob("*.part*"))
 
 
+def test_pieces_join_without_copy_file_range(tmp_path, monkeypatch):
+    def unsupported(*args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(sources.os, "copy_file_range", unsupported)
+    src = tmp_path / "export.csv"
+    src.write_bytes(TEXT.encode("cp932"))
+    assert sources.open_source(src, tmp_path, workers=2).csv_path.read_bytes() == TEXT.encode("utf-8")
+
+
 def test_utf8_is_validated_and_read_in_place(tmp_path):
     src = tmp_path / "export.csv"
     src.write_bytes(b"\xef\xbb\xbf" + TEXT.encode("utf-8"))
