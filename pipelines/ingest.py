@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .text import normalize_arrow
 
 Progress = Callable[[str, int, int], None]
 NFKC_CHUNK = 100_000
+NFKC_THREADS = 2
 # Extra columns whose header says they hold personal data are dropped, not kept as extras.
 _PII_HEADER_WORDS = ("氏名", "名前", "お名前", "フリガナ", "ふりがな", "カナ", "電話", "tel", "phone", "メール", "mail",
                      "住所", "address", "郵便", "zip", "生年月日", "birth")
@@ -453,13 +455,25 @@ def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> 
              f"{_col(mapping, 'response', 'r.')} AS response_raw "
              "FROM todo t JOIN raw r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
     schema = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("response", pa.string())])
+
+    def normalize_batch(number: int, batch: pa.Table) -> None:
+        chunk = pa.table([batch["rowno"], normalize_arrow(batch["text_raw"].combine_chunks()),
+                          normalize_arrow(batch["response_raw"].combine_chunks())], schema=schema)
+        pq.write_table(chunk, folder / f"{number:06d}.parquet")
+
     with timer("nfkc"):
-        for number, (low, high) in enumerate(_row_ranges(con, "todo", NFKC_CHUNK)):
-            batch = con.sql(query, params={"low": low, "high": high}).to_arrow_table()
-            if batch.num_rows:
-                chunk = pa.table([batch["rowno"], normalize_arrow(batch["text_raw"].combine_chunks()),
-                                  normalize_arrow(batch["response_raw"].combine_chunks())], schema=schema)
-                pq.write_table(chunk, folder / f"{number:06d}.parquet")
+        # Arrow's kernels release the GIL: two batches are normalized at once while the next is
+        # read; at most two in flight keeps memory bounded.
+        with ThreadPoolExecutor(max_workers=NFKC_THREADS) as threads:
+            in_flight: list = []
+            for number, (low, high) in enumerate(_row_ranges(con, "todo", NFKC_CHUNK)):
+                batch = con.sql(query, params={"low": low, "high": high}).to_arrow_table()
+                if batch.num_rows:
+                    in_flight.append(threads.submit(normalize_batch, number, batch))
+                while len(in_flight) >= NFKC_THREADS:
+                    in_flight.pop(0).result()
+            for pending in in_flight:
+                pending.result()
     with timer("mask_regex"):
         if any(folder.glob("*.parquet")):
             con.execute("CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, kk_mask(text) AS text, "
