@@ -27,7 +27,7 @@ from .sources import Source, open_source
 from .text import normalize_arrow
 
 Progress = Callable[[str, int, int], None]
-NFKC_CHUNK = 100_000
+NFKC_CHUNK = 50_000
 NFKC_THREADS = 2
 # Extra columns whose header says they hold personal data are dropped, not kept as extras.
 _PII_HEADER_WORDS = ("氏名", "名前", "お名前", "フリガナ", "ふりがな", "カナ", "電話", "tel", "phone", "メール", "mail",
