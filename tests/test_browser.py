@@ -1,5 +1,6 @@
 """Real-browser smoke test: headless Chromium (Debian's, installed by scripts/test.sh) opens every
-page of the navigation on the sample data, checks that nothing failed, uploads a real file, and
+page of the navigation on the sample data and on an empty store, checks that nothing failed,
+uploads a real file, and
 keeps screenshots in tests/artifacts/ (or $KAKEHASHI_SCREENSHOTS: scripts/screenshots.sh points it
 at docs/screenshots/ for the README).
 
@@ -52,13 +53,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, sample_store):
+def _serve(store: Path):
+    """Start the dashboard on `store`; yields its URL and stops it afterwards."""
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run the tests through scripts/test.sh, which installs it")
-    store = tmp_path_factory.mktemp("browser") / "store.duckdb"
-    shutil.copy(sample_store, store)      # the upload test writes to it
-    load_file(EXPORTS / "mixed_bad_rows.csv", store, LoadOptions(workers=1))   # rejected rows in the history
     port = _free_port()
     env = {**os.environ, "KAKEHASHI_DB": str(store)}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
@@ -75,9 +73,23 @@ def server(tmp_path_factory, sample_store):
     else:
         proc.kill()
         pytest.fail("streamlit did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url, store
+    yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, sample_store):
+    store = tmp_path_factory.mktemp("browser") / "store.duckdb"
+    shutil.copy(sample_store, store)      # the upload test writes to it
+    load_file(EXPORTS / "mixed_bad_rows.csv", store, LoadOptions(workers=1))   # rejected rows in the history
+    for url in _serve(store):
+        yield url, store
+
+
+@pytest.fixture(scope="module")
+def empty_server(tmp_path_factory):
+    yield from _serve(tmp_path_factory.mktemp("browser-empty") / "empty.duckdb")
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +127,18 @@ def test_every_page_renders_without_error(server, browser, slug):
     assert page.locator("h1").first.inner_text().strip()
     # The app frame (st.navigation) is in charge, even on a deep link as the server's first request.
     assert "取り込み履歴" in page.locator("[data-testid='stSidebarNav']").inner_text()
+    page.close()
+
+
+@pytest.mark.parametrize("slug", PAGES)
+def test_every_page_has_an_empty_state(empty_server, browser, slug):
+    page = _open(browser, f"{empty_server}/{slug}")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"empty-{slug or 'home'}.png"), full_page=True)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_text("Page not found").count() == 0
+    if slug not in ("upload", "history"):      # the analysis pages point to the upload page
+        assert page.get_by_text("まだケースがありません").count() >= 1
     page.close()
 
 
