@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from . import db
 from .text import CaseDoc, Term
+from .textjobs import map_bounded
 
 CHUNK_CASES = 5000
 REPEAT_WINDOW_DAYS = 30
@@ -169,21 +170,8 @@ def _run_chunks(con, out: Path, pending: int, pool, progress: Progress | None) -
             yield n, [(r[0], r[1], r[2], *(_clean(x) for x in r[3:])) for r in rows], str(out)
 
     done = 0
-    if pool is None or pending < 2 * CHUNK_CASES:
-        for job in jobs():
-            done += analyse_chunk(job)
-            if progress:
-                progress("analyze", done, pending)
-        return
-    in_flight: list = []
-    for job in jobs():
-        in_flight.append(pool.apply_async(analyse_chunk, (job,)))
-        while len(in_flight) >= 4 or (in_flight and in_flight[0].ready()):
-            done += in_flight.pop(0).get()
-            if progress:
-                progress("analyze", done, pending)
-    for result in in_flight:
-        done += result.get()
+    for cases in map_bounded(pool if pending >= 2 * CHUNK_CASES else None, analyse_chunk, jobs()):
+        done += cases
         if progress:
             progress("analyze", done, pending)
 

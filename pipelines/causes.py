@@ -21,6 +21,7 @@ import re
 import time
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -707,11 +708,18 @@ def _label_key(label: str) -> str:
 
 def load_cause_rules(path: str | Path | None = None) -> CauseRules:
     """Read and compile a cause dictionary (default data/rules/causes.txt); cached until the file changes."""
-    path = Path(path) if path else DEFAULT_CAUSES_FILE
+    return load_while_unchanged(path or DEFAULT_CAUSES_FILE, _load_cached)
+
+
+def load_while_unchanged(path: str | Path, compile_cached: Callable):
+    """compile_cached(path, mtime_ns, size) for a rules file: an lru_cache'd compiler keyed on the
+    file's state, so an edited file is compiled again and an unchanged one never. A missing file
+    raises the friendly RulesFileError."""
+    path = Path(path)
     if not path.exists():
-        read_rules_file(path)  # raises the friendly error
+        read_rules_file(path)
     stat = path.stat()
-    return _load_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return compile_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
 @lru_cache(maxsize=8)

@@ -28,8 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from .causes import (NEGATORS, PhraseTable, check_phrase, compile_alternation, read_rules_file, rule_error,
-                     term_offsets)
+from .causes import (NEGATORS, PhraseTable, check_phrase, compile_alternation, load_while_unchanged, read_rules_file,
+                     rule_error, term_offsets)
 from .settings import RULES_DIR
 from .text import CaseDoc, for_tokenizer, normalize, tokenize
 
@@ -249,11 +249,7 @@ def _reason(text: str, start: int, end: int, cue: Cue, kind: str, note: str, end
 
 def load_severity_rules(path: str | Path | None = None) -> SeverityRules:
     """Read and compile a cue lexicon (default data/rules/severity.txt); cached until the file changes."""
-    path = Path(path) if path else DEFAULT_SEVERITY_FILE
-    if not path.exists():
-        read_rules_file(path)  # raises the friendly error
-    stat = path.stat()
-    return _load_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return load_while_unchanged(path or DEFAULT_SEVERITY_FILE, _load_cached)
 
 
 @lru_cache(maxsize=8)

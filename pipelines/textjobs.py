@@ -6,7 +6,7 @@ sit in the parent's memory; the parent hands DuckDB the files.
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -74,21 +74,23 @@ def run(chunks: Iterator[tuple[list[int], list[str], list[str | None]]], out_dir
     jobs = ((n, rownos, texts, responses, str(out_dir), with_terms)
             for n, (rownos, texts, responses) in enumerate(chunks))
     done = 0
-    if pool is None or total < 2 * CHUNK_ROWS:
-        for job in jobs:
-            done += process_chunk(job)
-            if progress:
-                progress("tokenize", done, total)
-        return
-    in_flight: list = []
-    window = 2 * (pool._processes or 2)
-    for job in jobs:
-        in_flight.append(pool.apply_async(process_chunk, (job,)))
-        while len(in_flight) >= window or (in_flight and in_flight[0].ready()):
-            done += in_flight.pop(0).get()
-            if progress:
-                progress("tokenize", done, total)
-    for result in in_flight:
-        done += result.get()
+    for rows in map_bounded(pool if total >= 2 * CHUNK_ROWS else None, process_chunk, jobs):
+        done += rows
         if progress:
             progress("tokenize", done, total)
+
+
+def map_bounded(pool, fn: Callable, jobs: Iterable) -> Iterator:
+    """fn(job) for each job, in order: on the fork pool when there is one, with at most two jobs
+    per worker in flight (each holds a chunk of texts), else in this process."""
+    if pool is None:
+        yield from map(fn, jobs)
+        return
+    window = 2 * (pool._processes or 2)
+    in_flight: list = []
+    for job in jobs:
+        in_flight.append(pool.apply_async(fn, (job,)))
+        while len(in_flight) >= window or (in_flight and in_flight[0].ready()):
+            yield in_flight.pop(0).get()
+    for result in in_flight:
+        yield result.get()

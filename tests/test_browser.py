@@ -1,8 +1,7 @@
 """Real-browser smoke test: headless Chromium (Debian's, installed by scripts/test.sh) opens every
 page of the navigation on the sample data and on an empty store, checks that nothing failed,
-uploads a real file, and
-keeps screenshots in tests/artifacts/ (or $KAKEHASHI_SCREENSHOTS: scripts/screenshots.sh points it
-at docs/screenshots/ for the README).
+uploads a real file, and keeps screenshots in tests/artifacts/ (or $KAKEHASHI_SCREENSHOTS:
+scripts/screenshots.sh points it at docs/screenshots/ for the README).
 
 AppTest does not render charts or the sidebar; this does.
 """
