@@ -34,5 +34,6 @@ st.sidebar.caption("懸け橋 — 最前線の声を経営へ")
 
 from pages import ui  # noqa: E402  (imported after st.navigation has set up the app frame; see ui.frame)
 
+ui.begin_run()
 ui.sidebar_filters(navigation)
 navigation.run()

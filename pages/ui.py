@@ -24,9 +24,16 @@ def store_path() -> str:
     return str(db_path())
 
 
+def begin_run() -> None:
+    """Read the store version once per script run (app.py calls this first): every query of the
+    run is keyed on it, instead of each opening a connection just to read it."""
+    st.session_state["_kk_store_version"] = (store_path(), db.store_version(store_path()))
+
+
 def version() -> str:
     """Bumped by every write; cached results are keyed on it, so a load refreshes every page."""
-    return db.store_version(store_path())
+    path, ver = st.session_state.get("_kk_store_version", (None, None))
+    return ver if path == store_path() else db.store_version(store_path())
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
