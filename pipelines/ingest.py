@@ -248,6 +248,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> 
         "SELECT good.p AS rowno, ? + good.p + coalesce(rej.shift, 0) AS line, good.* EXCLUDE (p) "
         "FROM good ASOF LEFT JOIN rej ON good.p >= rej.b ORDER BY good.p",
         [source.header_line])
+    con.execute("DROP TABLE raw_read")
 
 
 def _col(mapping: Mapping, fld: str, prefix: str = "") -> str:
@@ -274,11 +275,11 @@ def _raw_json(mapping: Mapping) -> tuple[str, list[str]]:
     return f"json_object({', '.join(parts)})", params
 
 
-def _extras_json(mapping: Mapping, prefix: str = "") -> tuple[str, list[str]]:
+def _extras_json(mapping: Mapping) -> tuple[str, list[str]]:
     kept = [i for i in mapping.extras if not _is_pii_header(mapping.header[i])]
     if not kept:
         return "NULL::JSON", []
-    parts = [f"?, kk_mask(kk_fold(kk_cell({prefix}c{i})))" for i in kept]
+    parts = [f"?, kk_mask(kk_fold(kk_cell(c{i})))" for i in kept]
     return f"json_object({', '.join(parts)})", [mapping.header[i] for i in kept]
 
 
@@ -300,17 +301,20 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
     with timer("reject_write"):
         rejected = _rejected_rows(con, mapping, result.batch_id)
         _count_read_rejected(con, result)
+        _slim_staging(con, mapping)
     _normalize_and_mask(con, mapping, workdir, timer)
-    if not mapping.extras:
-        # The staged file is not read again: free its memory before the big join of the write,
-        # which would otherwise spill to disk under the memory limit.
-        _drop_staging(con)
+    # The staged file is not read again: free its memory before tokenization and the write.
+    _drop_staging(con)
     with timer("morphology"):
         if options.morphology:
             todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchall()[0][0]
             _tokenize(con, workdir, todo, pool, options.progress)
+            # The rows with their final (name-masked) texts, for the write to read alone.
+            con.execute("CREATE OR REPLACE TEMP TABLE final_rows AS SELECT m.* REPLACE (f.text AS text, f.response "
+                        "AS response) FROM masked m JOIN final_text f USING (rowno)")
+            con.execute("DROP TABLE masked")
         else:
-            con.execute("CREATE OR REPLACE TEMP VIEW final_text AS SELECT rowno, text, response FROM masked")
+            con.execute("CREATE OR REPLACE TEMP VIEW final_rows AS SELECT * FROM masked")
             _empty_terms(con)
     return rejected
 
@@ -321,7 +325,7 @@ def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Ta
         if rejected is not None:
             _insert_arrow(con, "rejected_rows", rejected)
         _count_cases(con, result)
-        _upsert_cases(con, mapping, result.batch_id)
+        _upsert_cases(con, result.batch_id)
         if "route" in mapping.columns:
             from .events import route_events
             route_events(con, result.batch_id)
@@ -443,23 +447,32 @@ def _row_ranges(con, table: str, step: int):
         yield low, low + step
 
 
+# What the write needs of each row, carried through normalization and masking so that the write
+# reads one table instead of joining a million texts back to their rows.
+_ROW_COLUMNS = ("case_id, received_at, channel, customer_key, product, category, department, status, priority, "
+                "closed_at, updated_at, cause, closed_unreadable, row_hash, text_hash, action, needs_text")
+
+
 def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> None:
-    """NFKC (DuckDB has none) on Arrow batches written to Parquet, range by range so memory stays
-    bounded; then the regex masks inside DuckDB in one parallel pass over those files. Rows whose
-    text did not change are masked too (their response may have)."""
+    """masked: every row to insert or update, its text NFKC-normalized and regex-masked.
+
+    NFKC (DuckDB has none) runs on Arrow batches written to Parquet, range by range so memory stays
+    bounded; then the regex masks run inside DuckDB in one parallel pass over those files. Rows
+    whose text did not change are masked too (their response may have)."""
     import pyarrow.parquet as pq
 
     folder = workdir / "normalized"
     folder.mkdir()
-    query = (f"SELECT t.rowno, {_text_expr(mapping, 'r.')} AS text_raw, "
-             f"{_col(mapping, 'response', 'r.')} AS response_raw "
+    extras = [f", r.c{i}" for i in mapping.extras]
+    query = (f"SELECT t.rowno, {', '.join('t.' + c.strip() for c in _ROW_COLUMNS.split(','))}{''.join(extras)}, "
+             f"{_text_expr(mapping, 'r.')} AS text, {_col(mapping, 'response', 'r.')} AS response "
              "FROM todo t JOIN raw r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
-    schema = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("response", pa.string())])
 
     def normalize_batch(number: int, batch: pa.Table) -> None:
-        chunk = pa.table([batch["rowno"], normalize_arrow(batch["text_raw"].combine_chunks()),
-                          normalize_arrow(batch["response_raw"].combine_chunks())], schema=schema)
-        pq.write_table(chunk, folder / f"{number:06d}.parquet")
+        for name in ("text", "response"):
+            batch = batch.set_column(batch.schema.get_field_index(name), name,
+                                     normalize_arrow(batch[name].combine_chunks()))
+        pq.write_table(batch, folder / f"{number:06d}.parquet")
 
     with timer("nfkc"):
         # Arrow's kernels release the GIL: two batches are normalized at once while the next is
@@ -475,11 +488,12 @@ def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> 
             for pending in in_flight:
                 pending.result()
     with timer("mask_regex"):
-        if any(folder.glob("*.parquet")):
-            con.execute("CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, kk_mask(text) AS text, "
-                        "kk_mask(response) AS response FROM read_parquet(?)", [str(folder / "*.parquet")])
-        else:
-            con.execute("CREATE OR REPLACE TEMP TABLE masked (rowno BIGINT, text VARCHAR, response VARCHAR)")
+        if not any(folder.glob("*.parquet")):   # nothing to insert or update: an empty file of the same shape
+            pq.write_table(con.sql(query, params={"low": 0, "high": 0}).to_arrow_table(), folder / "empty.parquet")
+        extras_json, extras_params = _extras_json(mapping)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, {_ROW_COLUMNS}, kk_mask(text) AS text, "
+                    f"kk_mask(response) AS response, {extras_json} AS extra FROM read_parquet(?)",
+                    extras_params + [str(folder / "*.parquet")])
 
 
 def _insert_arrow(con, table: str, data: pa.Table) -> None:
@@ -494,17 +508,15 @@ def _insert_arrow(con, table: str, data: pa.Table) -> None:
 def _tokenize(con, workdir: Path, todo: int, pool, progress: Progress | None) -> None:
     out = workdir / "tokens"
     out.mkdir()
-    con.execute("CREATE OR REPLACE TEMP TABLE to_tokenize AS SELECT m.rowno, m.text, m.response FROM masked m "
-                "JOIN todo t USING (rowno) WHERE t.needs_text")
-
-    def chunks():
-        for low, high in _row_ranges(con, "to_tokenize", textjobs.CHUNK_ROWS):
-            rows = con.execute("SELECT rowno, text, response FROM to_tokenize WHERE rowno > ? AND rowno <= ? "
-                               "ORDER BY rowno", [low, high]).fetchall()
-            if rows:
-                yield [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-
-    textjobs.run(chunks(), out, todo, pool, True, progress)
+    # One parallel statement writes every chunk's texts to its own Parquet folder, which the worker
+    # reads itself: fetching the chunks here, serially, cost a third as much as tokenizing them.
+    inputs = workdir / "to_tokenize"
+    con.execute(f"""
+        COPY (SELECT (row_number() OVER (ORDER BY m.rowno) - 1) // {textjobs.CHUNK_ROWS} AS chunk,
+                     m.rowno, m.text, m.response
+              FROM masked m JOIN todo t USING (rowno) WHERE t.needs_text)
+        TO ? (FORMAT parquet, PARTITION_BY (chunk))""", [str(inputs)])
+    textjobs.run(inputs, out, todo, pool, True, progress)
     if any(out.glob("terms-*")):
         con.execute("CREATE OR REPLACE TEMP TABLE final_terms AS SELECT * FROM read_parquet(?)", [str(out / "terms-*.parquet")])
     else:
@@ -523,6 +535,19 @@ def _tokenize(con, workdir: Path, todo: int, pool, progress: Progress | None) ->
 def _empty_terms(con) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE final_terms (rowno BIGINT, idx SMALLINT, surface VARCHAR, lemma VARCHAR, "
                 "pos VARCHAR, negated BOOLEAN)")
+
+
+def _slim_staging(con, mapping: Mapping) -> None:
+    """After validation only the free text and the extra columns of the staged rows are read again:
+    drop the other columns and prep, so that the tables that follow fit in memory instead of
+    spilling to disk (dropping a column is instant and frees its memory at once)."""
+    keep = {mapping.columns[f] for f in ("text", "subject", "response") if f in mapping.columns} | set(mapping.extras)
+    staged = "raw" if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'raw' AND temporary"
+                                  ).fetchall()[0][0] else "raw_read"
+    for i in range(len(mapping.header)):
+        if i not in keep:
+            con.execute(f"ALTER TABLE {staged} DROP COLUMN c{i}")  # identifiers are ours
+    con.execute("DROP TABLE prep")
 
 
 def _drop_staging(con) -> None:
@@ -550,28 +575,24 @@ def _count_read_rejected(con, result: LoadResult) -> None:
     result.rejected = bad + structural
 
 
-def _upsert_cases(con, mapping: Mapping, batch_id: int) -> None:
+def _upsert_cases(con, batch_id: int) -> None:
     """Replace updated cases, insert new ones; an update whose text did not change keeps its text."""
-    extras_json, extras_params = _extras_json(mapping, prefix="r.")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE kept AS
         SELECT c.case_id, CASE WHEN NOT t.needs_text THEN c.text END AS text, c.first_batch_id
         FROM cases c JOIN todo t USING (case_id) WHERE t.action = 'update'""")
     con.execute("DELETE FROM cases WHERE case_id IN (SELECT case_id FROM kept)")
-    query = f"""
+    con.execute("""
         INSERT INTO cases
         SELECT t.case_id, t.received_at, t.channel, t.customer_key, t.product, t.category, t.department,
                t.status, t.priority, t.closed_at, t.updated_at, t.cause,
-               coalesce(f.text, k.text), f.response,
+               coalesce(t.text, k.text), t.response,
                CASE WHEN t.closed_unreadable IS NOT NULL
-                    THEN json_merge_patch(coalesce({extras_json}, '{{}}'::JSON),
+                    THEN json_merge_patch(coalesce(t.extra, '{}'::JSON),
                                           json_object('完了日時（読めなかった値）', t.closed_unreadable))
-                    ELSE {extras_json} END,
-               t.row_hash, t.text_hash, ?, coalesce(k.first_batch_id, ?)
-        FROM todo t JOIN final_text f USING (rowno) {"JOIN raw r USING (rowno)" if extras_params else ""}
-        LEFT JOIN kept k USING (case_id)
-        WHERE t.action <> 'unchanged'"""
-    con.execute(query, extras_params + extras_params + [batch_id, batch_id])
+                    ELSE t.extra END,
+               t.row_hash, t.text_hash, $batch, coalesce(k.first_batch_id, $batch)
+        FROM final_rows t LEFT JOIN kept k USING (case_id)""", {"batch": batch_id})
     con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM todo WHERE action = 'update' AND needs_text)")
     con.execute("""
         INSERT INTO case_terms
