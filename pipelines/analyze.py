@@ -20,12 +20,14 @@ import pyarrow.parquet as pq
 
 from . import db
 from .text import CaseDoc, Term
-from .textjobs import map_bounded
+from .textjobs import map_bounded, tune_worker_gc
 
 CHUNK_CASES = 5000
 REPEAT_WINDOW_DAYS = 30
 Progress = Callable[[str, int, int], None]
 
+# A chunk's input (see _run_chunks), and the three outputs each worker writes per chunk.
+INPUT_COLUMNS = ("case_id", "text", "repeat", "idx", "surface", "lemma", "pos", "negated")
 THEME_SCHEMA = pa.schema([("case_id", pa.string()), ("theme_id", pa.string()), ("evidence", pa.list_(pa.string()))])
 CAUSE_SCHEMA = pa.schema([("case_id", pa.string()), ("cause", pa.string()), ("source", pa.string()),
                           ("evidence", pa.list_(pa.string()))])
@@ -69,17 +71,25 @@ def _init_worker(rules: _Rules) -> None:
     _WORKER_RULES = rules
 
 
-def analyse_chunk(job: tuple[int, list[tuple], str]) -> int:
-    """Tag one chunk of cases (case_id, text, repeat, idx[], surface[], lemma[], pos[], negated[])."""
+def _start_worker(rules: _Rules) -> None:
+    _init_worker(rules)
+    tune_worker_gc()
+
+
+def analyse_chunk(job: tuple[int, str, str]) -> int:
+    """Tag one chunk of cases, read from its Parquet folder (case_id, text, repeat, idx[], surface[],
+    lemma[], pos[], negated[]); a case without terms has NULL lists."""
     from .severity import score
 
-    chunk_no, rows, out_dir = job
+    chunk_no, in_dir, out_dir = job
     rules = _WORKER_RULES
+    table = pq.read_table(in_dir)
+    columns = [table.column(name).to_pylist() for name in INPUT_COLUMNS]
     themes: dict[str, list] = {n: [] for n in THEME_SCHEMA.names}
     causes: dict[str, list] = {n: [] for n in CAUSE_SCHEMA.names}
     scores: dict[str, list] = {n: [] for n in SCORE_SCHEMA.names}
-    for case_id, text, repeat, idx, surface, lemma, pos, negated in rows:
-        terms = tuple(Term(*t) for t in zip(idx or (), surface or (), lemma or (), pos or (), negated or ()))
+    for case_id, text, repeat, idx, surface, lemma, pos, negated in zip(*columns):
+        terms = tuple(map(Term, idx, surface, lemma, pos, negated)) if idx else ()
         doc = CaseDoc(case_id, text or "", terms)
         for hit in rules.themes.tag(doc):
             themes["case_id"].append(case_id)
@@ -100,7 +110,7 @@ def analyse_chunk(job: tuple[int, list[tuple], str]) -> int:
     for name, data, schema in (("themes", themes, THEME_SCHEMA), ("causes", causes, CAUSE_SCHEMA),
                                ("scores", scores, SCORE_SCHEMA)):
         pq.write_table(pa.table(data, schema=schema), out / f"{name}-{chunk_no:06d}.parquet")
-    return len(rows)
+    return table.num_rows
 
 
 def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress | None = None) -> AnalyzeResult:
@@ -110,7 +120,7 @@ def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress
     rules = load_rules()
     rules_hash = rules.hash()
     # Fork before DuckDB starts its threads (see textjobs.make_pool).
-    pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(rules,)) if workers > 1 else None
+    pool = mp.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(rules,)) if workers > 1 else None
     _init_worker(rules)
     try:
         with tempfile.TemporaryDirectory(prefix="kakehashi-analyze-") as tmp, db.writer(store) as con:
@@ -158,27 +168,29 @@ def _select_pending(con, rules_hash: str, full: bool) -> int:
 
 
 def _run_chunks(con, out: Path, pending: int, pool, progress: Progress | None) -> None:
-    def jobs():
-        for n, low in enumerate(range(0, pending, CHUNK_CASES)):
-            rows = con.execute("""
-                SELECT p.case_id, c.text, p.repeat,
-                       list(t.idx ORDER BY t.idx), list(t.surface ORDER BY t.idx), list(t.lemma ORDER BY t.idx),
-                       list(t.pos ORDER BY t.idx), list(t.negated ORDER BY t.idx)
-                FROM pending p JOIN cases c USING (case_id) LEFT JOIN case_terms t USING (case_id)
-                WHERE p.rowno > ? AND p.rowno <= ?
-                GROUP BY p.case_id, c.text, p.repeat""", [low, low + CHUNK_CASES]).fetchall()
-            yield n, [(r[0], r[1], r[2], *(_clean(x) for x in r[3:])) for r in rows], str(out)
+    """Tag every pending case, chunk by chunk on the workers.
 
+    One parallel DuckDB statement writes each chunk's cases, terms as lists, to its own Parquet
+    folder; each worker reads its own. Fetching the chunks in this process instead cost as much as
+    the tagging itself, serially, while the workers waited.
+    """
+    inputs = out / "inputs"
+    con.execute(f"""
+        COPY (SELECT (p.rowno - 1) // {CHUNK_CASES} AS chunk, p.case_id, c.text, p.repeat,
+                     list(t.idx ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS idx,
+                     list(t.surface ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS surface,
+                     list(t.lemma ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS lemma,
+                     list(t.pos ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS pos,
+                     list(t.negated ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS negated
+              FROM pending p JOIN cases c USING (case_id) LEFT JOIN case_terms t USING (case_id)
+              GROUP BY p.rowno, p.case_id, c.text, p.repeat)
+        TO ? (FORMAT parquet, PARTITION_BY (chunk))""", [str(inputs)])
+    jobs = ((n, str(inputs / f"chunk={n}"), str(out)) for n in range(-(-pending // CHUNK_CASES)))
     done = 0
-    for cases in map_bounded(pool if pending >= 2 * CHUNK_CASES else None, analyse_chunk, jobs()):
+    for cases in map_bounded(pool if pending >= 2 * CHUNK_CASES else None, analyse_chunk, jobs):
         done += cases
         if progress:
             progress("analyze", done, pending)
-
-
-def _clean(values):
-    """LEFT JOIN of a case without terms gives [NULL]."""
-    return [] if values is None or values == [None] else values
 
 
 def _write(con, out: Path, rules: _Rules, rules_hash: str) -> None:

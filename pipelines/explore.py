@@ -746,8 +746,8 @@ def candidate_docs(con: duckdb.DuckDBPyConnection, prefilter: th.Prefilter) -> l
     candidate_cases(con, prefilter)
     con.execute(db.sql("explore_docs"))
     vocab = con.execute("SELECT idx, surface, lemma, pos, negated FROM kk_vocab ORDER BY term_no").fetchall()
-    objects = np.empty(len(vocab), dtype=object)
-    objects[:] = [Term(*row) for row in vocab]
+    # fromiter, not a slice assignment: numpy would read a list of (NamedTuple) Terms as a 2-D array.
+    objects = np.fromiter(map(Term._make, vocab), dtype=object, count=len(vocab))
     table = con.sql("SELECT k.case_id, c.text, d.term_nos FROM kk_candidates k JOIN cases c USING (case_id) "
                     "LEFT JOIN kk_doc_terms d USING (case_id) ORDER BY k.case_id").to_arrow_table()
     numbers = table.column("term_nos").combine_chunks()

@@ -358,9 +358,10 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
             {c('updated_at')} AS updated_raw, {c('cause')} AS cause, {c('response')} AS response_raw,
             {c('route')} AS route,
             -- 64-bit salted hashes: change detection only, and several times cheaper than md5 on long rows.
-            to_hex(hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, {pii_cells}, product,
+            -- Kept as numbers while loading (no string per row); stored as hex.
+            hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, {pii_cells}, product,
                         category, department, status, priority, closed_raw, updated_raw, cause, response_raw, route
-                        {extra_columns})) AS row_hash
+                        {extra_columns}) AS row_hash
         FROM raw),
     d AS (SELECT *, kk_ts(received_raw) AS received_at, kk_ts(closed_raw) AS closed_at,
                  kk_ts(updated_raw) AS updated_at FROM v)
@@ -380,7 +381,7 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
              WHEN customer_pii IS NOT NULL
              THEN 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '[[:space:]]+', '', 'g'))), 16)
         END AS customer_key,
-        to_hex(hash($salt, text_raw)) AS text_hash
+        hash($salt, text_raw) AS text_hash
     FROM d
     """
     con.execute(query, {"salt": salt})
@@ -397,12 +398,12 @@ def _classify(con) -> None:
     SELECT last.*,
         CASE
             WHEN cases.case_id IS NULL THEN 'insert'
-            WHEN cases.row_hash = last.row_hash THEN 'unchanged'
+            WHEN cases.row_hash = to_hex(last.row_hash) THEN 'unchanged'
             WHEN last.updated_at IS NOT NULL AND cases.updated_at IS NOT NULL AND last.updated_at < cases.updated_at
                 THEN 'unchanged'
             ELSE 'update'
         END AS action,
-        cases.case_id IS NULL OR cases.text_hash IS DISTINCT FROM last.text_hash AS needs_text
+        cases.case_id IS NULL OR cases.text_hash IS DISTINCT FROM to_hex(last.text_hash) AS needs_text
     FROM last LEFT JOIN cases USING (case_id)
     """)
     con.execute("UPDATE todo SET needs_text = false WHERE action = 'unchanged'")
@@ -591,7 +592,7 @@ def _upsert_cases(con, batch_id: int) -> None:
                     THEN json_merge_patch(coalesce(t.extra, '{}'::JSON),
                                           json_object('完了日時（読めなかった値）', t.closed_unreadable))
                     ELSE t.extra END,
-               t.row_hash, t.text_hash, $batch, coalesce(k.first_batch_id, $batch)
+               to_hex(t.row_hash), to_hex(t.text_hash), $batch, coalesce(k.first_batch_id, $batch)
         FROM final_rows t LEFT JOIN kept k USING (case_id)""", {"batch": batch_id})
     con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM todo WHERE action = 'update' AND needs_text)")
     con.execute("""

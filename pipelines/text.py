@@ -234,9 +234,9 @@ def _mark_negation(tokens: list[Token]) -> list[Token]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Term:
-    """One stored term of a case (a row of case_terms)."""
+class Term(NamedTuple):
+    """One stored term of a case (a row of case_terms). A NamedTuple, like Token: every analysis
+    builds one per stored term of each case, and a frozen dataclass costs several times more."""
 
     idx: int
     surface: str
