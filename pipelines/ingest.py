@@ -151,7 +151,10 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
              mapping.name, json.dumps(mapping.as_headers(), ensure_ascii=False), started, os.getpid()]).fetchone()[0]
         try:
             with timer("stage"):
-                _stage(con, source, mapping)
+                if options.kind == "cases":
+                    stage_cases(con, source, mapping, db.meta(con, "salt"))
+                else:
+                    _stage(con, source, mapping)
             rejected = None
             if options.kind == "cases":
                 rejected = _prepare_cases_load(con, mapping, options, result, workdir, pool, timer)
@@ -219,15 +222,20 @@ def save_mapping(con: duckdb.DuckDBPyConnection, name: str, kind: str, headers: 
 
 # ---------------------------------------------------------------- staging (all rows, as text)
 
-def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping) -> None:
-    """raw(rowno, line, c0..cN): every well-formed record; malformed ones land in rejects_stage."""
+def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping, fields: str = "SELECT * FROM src",
+           params: dict | None = None) -> None:
+    """raw(rowno, line, …): every well-formed record; malformed ones land in rejects_stage.
+
+    `fields` is a query over `src` (the file's records, columns c0..cN as text) that decides what
+    is kept of each record: all of it by default."""
     columns = {f"c{i}": "VARCHAR" for i in range(len(source.header))}
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE raw_read AS SELECT * FROM read_csv(?, delim = ?, quote = '\"', escape = '\"', "
-        "header = false, skip = ?, columns = ?, auto_detect = false, store_rejects = true, "
-        "strict_mode = false)",
-        [str(source.csv_path), source.delimiter, source.header_line, columns])
+        "CREATE OR REPLACE TEMP TABLE raw_read AS WITH src AS (SELECT * FROM read_csv($path, delim = $delim, quote = '\"', "
+        "escape = '\"', header = false, skip = $skip, columns = $columns, auto_detect = false, store_rejects = true, "
+        f"strict_mode = false)) {fields}",
+        {"path": str(source.csv_path), "delim": source.delimiter, "skip": source.header_line, "columns": columns,
+         **(params or {})})
     # DuckDB numbers records after the skipped lines; a record's number in the file is header_line + that.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE rejects_stage AS "
@@ -260,18 +268,18 @@ def _col(mapping: Mapping, fld: str, prefix: str = "") -> str:
 _PII_MASKS = {"customer_name": "〔氏名〕", "customer_phone": "〔電話番号〕", "customer_email": "〔メール〕"}
 
 
-def _raw_json(mapping: Mapping) -> tuple[str, list[str]]:
-    """JSON of the whole row with masked values (header names bound as parameters); dedicated
-    name/phone/e-mail columns are replaced by their mask, never kept."""
+def _raw_json(mapping: Mapping) -> tuple[str, dict[str, str]]:
+    """JSON of the whole row with masked values (header names bound as named parameters $h0…);
+    dedicated name/phone/e-mail columns are replaced by their mask, never kept."""
     pii_columns = {i: _PII_MASKS[f] for f, i in mapping.columns.items() if f in _PII_MASKS}
     pii_columns.update({i: "〔個人情報〕" for i, h in enumerate(mapping.header)
                         if i not in pii_columns and i in mapping.extras and _is_pii_header(h)})
-    parts, params = [], []
+    parts, params = [], {}
     for i, header in enumerate(mapping.header):
         value = f"CASE WHEN kk_cell(c{i}) IS NULL THEN NULL ELSE '{pii_columns[i]}' END" \
             if i in pii_columns else f"kk_mask(kk_fold(c{i}))"
-        parts.append(f"?, {value}")
-        params.append(header or f"列{i + 1}")
+        parts.append(f"$h{i}, {value}")
+        params[f"h{i}"] = header or f"列{i + 1}"
     return f"json_object({', '.join(parts)})", params
 
 
@@ -294,9 +302,7 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
                         timer: _Timer) -> pa.Table | None:
     """Everything before the write, in temporary tables outside the data transaction (so the
     staging can be dropped and its memory given back). Returns the rejected rows to insert."""
-    salt = db.meta(con, "salt")
     with timer("map_validate"):
-        _prepare_cases(con, mapping, salt)
         _classify(con)
     with timer("reject_write"):
         rejected = _rejected_rows(con, mapping, result.batch_id)
@@ -338,8 +344,13 @@ def _text_expr(mapping: Mapping, prefix: str = "") -> str:
     return f"coalesce({text}, {subject})" if text and subject else (text or subject or "NULL::VARCHAR")
 
 
-def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
-    """prep: one narrow row per staged row (no text, which stays in raw and is read by rowno)."""
+def stage_cases(con, source: Source, mapping: Mapping, salt: str) -> None:
+    """raw, and prep (the same rows): one row per well-formed record with what the load needs
+    already derived — IDs, dates, hashes, the reason a row is rejected — plus its free text, its
+    extra columns and, for a rejected row only, the whole row as masked JSON.
+
+    All of it is computed in the one parallel pass that reads the file, so the rest of a record is
+    never stored (a second pass over a staged copy of the whole file cost as much as the read)."""
     c = lambda f: _col(mapping, f)  # noqa: E731 - a short alias keeps the SQL readable
     # Name/phone/e-mail only matter when there is no customer ID (then they are hashed into the key);
     # the regex is skipped on rows that have one.
@@ -347,10 +358,10 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
                   f"regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), {c('customer_name')}) END")
     pii_cells = f"{c('customer_email')}, {c('customer_phone')}, {c('customer_name')}"
     extra_columns = "".join(f", c{i}" for i in mapping.extras)
-    query = f"""
-    CREATE OR REPLACE TEMP TABLE prep AS
-    WITH v AS (
-        SELECT rowno, line,
+    raw_json, raw_params = _raw_json(mapping)
+    fields = f"""
+    , v AS (
+        SELECT *,
             {c('case_id')} AS case_id_raw, {c('received_at')} AS received_raw, {_text_expr(mapping)} AS text_raw,
             {c('channel')} AS channel, {c('customer_id')} AS customer_id, {key_source} AS customer_pii,
             {c('product')} AS product, {c('category')} AS category, {c('department')} AS department,
@@ -362,17 +373,19 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
             hash($salt, case_id_raw, received_raw, text_raw, channel, customer_id, {pii_cells}, product,
                         category, department, status, priority, closed_raw, updated_raw, cause, response_raw, route
                         {extra_columns}) AS row_hash
-        FROM raw),
+        FROM src),
     d AS (SELECT *, kk_ts(received_raw) AS received_at, kk_ts(closed_raw) AS closed_at,
-                 kk_ts(updated_raw) AS updated_at FROM v)
-    SELECT rowno, line, channel, product, category, department, status, priority, cause, route,
-        received_at, closed_at, updated_at, row_hash,
-        CASE WHEN closed_at IS NULL THEN closed_raw END AS closed_unreadable,
+                 kk_ts(updated_raw) AS updated_at FROM v),
+    r AS (SELECT *,
         CASE
             WHEN received_raw IS NULL THEN '受付日時が空です'
             WHEN received_at IS NULL THEN '受付日時「' || left(received_raw, 40) || '」を日付として読めません'
             WHEN text_raw IS NULL THEN '問い合わせ内容が空です'
-        END AS reason,
+        END AS reason FROM d)
+    SELECT channel, product, category, department, status, priority, cause, route,
+        received_at, closed_at, updated_at, row_hash,
+        CASE WHEN closed_at IS NULL THEN closed_raw END AS closed_unreadable,
+        reason,
         CASE WHEN case_id_raw IS NOT NULL THEN case_id_raw
              ELSE 'R-' || left(sha256(strftime(received_at, '%Y-%m-%dT%H:%M:%S') || '|'
                   || regexp_replace(coalesce(text_raw, ''), '[[:space:]]+', '', 'g') || '|' || coalesce(channel, '')), 16)
@@ -381,10 +394,14 @@ def _prepare_cases(con, mapping: Mapping, salt: str) -> None:
              WHEN customer_pii IS NOT NULL
              THEN 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '[[:space:]]+', '', 'g'))), 16)
         END AS customer_key,
-        hash($salt, text_raw) AS text_hash
-    FROM d
+        hash($salt, text_raw) AS text_hash,
+        text_raw, response_raw,
+        -- The whole row is kept only where the row is rejected (reported with its reason).
+        CASE WHEN reason IS NOT NULL THEN CAST({raw_json} AS VARCHAR) END AS raw_json{extra_columns}
+    FROM r
     """
-    con.execute(query, {"salt": salt})
+    _stage(con, source, mapping, fields, {"salt": salt, **raw_params})
+    con.execute("CREATE OR REPLACE TEMP VIEW prep AS SELECT * FROM raw")
 
 
 def _classify(con) -> None:
@@ -411,9 +428,12 @@ def _classify(con) -> None:
 
 def _rejected_rows(con, mapping: Mapping, batch_id: int) -> pa.Table | None:
     """Rejected rows with their reason and the row as read (masked like everything else)."""
-    raw_json, raw_params = _raw_json(mapping)
-    rows = con.execute(f"SELECT prep.line, prep.reason, CAST({raw_json} AS VARCHAR) FROM prep JOIN raw USING (rowno) "
-                       "WHERE prep.reason IS NOT NULL ORDER BY prep.line", raw_params).fetchall()
+    if "raw_json" in {r[0] for r in con.execute("DESCRIBE prep").fetchall()}:   # cases: kept while staging
+        rows = con.execute("SELECT line, reason, raw_json FROM prep WHERE reason IS NOT NULL ORDER BY line").fetchall()
+    else:
+        raw_json, raw_params = _raw_json(mapping)
+        rows = con.execute(f"SELECT prep.line, prep.reason, CAST({raw_json} AS VARCHAR) FROM prep JOIN raw USING (rowno) "
+                           "WHERE prep.reason IS NOT NULL ORDER BY prep.line", raw_params).fetchall()
     rows += con.execute(
         "SELECT ? + rec, CASE error_type WHEN 'TOO MANY COLUMNS' THEN '列が多すぎます（区切り文字や引用符の閉じ忘れを確認してください）' "
         "WHEN 'MISSING COLUMNS' THEN '列が足りません（行が途中で切れていないか確認してください）' "
@@ -466,7 +486,7 @@ def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> 
     folder.mkdir()
     extras = [f", r.c{i}" for i in mapping.extras]
     query = (f"SELECT t.rowno, {', '.join('t.' + c.strip() for c in _ROW_COLUMNS.split(','))}{''.join(extras)}, "
-             f"{_text_expr(mapping, 'r.')} AS text, {_col(mapping, 'response', 'r.')} AS response "
+             "r.text_raw AS text, r.response_raw AS response "
              "FROM todo t JOIN raw r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
 
     def normalize_batch(number: int, batch: pa.Table) -> None:
@@ -539,23 +559,23 @@ def _empty_terms(con) -> None:
 
 
 def _slim_staging(con, mapping: Mapping) -> None:
-    """After validation only the free text and the extra columns of the staged rows are read again:
-    drop the other columns and prep, so that the tables that follow fit in memory instead of
-    spilling to disk (dropping a column is instant and frees its memory at once)."""
-    keep = {mapping.columns[f] for f in ("text", "subject", "response") if f in mapping.columns} | set(mapping.extras)
+    """Once todo is built only the free text and the extra columns of the staged rows are read
+    again: drop the derived fields (todo has them), so that the tables that follow fit in memory
+    instead of spilling to disk (dropping a column is instant and frees its memory at once)."""
+    keep = {"rowno", "line", "text_raw", "response_raw"} | {f"c{i}" for i in mapping.extras}
     staged = "raw" if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'raw' AND temporary"
                                   ).fetchall()[0][0] else "raw_read"
-    for i in range(len(mapping.header)):
-        if i not in keep:
-            con.execute(f"ALTER TABLE {staged} DROP COLUMN c{i}")  # identifiers are ours
-    con.execute("DROP TABLE prep")
+    con.execute("DROP VIEW prep")
+    for column, *_ in con.execute(f"DESCRIBE {staged}").fetchall():
+        if column not in keep:
+            con.execute(f'ALTER TABLE {staged} DROP COLUMN "{column}"')  # identifiers are ours
 
 
 def _drop_staging(con) -> None:
     con.execute("DROP VIEW IF EXISTS raw")
     con.execute("DROP TABLE IF EXISTS raw")
     con.execute("DROP TABLE IF EXISTS raw_read")
-    con.execute("DROP TABLE IF EXISTS prep")
+    con.execute("DROP VIEW IF EXISTS prep")
 
 
 def _count_cases(con, result: LoadResult) -> None:

@@ -70,7 +70,7 @@ def _first_rows(source: Source) -> pd.DataFrame:
 def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], display_name: str | None = None) -> Validation:
     """A dry run of mapping and validation (no masking or tokenization) in a throwaway database."""
     from .events import prepare_events
-    from .ingest import _prepare_cases, _stage
+    from .ingest import _stage, stage_cases
 
     with tempfile.TemporaryDirectory(prefix="kakehashi-validate-") as tmp:
         source = open_source(path, Path(tmp), display_name)
@@ -78,7 +78,11 @@ def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], displa
         con = duckdb.connect(":memory:")
         try:
             db.init_store(con)
-            _stage(con, source, mapping)
+            if kind == "cases":
+                stage_cases(con, source, mapping, "validation")
+                key = "case_id"
+            else:
+                _stage(con, source, mapping)
             if kind == "events":
                 prepare_events(con, mapping)
                 key = "case_id, event_at, from_department, to_department, action"
@@ -86,9 +90,6 @@ def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], displa
                 from .countermeasures import prepare_countermeasures
                 prepare_countermeasures(con, mapping)
                 key = "implemented_on, target, description"
-            else:
-                _prepare_cases(con, mapping, "validation")
-                key = "case_id"
             return _report(con, key)
         finally:
             con.close()

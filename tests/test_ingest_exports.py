@@ -195,6 +195,20 @@ def test_rejected_rows_say_why_in_japanese_and_where(loaded, name):
     assert [json.loads(raw)[id_header] for _, _, raw in rejects] == [row.cells[id_header] for row in missing]
 
 
+@pytest.mark.parametrize("name", [n for n in GOOD if EXPECTED[n]["kind"] == "cases"])
+def test_dry_run_validation_agrees_with_the_load(loaded, name):
+    """The upload page's validation report (no store written) counts what the load then does."""
+    from pipelines.preview import validate_file
+
+    e, run = EXPECTED[name], loaded(name)
+    report = validate_file(EXPORTS / name, "cases", run.first.mapping)
+    first = run.first
+    assert report.rows == e["rows"]
+    assert report.valid - report.duplicates == first.inserted + first.updated + first.unchanged
+    assert (report.duplicates, sum(report.reasons.values())) == (first.duplicate, first.rejected)
+    assert list(report.sample["行番号"]) == sorted(report.sample["行番号"])[:50]
+
+
 @pytest.mark.parametrize("name", GOOD)
 def test_reloading_the_same_file_changes_nothing(loaded, name):
     e, run = EXPECTED[name], loaded(name)
