@@ -493,7 +493,9 @@ def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> 
         for name in ("text", "response"):
             batch = batch.set_column(batch.schema.get_field_index(name), name,
                                      normalize_arrow(batch[name].combine_chunks()))
-        pq.write_table(batch, folder / f"{number:06d}.parquet")
+        # A scratch file read once: no compression, dictionary or statistics (half the write time).
+        pq.write_table(batch, folder / f"{number:06d}.parquet", compression="none", use_dictionary=False,
+                       write_statistics=False)
 
     with timer("nfkc"):
         # Arrow's kernels release the GIL: two batches are normalized at once while the next is
