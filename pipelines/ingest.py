@@ -307,7 +307,6 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
     with timer("reject_write"):
         rejected = _rejected_rows(con, mapping, result.batch_id)
         _count_read_rejected(con, result)
-        _slim_staging(con, mapping)
     _normalize_and_mask(con, mapping, workdir, timer)
     # The staged file is not read again: free its memory before tokenization and the write.
     _drop_staging(con)
@@ -405,14 +404,15 @@ def stage_cases(con, source: Source, mapping: Mapping, salt: str) -> None:
 
 
 def _classify(con) -> None:
-    """todo: the last row of each case in the file, with what to do with it."""
+    """todo(rowno, case_id, action, needs_text): the last row of each case in the file, with what to
+    do with it (the row's fields stay in raw)."""
     con.execute("""
     CREATE OR REPLACE TEMP TABLE todo AS
     WITH repeated AS (   -- cases on several rows of the file: the last row wins
         SELECT case_id, max(rowno) AS keep FROM prep WHERE reason IS NULL GROUP BY case_id HAVING count(*) > 1),
     last AS (SELECT p.* FROM prep p LEFT JOIN repeated r USING (case_id)
              WHERE p.reason IS NULL AND (r.keep IS NULL OR r.keep = p.rowno))
-    SELECT last.*,
+    SELECT last.rowno, last.case_id,
         CASE
             WHEN cases.case_id IS NULL THEN 'insert'
             WHEN cases.row_hash = to_hex(last.row_hash) THEN 'unchanged'
@@ -471,7 +471,7 @@ def _row_ranges(con, table: str, step: int):
 # What the write needs of each row, carried through normalization and masking so that the write
 # reads one table instead of joining a million texts back to their rows.
 _ROW_COLUMNS = ("case_id, received_at, channel, customer_key, product, category, department, status, priority, "
-                "closed_at, updated_at, cause, closed_unreadable, row_hash, text_hash, action, needs_text")
+                "closed_at, updated_at, cause, route, closed_unreadable, row_hash, text_hash, action, needs_text")
 
 
 def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> None:
@@ -484,8 +484,7 @@ def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> 
 
     folder = workdir / "normalized"
     folder.mkdir()
-    extras = [f", r.c{i}" for i in mapping.extras]
-    query = (f"SELECT t.rowno, {', '.join('t.' + c.strip() for c in _ROW_COLUMNS.split(','))}{''.join(extras)}, "
+    query = ("SELECT r.* EXCLUDE (line, reason, raw_json, text_raw, response_raw), t.action, t.needs_text, "
              "r.text_raw AS text, r.response_raw AS response "
              "FROM todo t JOIN raw r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
 
@@ -558,19 +557,6 @@ def _tokenize(con, workdir: Path, todo: int, pool, progress: Progress | None) ->
 def _empty_terms(con) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE final_terms (rowno BIGINT, idx SMALLINT, surface VARCHAR, lemma VARCHAR, "
                 "pos VARCHAR, negated BOOLEAN)")
-
-
-def _slim_staging(con, mapping: Mapping) -> None:
-    """Once todo is built only the free text and the extra columns of the staged rows are read
-    again: drop the derived fields (todo has them), so that the tables that follow fit in memory
-    instead of spilling to disk (dropping a column is instant and frees its memory at once)."""
-    keep = {"rowno", "line", "text_raw", "response_raw"} | {f"c{i}" for i in mapping.extras}
-    staged = "raw" if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'raw' AND temporary"
-                                  ).fetchall()[0][0] else "raw_read"
-    con.execute("DROP VIEW prep")
-    for column, *_ in con.execute(f"DESCRIBE {staged}").fetchall():
-        if column not in keep:
-            con.execute(f'ALTER TABLE {staged} DROP COLUMN "{column}"')  # identifiers are ours
 
 
 def _drop_staging(con) -> None:
