@@ -2,7 +2,7 @@
 
 Incremental: only cases whose text, rules or repeat-contact count changed are analysed again, and
 never re-tokenized — the terms stored at load (case_terms) are all the analysis reads. Work is
-spread over fork workers; results travel as Parquet files, not pickles.
+spread over fork workers; inputs and results travel as Parquet files, not pickles.
 """
 from __future__ import annotations
 
@@ -13,21 +13,22 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import db
 from .text import CaseDoc, Term
-from .textjobs import map_bounded, tune_worker_gc
+from .textjobs import TERM_SCHEMA, map_bounded, tune_worker_gc
 
 CHUNK_CASES = 5000
 REPEAT_WINDOW_DAYS = 30
 Progress = Callable[[str, int, int], None]
 
-# A chunk's input (see _run_chunks), and the three outputs each worker writes per chunk.
-INPUT_COLUMNS = ("case_id", "text", "repeat", "idx", "surface", "lemma", "pos", "negated")
+# The three outputs each worker writes per chunk.
 THEME_SCHEMA = pa.schema([("case_id", pa.string()), ("theme_id", pa.string()), ("evidence", pa.list_(pa.string()))])
 CAUSE_SCHEMA = pa.schema([("case_id", pa.string()), ("cause", pa.string()), ("source", pa.string()),
                           ("evidence", pa.list_(pa.string()))])
@@ -77,31 +78,31 @@ def _start_worker(rules: _Rules) -> None:
 
 
 def analyse_chunk(job: tuple[int, str, str]) -> int:
-    """Tag one chunk of cases, read from its Parquet folder (case_id, text, repeat, idx[], surface[],
-    lemma[], pos[], negated[]); a case without terms has NULL lists."""
+    """Tag one chunk of cases, read from the input folders _run_chunks wrote."""
     from .severity import score
 
     chunk_no, in_dir, out_dir = job
     rules = _WORKER_RULES
-    table = pq.read_table(in_dir)
-    columns = [table.column(name).to_pylist() for name in INPUT_COLUMNS]
+    docs, repeats = _read_chunk(Path(in_dir), chunk_no)
     themes: dict[str, list] = {n: [] for n in THEME_SCHEMA.names}
     causes: dict[str, list] = {n: [] for n in CAUSE_SCHEMA.names}
     scores: dict[str, list] = {n: [] for n in SCORE_SCHEMA.names}
-    for case_id, text, repeat, idx, surface, lemma, pos, negated in zip(*columns):
-        terms = tuple(map(Term, idx, surface, lemma, pos, negated)) if idx else ()
-        doc = CaseDoc(case_id, text or "", terms)
+    # One analysis at a time over the whole chunk, not all three per case: each then stays hot in the
+    # CPU's caches, which makes the chunk some 15% faster.
+    for doc in docs:
         for hit in rules.themes.tag(doc):
-            themes["case_id"].append(case_id)
+            themes["case_id"].append(doc.case_id)
             themes["theme_id"].append(hit.theme_id)
             themes["evidence"].append(list(hit.evidence))
+    for doc in docs:
         for hit in rules.causes.extract(doc):
-            causes["case_id"].append(case_id)
+            causes["case_id"].append(doc.case_id)
             causes["cause"].append(hit.cause)
             causes["source"].append("extracted")
             causes["evidence"].append(list(hit.evidence))
+    for doc, repeat in zip(docs, repeats):
         severity = score(doc, repeat_contacts=repeat or 0)
-        scores["case_id"].append(case_id)
+        scores["case_id"].append(doc.case_id)
         scores["emotion_level"].append(severity.level)
         scores["reasons"].append(list(severity.reasons))
         scores["harassment"].append(list(severity.harassment))
@@ -110,7 +111,29 @@ def analyse_chunk(job: tuple[int, str, str]) -> int:
     for name, data, schema in (("themes", themes, THEME_SCHEMA), ("causes", causes, CAUSE_SCHEMA),
                                ("scores", scores, SCORE_SCHEMA)):
         pq.write_table(pa.table(data, schema=schema), out / f"{name}-{chunk_no:06d}.parquet")
-    return table.num_rows
+    return len(docs)
+
+
+def _read_chunk(in_dir: Path, chunk_no: int) -> tuple[list[CaseDoc], list[int | None]]:
+    """A chunk's CaseDocs and repeat-contact counts, in rowno order.
+
+    Terms come flat, one row each: DuckDB writes them three times faster than a list per case
+    (an ordered list aggregate sorts each of its columns). Sorted here, they are cut into cases
+    where each case's rows start and end.
+    """
+    cases = pq.read_table(in_dir / "cases" / f"chunk={chunk_no}").sort_by("rowno")
+    folder = in_dir / "terms" / f"chunk={chunk_no}"
+    terms = pq.read_table(folder) if folder.exists() else TERM_SCHEMA.empty_table()  # no case has terms
+    terms = terms.sort_by([("rowno", "ascending"), ("idx", "ascending")])
+    term_rownos, case_rownos = terms.column("rowno").to_numpy(), cases.column("rowno").to_numpy()
+    starts = np.searchsorted(term_rownos, case_rownos, "left").tolist()
+    ends = np.searchsorted(term_rownos, case_rownos, "right").tolist()
+    # tuple.__new__ skips the NamedTuple's Python-level __new__, which costs half as much again.
+    flat = list(map(tuple.__new__, repeat(Term), zip(*(terms.column(name).to_pylist() for name in Term._fields))))
+    docs = [CaseDoc(case_id, text or "", tuple(flat[start:end]))
+            for case_id, text, start, end in zip(cases.column("case_id").to_pylist(), cases.column("text").to_pylist(),
+                                                 starts, ends)]
+    return docs, cases.column("repeat").to_pylist()
 
 
 def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress | None = None) -> AnalyzeResult:
@@ -170,22 +193,20 @@ def _select_pending(con, rules_hash: str, full: bool) -> int:
 def _run_chunks(con, out: Path, pending: int, pool, progress: Progress | None) -> None:
     """Tag every pending case, chunk by chunk on the workers.
 
-    One parallel DuckDB statement writes each chunk's cases, terms as lists, to its own Parquet
-    folder; each worker reads its own. Fetching the chunks in this process instead cost as much as
-    the tagging itself, serially, while the workers waited.
+    Two parallel DuckDB statements write each chunk's cases and terms to Parquet folders of their
+    own, which the worker reads itself (see _read_chunk). Fetching each chunk in this process
+    instead cost some 70 µs a case, serially, on a core the workers needed.
     """
     inputs = out / "inputs"
-    con.execute(f"""
-        COPY (SELECT (p.rowno - 1) // {CHUNK_CASES} AS chunk, p.case_id, c.text, p.repeat,
-                     list(t.idx ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS idx,
-                     list(t.surface ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS surface,
-                     list(t.lemma ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS lemma,
-                     list(t.pos ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS pos,
-                     list(t.negated ORDER BY t.idx) FILTER (t.idx IS NOT NULL) AS negated
-              FROM pending p JOIN cases c USING (case_id) LEFT JOIN case_terms t USING (case_id)
-              GROUP BY p.rowno, p.case_id, c.text, p.repeat)
-        TO ? (FORMAT parquet, PARTITION_BY (chunk))""", [str(inputs)])
-    jobs = ((n, str(inputs / f"chunk={n}"), str(out)) for n in range(-(-pending // CHUNK_CASES)))
+    inputs.mkdir()
+    chunk = f"(p.rowno - 1) // {CHUNK_CASES} AS chunk"
+    con.execute(f"COPY (SELECT {chunk}, p.rowno, p.case_id, c.text, p.repeat "
+                "FROM pending p JOIN cases c USING (case_id)) TO ? (FORMAT parquet, PARTITION_BY (chunk))",
+                [str(inputs / "cases")])
+    con.execute(f"COPY (SELECT {chunk}, p.rowno, t.idx, t.surface, t.lemma, t.pos, t.negated "
+                "FROM pending p JOIN case_terms t USING (case_id)) TO ? (FORMAT parquet, PARTITION_BY (chunk))",
+                [str(inputs / "terms")])
+    jobs = ((n, str(inputs), str(out)) for n in range(-(-pending // CHUNK_CASES)))
     done = 0
     for cases in map_bounded(pool if pending >= 2 * CHUNK_CASES else None, analyse_chunk, jobs):
         done += cases

@@ -1,7 +1,8 @@
 """Per-text work done once at load: normalization, masking and tokenization, on fork workers.
 
-Workers write their terms to Parquet so that millions of tokens never travel through pickles or
-sit in the parent's memory; the parent hands DuckDB the files.
+Workers read their texts from Parquet and write their terms to Parquet, so that millions of texts
+and tokens never travel through pickles or sit in the parent's memory; DuckDB writes and reads the
+files, in parallel.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .pii import mask_names
-from .text import for_tokenizer, tokenize
+from .text import for_tokenizer, tokenize_many
 
 CHUNK_ROWS = 5000
 TERM_SCHEMA = pa.schema([("rowno", pa.int64()), ("idx", pa.int16()), ("surface", pa.string()),
@@ -28,39 +29,29 @@ def process_chunk(job: tuple[int, str, str, bool]) -> int:
     chunk_no, in_dir, out_dir, with_terms = job
     table = pq.read_table(in_dir)
     rownos, texts, responses = (table.column(name).to_pylist() for name in TEXT_SCHEMA.names)
-    out_texts, out_responses = [], []
-    term_cols: dict[str, list] = {name: [] for name in TERM_SCHEMA.names}
-    for rowno, text, response in zip(rownos, texts, responses):
-        text = text or ""
-        masked = mask_names(text, tokenize(for_tokenizer(text)))
+    out_texts = []
+    terms: list[tuple] = []  # (rowno, position, *Token) of each stored term; columns at the end
+    token_lists = tokenize_many([for_tokenizer(text or "") for text in texts])
+    for rowno, text, tokens in zip(rownos, texts, token_lists):
+        masked = mask_names(text or "", tokens)
         out_texts.append(masked.text)
-        out_responses.append(_mask_free_text(response))
         if with_terms:
-            for position, tok in enumerate(masked.tokens):
-                if tok.is_content:
-                    term_cols["rowno"].append(rowno)
-                    term_cols["idx"].append(min(position, 32767))
-                    term_cols["surface"].append(tok.surface)
-                    term_cols["lemma"].append(tok.lemma)
-                    term_cols["pos"].append(tok.pos)
-                    term_cols["negated"].append(tok.negated)
+            terms += [(rowno, position, *tok) for position, tok in enumerate(masked.tokens) if tok.is_content]
     out = Path(out_dir)
-    pq.write_table(pa.table({"rowno": rownos, "text": out_texts, "response": out_responses}, schema=TEXT_SCHEMA),
-                   out / f"text-{chunk_no:06d}.parquet")
+    pq.write_table(pa.table({"rowno": rownos, "text": out_texts, "response": mask_free_texts(responses)},
+                            schema=TEXT_SCHEMA), out / f"text-{chunk_no:06d}.parquet")
     if with_terms:
-        pq.write_table(pa.table(term_cols, schema=TERM_SCHEMA), out / f"terms-{chunk_no:06d}.parquet")
+        term_rownos, positions, surfaces, poses, lemmas, _known, _starts, negated = zip(*terms) if terms else [()] * 8
+        columns = {"rowno": term_rownos, "idx": [min(position, 32767) for position in positions],
+                   "surface": surfaces, "lemma": lemmas, "pos": poses, "negated": negated}
+        pq.write_table(pa.table(columns, schema=TERM_SCHEMA), out / f"terms-{chunk_no:06d}.parquet")
     return len(rownos)
 
 
-def _mask_free_text(value: str | None) -> str | None:
-    """Desk-written text (already regex-masked): mask staff and customer names too."""
-    if not value:
-        return value
-    return mask_names(value, tokenize(for_tokenizer(value))).text
-
-
 def mask_free_texts(values: list[str | None]) -> list[str | None]:
-    return [_mask_free_text(v) for v in values]
+    """Desk-written texts (already regex-masked): mask staff and customer names too."""
+    token_lists = tokenize_many([for_tokenizer(value) if value else "" for value in values])
+    return [mask_names(value, tokens).text if value else value for value, tokens in zip(values, token_lists)]
 
 
 def make_pool(workers: int):
@@ -85,9 +76,10 @@ def run(in_dir: Path, out_dir: Path, total: int, pool, with_terms: bool,
     """Process all chunks, on the pool when there is one, keeping at most a few chunks in flight.
 
     `in_dir` holds one folder per chunk, chunk=0 … (COPY … PARTITION_BY (chunk)), of TEXT_SCHEMA
-    rows, CHUNK_ROWS each: the workers read their own texts rather than have them pickled over.
+    rows, up to CHUNK_ROWS each: the workers read their own texts rather than have them pickled over.
     """
-    jobs = ((n, str(in_dir / f"chunk={n}"), str(out_dir), with_terms) for n in range(-(-total // CHUNK_ROWS)))
+    folders = sorted(in_dir.glob("chunk=*"), key=lambda folder: int(folder.name.removeprefix("chunk=")))
+    jobs = ((n, str(folder), str(out_dir), with_terms) for n, folder in enumerate(folders))
     done = 0
     for rows in map_bounded(pool if total >= 2 * CHUNK_ROWS else None, process_chunk, jobs):
         done += rows
