@@ -259,10 +259,10 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping, fie
     con.execute("DROP TABLE raw_read")
 
 
-def _col(mapping: Mapping, fld: str, prefix: str = "") -> str:
+def _col(mapping: Mapping, fld: str) -> str:
     """SQL for a mapped field: the trimmed cell, NULL when empty or unmapped (identifiers are ours)."""
     index = mapping.columns.get(fld)
-    return "NULL::VARCHAR" if index is None else f"kk_cell({prefix}c{index})"
+    return "NULL::VARCHAR" if index is None else f"kk_cell(c{index})"
 
 
 _PII_MASKS = {"customer_name": "〔氏名〕", "customer_phone": "〔電話番号〕", "customer_email": "〔メール〕"}
@@ -305,7 +305,7 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
     with timer("map_validate"):
         _classify(con)
     with timer("reject_write"):
-        rejected = _rejected_rows(con, mapping, result.batch_id)
+        rejected = _rejected_rows(con, mapping, result.batch_id, staged_json=True)
         _count_read_rejected(con, result)
     _normalize_and_mask(con, mapping, workdir, timer)
     # The staged file is not read again: free its memory before tokenization and the write.
@@ -336,10 +336,10 @@ def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Ta
             route_events(con, result.batch_id)
 
 
-def _text_expr(mapping: Mapping, prefix: str = "") -> str:
+def _text_expr(mapping: Mapping) -> str:
     """The case text: the text column, else the subject (identifiers are ours)."""
-    text = _col(mapping, "text", prefix) if "text" in mapping.columns else None
-    subject = _col(mapping, "subject", prefix) if "subject" in mapping.columns else None
+    text = _col(mapping, "text") if "text" in mapping.columns else None
+    subject = _col(mapping, "subject") if "subject" in mapping.columns else None
     return f"coalesce({text}, {subject})" if text and subject else (text or subject or "NULL::VARCHAR")
 
 
@@ -426,9 +426,10 @@ def _classify(con) -> None:
     con.execute("UPDATE todo SET needs_text = false WHERE action = 'unchanged'")
 
 
-def _rejected_rows(con, mapping: Mapping, batch_id: int) -> pa.Table | None:
-    """Rejected rows with their reason and the row as read (masked like everything else)."""
-    if "raw_json" in {r[0] for r in con.execute("DESCRIBE prep").fetchall()}:   # cases: kept while staging
+def _rejected_rows(con, mapping: Mapping, batch_id: int, staged_json: bool = False) -> pa.Table | None:
+    """Rejected rows with their reason and the row as read (masked like everything else).
+    staged_json: prep already holds the row's JSON (stage_cases keeps it for rejected rows)."""
+    if staged_json:
         rows = con.execute("SELECT line, reason, raw_json FROM prep WHERE reason IS NOT NULL ORDER BY line").fetchall()
     else:
         raw_json, raw_params = _raw_json(mapping)
