@@ -89,24 +89,23 @@ def analyse_chunk(job: tuple[int, str, str]) -> int:
     scores: dict[str, list] = {n: [] for n in SCORE_SCHEMA.names}
     # One analysis at a time over the whole chunk, not all three per case: each then stays hot in the
     # CPU's caches, which makes the chunk some 15% faster.
-    for doc in docs:
-        for hit in rules.themes.tag(doc):
-            themes["case_id"].append(doc.case_id)
-            themes["theme_id"].append(hit.theme_id)
-            themes["evidence"].append(list(hit.evidence))
+    for case_id, theme_id, evidence in rules.themes.tag_many(docs):
+        themes["case_id"].append(case_id)
+        themes["theme_id"].append(theme_id)
+        themes["evidence"].append(list(evidence))
     for doc in docs:
         for hit in rules.causes.extract(doc):
             causes["case_id"].append(doc.case_id)
             causes["cause"].append(hit.cause)
             causes["source"].append("extracted")
             causes["evidence"].append(list(hit.evidence))
-    for doc, repeat in zip(docs, repeats):
-        severity = score(doc, repeat_contacts=repeat or 0)
+    for doc, contacts in zip(docs, repeats):
+        severity = score(doc, repeat_contacts=contacts or 0)
         scores["case_id"].append(doc.case_id)
         scores["emotion_level"].append(severity.level)
         scores["reasons"].append(list(severity.reasons))
         scores["harassment"].append(list(severity.harassment))
-        scores["repeat_contacts"].append(repeat or 0)
+        scores["repeat_contacts"].append(contacts or 0)
     out = Path(out_dir)
     for name, data, schema in (("themes", themes, THEME_SCHEMA), ("causes", causes, CAUSE_SCHEMA),
                                ("scores", scores, SCORE_SCHEMA)):
