@@ -5,7 +5,8 @@
   (a) raw fugashi tokenization throughput on 2 fork workers: parse() with a custom output format
       (surface, POS, lemma) split into fields, output discarded — the fastest Python can drive MeCab;
   (b) our full pipeline per case: the load's morphological part (tokenize once, mask names, store
-      terms) plus `analyze` (themes, causes, emotion level from the stored terms);
+      terms, and tag themes, causes and emotion level while the terms are in hand), the load's write
+      of those tags, and the `analyze` run that follows (what the load could not know);
   (c) a notebook-style baseline: pandas + one janome Tokenizer with .apply (measured on a subsample
       and extrapolated);
 prints cases/s, the ratios (targets: b ≥ 0.7 × a, b ≥ 20 × c) and peak RSS per process.
@@ -132,13 +133,16 @@ def main() -> int:
         a_seconds = raw_tokenization(texts)
         c_per_case = janome_baseline(texts, min(args.janome_subsample, len(texts)))
         b = pipeline(csv_path, Path(tmp) / "store.duckdb")
+    # The load tokenizes and analyses each new text in one pass (morphology) and stores the results
+    # (analysis_write); analyze() then has only what the load could not know. All three count.
     morph = b["load"].get("morphology", 0.0)
-    b_seconds = morph + b["analyze"]["total"]
+    b_seconds = morph + b["load"].get("analysis_write", 0.0) + b["analyze"]["total"]
     figures = {
         "cases": args.cases, "mean_chars": round(mean_len, 1),
         "a_raw_tokenize_cases_per_s": round(args.cases / a_seconds),
         "b_pipeline_cases_per_s": round(args.cases / b_seconds),
-        "b_morphology_s": round(morph, 1), "b_analyze_s": round(b["analyze"]["total"], 1),
+        "b_morphology_s": round(morph, 1), "b_analysis_write_s": round(b["load"].get("analysis_write", 0.0), 1),
+        "b_analyze_s": round(b["analyze"]["total"], 1),
         "c_janome_cases_per_s": round(1 / c_per_case),
         "ratio_b_over_a": round(a_seconds / b_seconds, 2),
         "ratio_b_over_c": round((args.cases / b_seconds) * c_per_case, 1),

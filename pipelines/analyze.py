@@ -79,11 +79,22 @@ def _start_worker(rules: _Rules) -> None:
 
 def analyse_chunk(job: tuple[int, str, str]) -> int:
     """Tag one chunk of cases, read from the input folders _run_chunks wrote."""
+    chunk_no, in_dir, out_dir = job
+    docs, repeats = _read_chunk(Path(in_dir), chunk_no)
+    tag_docs(docs, repeats, Path(out_dir), chunk_no)
+    return len(docs)
+
+
+def tag_docs(docs: list[CaseDoc], repeats: list[int | None], out: Path, chunk_no: int,
+             rules: _Rules | None = None) -> None:
+    """Themes, causes and scores of a chunk of cases, written as Parquet files to `out`.
+
+    Called by the analysis workers, and by the load's tokenization workers while each text's terms
+    are still in hand (see ingest._tokenize): either way the results go through store_results().
+    """
     from .severity import score
 
-    chunk_no, in_dir, out_dir = job
-    rules = _WORKER_RULES
-    docs, repeats = _read_chunk(Path(in_dir), chunk_no)
+    rules = rules or _WORKER_RULES
     themes: dict[str, list] = {n: [] for n in THEME_SCHEMA.names}
     causes: dict[str, list] = {n: [] for n in CAUSE_SCHEMA.names}
     scores: dict[str, list] = {n: [] for n in SCORE_SCHEMA.names}
@@ -106,11 +117,9 @@ def analyse_chunk(job: tuple[int, str, str]) -> int:
         scores["reasons"].append(list(severity.reasons))
         scores["harassment"].append(list(severity.harassment))
         scores["repeat_contacts"].append(contacts or 0)
-    out = Path(out_dir)
     for name, data, schema in (("themes", themes, THEME_SCHEMA), ("causes", causes, CAUSE_SCHEMA),
                                ("scores", scores, SCORE_SCHEMA)):
         pq.write_table(pa.table(data, schema=schema), out / f"{name}-{chunk_no:06d}.parquet")
-    return len(docs)
 
 
 def _read_chunk(in_dir: Path, chunk_no: int) -> tuple[list[CaseDoc], list[int | None]]:
@@ -170,13 +179,7 @@ def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress
 
 def _select_pending(con, rules_hash: str, full: bool) -> int:
     """pending(rowno, case_id, repeat): cases whose text, rules or repeat-contact count changed."""
-    con.execute(f"""
-    CREATE OR REPLACE TEMP TABLE repeats AS
-    SELECT case_id,
-           CAST(CASE WHEN customer_key IS NULL THEN 0 ELSE count(*) OVER (
-               PARTITION BY customer_key ORDER BY received_at
-               RANGE BETWEEN INTERVAL {REPEAT_WINDOW_DAYS} DAYS PRECEDING AND CURRENT ROW) - 1 END AS INTEGER) AS repeat
-    FROM cases""")
+    repeat_counts(con, "cases")
     con.execute("""
     CREATE OR REPLACE TEMP TABLE pending AS
     SELECT row_number() OVER (ORDER BY c.case_id) AS rowno, c.case_id, r.repeat
@@ -187,6 +190,22 @@ def _select_pending(con, rules_hash: str, full: bool) -> int:
        OR s.rules_hash IS DISTINCT FROM $rules OR sc.repeat_contacts IS DISTINCT FROM r.repeat""",
                 {"full": full, "rules": rules_hash})
     return con.execute("SELECT count(*) FROM pending").fetchall()[0][0]
+
+
+def repeat_counts(con, contacts: str) -> None:
+    """TEMP TABLE repeats(case_id, repeat): the repeat-contact count, defined here once — a case's
+    earlier contacts from the same customer_key within REPEAT_WINDOW_DAYS (0 without a key).
+
+    `contacts` is a table name or a parenthesised query (ours, never user input) with case_id,
+    customer_key and received_at: the store's cases, or what they will be after a load.
+    """
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE repeats AS
+    SELECT case_id,
+           CAST(CASE WHEN customer_key IS NULL THEN 0 ELSE count(*) OVER (
+               PARTITION BY customer_key ORDER BY received_at
+               RANGE BETWEEN INTERVAL {REPEAT_WINDOW_DAYS} DAYS PRECEDING AND CURRENT ROW) - 1 END AS INTEGER) AS repeat
+    FROM {contacts} AS contacts""")
 
 
 def _run_chunks(con, out: Path, pending: int, pool, progress: Progress | None) -> None:
@@ -214,33 +233,12 @@ def _run_chunks(con, out: Path, pending: int, pool, progress: Progress | None) -
 
 
 def _write(con, out: Path, rules: _Rules, rules_hash: str) -> None:
-    from .causes import canonical_cause
-
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("case_themes", "case_causes", "case_scores"):
-            con.execute(f"DELETE FROM {table} WHERE case_id IN (SELECT case_id FROM pending)")
-        for table, prefix in (("case_themes", "themes"), ("case_causes", "causes"), ("case_scores", "scores")):
-            if any(out.glob(f"{prefix}-*.parquet")):
-                con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [str(out / f"{prefix}-*.parquet")])
-        # The desk's own cause column is the trusted source: it replaces the extracted causes.
-        labels = con.execute("SELECT DISTINCT cause FROM cases WHERE cause IS NOT NULL AND case_id IN "
-                             "(SELECT case_id FROM pending)").fetchall()
-        if labels:
-            mapping = pa.table({"label": [r[0] for r in labels], "canonical": [canonical_cause(r[0]) for r in labels]})
-            con.register("kk_cause_labels", mapping)
-            con.execute("DELETE FROM case_causes WHERE case_id IN (SELECT case_id FROM cases c JOIN pending USING "
-                        "(case_id) WHERE c.cause IS NOT NULL)")
-            con.execute("INSERT INTO case_causes SELECT c.case_id, m.canonical, 'export', [c.cause] FROM cases c "
-                        "JOIN pending USING (case_id) JOIN kk_cause_labels m ON m.label = c.cause")
-            con.unregister("kk_cause_labels")
-        con.execute("DELETE FROM analysis_state WHERE case_id IN (SELECT case_id FROM pending)")
-        con.execute("INSERT INTO analysis_state SELECT p.case_id, c.text_hash, ? FROM pending p JOIN cases c USING (case_id)",
-                    [rules_hash])
+        store_results(con, out, rules, rules_hash)
         # State of cases that no longer exist is dropped with their tags.
         for table in ("case_themes", "case_causes", "case_scores", "analysis_state"):
             con.execute(f"DELETE FROM {table} WHERE case_id NOT IN (SELECT case_id FROM cases)")
-        _sync_themes(con, rules)
         con.execute("DELETE FROM store_meta WHERE key = 'analyzed_at'")
         con.execute("INSERT INTO store_meta VALUES ('analyzed_at', ?)", [dt.datetime.now().isoformat(timespec="seconds")])
         db.bump_version(con)
@@ -248,6 +246,34 @@ def _write(con, out: Path, rules: _Rules, rules_hash: str) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def store_results(con, out: Path, rules: _Rules, rules_hash: str) -> None:
+    """Inside the caller's transaction: replace the themes, causes and scores of the cases in TEMP TABLE
+    pending(case_id) with what tag_docs() wrote to `out`, let the export's own cause column win, and
+    record each case's text and rules hash so that the next analyze() skips it."""
+    from .causes import canonical_cause
+
+    for table in ("case_themes", "case_causes", "case_scores"):
+        con.execute(f"DELETE FROM {table} WHERE case_id IN (SELECT case_id FROM pending)")
+    for table, prefix in (("case_themes", "themes"), ("case_causes", "causes"), ("case_scores", "scores")):
+        if any(out.glob(f"{prefix}-*.parquet")):
+            con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [str(out / f"{prefix}-*.parquet")])
+    # The desk's own cause column is the trusted source: it replaces the extracted causes.
+    labels = con.execute("SELECT DISTINCT cause FROM cases WHERE cause IS NOT NULL AND case_id IN "
+                         "(SELECT case_id FROM pending)").fetchall()
+    if labels:
+        mapping = pa.table({"label": [r[0] for r in labels], "canonical": [canonical_cause(r[0]) for r in labels]})
+        con.register("kk_cause_labels", mapping)
+        con.execute("DELETE FROM case_causes WHERE case_id IN (SELECT case_id FROM cases c JOIN pending USING "
+                    "(case_id) WHERE c.cause IS NOT NULL)")
+        con.execute("INSERT INTO case_causes SELECT c.case_id, m.canonical, 'export', [c.cause] FROM cases c "
+                    "JOIN pending USING (case_id) JOIN kk_cause_labels m ON m.label = c.cause")
+        con.unregister("kk_cause_labels")
+    con.execute("DELETE FROM analysis_state WHERE case_id IN (SELECT case_id FROM pending)")
+    con.execute("INSERT INTO analysis_state SELECT p.case_id, c.text_hash, ? FROM pending p JOIN cases c USING (case_id)",
+                [rules_hash])
+    _sync_themes(con, rules)
 
 
 def _sync_themes(con, rules: _Rules) -> None:

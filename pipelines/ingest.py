@@ -75,7 +75,10 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
     timer = _Timer()
     # Workers are forked before any DuckDB connection exists (see textjobs.make_pool).
     big = path.stat().st_size > 2_000_000
-    pool = textjobs.make_pool(options.workers) if options.kind == "cases" and options.morphology and big else None
+    morphology = options.kind == "cases" and options.morphology
+    # The analysis rides along with tokenization (see _tokenize); analyze() then finds these cases done.
+    rules = _analysis_rules() if morphology else None
+    pool = textjobs.make_pool(options.workers, rules) if morphology and big else None
     try:
         with tempfile.TemporaryDirectory(prefix="kakehashi-") as tmp:
             workdir = Path(tmp)
@@ -87,11 +90,22 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
             except KakehashiError as exc:
                 _record_refusal(store, options.kind, name, path, started, exc)
                 raise
-            return _load(source, mapping, store, options, started, workdir, pool, timer)
+            return _load(source, mapping, store, options, started, workdir, pool, rules, timer)
     finally:
         if pool is not None:
             pool.close()
             pool.join()
+
+
+def _analysis_rules():
+    """The analysis rules, or None when a rules file does not parse: the load then leaves the
+    analysis to analyze(), which reports the error."""
+    from .analyze import load_rules
+
+    try:
+        return load_rules()
+    except KakehashiError:
+        return None
 
 
 def _mapping_spec(options: LoadOptions, store) -> tuple[str, dict | None]:
@@ -140,7 +154,7 @@ class _Timer:
 
 
 def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started: dt.datetime,
-          workdir: Path, pool, timer: _Timer) -> LoadResult:
+          workdir: Path, pool, rules, timer: _Timer) -> LoadResult:
     result = LoadResult(None, source.name, "running", source.encoding, source.format, mapping.as_headers())
     with db.writer(store) as con:
         _mark_interrupted(con)
@@ -157,7 +171,7 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
                     _stage(con, source, mapping)
             rejected = None
             if options.kind == "cases":
-                rejected = _prepare_cases_load(con, mapping, options, result, workdir, pool, timer)
+                rejected = _prepare_cases_load(con, mapping, options, result, workdir, pool, rules, timer)
             # After staging: inside a transaction, rowids of new rows are not 0-based.
             con.execute("BEGIN TRANSACTION")
             if options.kind == "events":
@@ -167,7 +181,7 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
                 from .countermeasures import load_countermeasures
                 load_countermeasures(con, mapping, result)
             else:
-                _write_cases_load(con, mapping, result, rejected, timer)
+                _write_cases_load(con, mapping, result, rejected, workdir, rules, timer)
             if options.pause_before_commit:
                 time.sleep(options.pause_before_commit)
             result.status = "done"
@@ -299,7 +313,7 @@ def _is_pii_header(header: str) -> bool:
 # ---------------------------------------------------------------- cases
 
 def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: LoadResult, workdir: Path, pool,
-                        timer: _Timer) -> pa.Table | None:
+                        rules, timer: _Timer) -> pa.Table | None:
     """Everything before the write, in temporary tables outside the data transaction (so the
     staging can be dropped and its memory given back). Returns the rejected rows to insert."""
     with timer("map_validate"):
@@ -313,7 +327,7 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
     with timer("morphology"):
         if options.morphology:
             todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchall()[0][0]
-            _tokenize(con, workdir, todo, pool, options.progress)
+            _tokenize(con, workdir, todo, pool, rules, options.progress)
             # The rows with their final (name-masked) texts, for the write to read alone.
             con.execute("CREATE OR REPLACE TEMP TABLE final_rows AS SELECT m.* REPLACE (f.text AS text, f.response "
                         "AS response) FROM masked m JOIN final_text f USING (rowno)")
@@ -324,8 +338,10 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
     return rejected
 
 
-def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Table | None, timer: _Timer) -> None:
-    """The data transaction's part: rejected rows, cases, terms, route events."""
+def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Table | None, workdir: Path, rules,
+                      timer: _Timer) -> None:
+    """The data transaction's part: rejected rows, cases, terms, route events, and the analysis of the
+    tokenized texts."""
     with timer("write"):
         if rejected is not None:
             _insert_arrow(con, "rejected_rows", rejected)
@@ -334,6 +350,13 @@ def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Ta
         if "route" in mapping.columns:
             from .events import route_events
             route_events(con, result.batch_id)
+    tokens = workdir / "tokens"
+    if rules is not None and tokens.exists():
+        from .analyze import store_results
+
+        with timer("analysis_write"):
+            con.execute("CREATE OR REPLACE TEMP TABLE pending AS SELECT case_id FROM todo WHERE needs_text")
+            store_results(con, tokens, rules, rules.hash())
 
 
 def _text_expr(mapping: Mapping) -> str:
@@ -528,18 +551,34 @@ def _insert_arrow(con, table: str, data: pa.Table) -> None:
         con.unregister("kk_arrow_in")
 
 
-def _tokenize(con, workdir: Path, todo: int, pool, progress: Progress | None) -> None:
+def _tokenize(con, workdir: Path, todo: int, pool, rules, progress: Progress | None) -> None:
+    """Tokenize and name-mask the new texts (final_text, final_terms) and, with `rules`, analyse them in
+    the same pass (Parquet in workdir/tokens, stored by _write_cases_load): re-reading a million
+    texts' terms in analyze() cost more than the analysis gained from reading them in bulk."""
     out = workdir / "tokens"
     out.mkdir()
+    analysed = ""
+    if rules is not None:
+        from .analyze import repeat_counts
+
+        # Repeat contacts as they will be after the write: stored cases this load leaves alone, plus its rows.
+        repeat_counts(con, """(
+            SELECT case_id, customer_key, received_at FROM cases
+            WHERE case_id NOT IN (SELECT case_id FROM todo WHERE action = 'update')
+            UNION ALL
+            SELECT m.case_id, m.customer_key, m.received_at FROM masked m JOIN todo t USING (rowno)
+            WHERE t.action IN ('insert', 'update'))""")
+        analysed = ", m.case_id, coalesce(r.repeat, 0) AS repeat"
     # One parallel statement writes every chunk's texts to a Parquet folder of its own, which the
     # worker reads itself: fetching each chunk here took ~70 µs a case from a core the workers need.
     inputs = workdir / "to_tokenize"
     con.execute(f"""
         COPY (SELECT (row_number() OVER (ORDER BY m.rowno) - 1) // {textjobs.CHUNK_ROWS} AS chunk,
-                     m.rowno, m.text, m.response
-              FROM masked m JOIN todo t USING (rowno) WHERE t.needs_text)
+                     m.rowno, m.text, m.response{analysed}
+              FROM masked m JOIN todo t USING (rowno) {"LEFT JOIN repeats r ON r.case_id = m.case_id" if analysed else ""}
+              WHERE t.needs_text)
         TO ? (FORMAT parquet, PARTITION_BY (chunk))""", [str(inputs)])
-    textjobs.run(inputs, out, todo, pool, True, progress)
+    textjobs.run(inputs, out, todo, pool, True, progress, rules)
     if any(out.glob("terms-*")):
         con.execute("CREATE OR REPLACE TEMP TABLE final_terms AS SELECT * FROM read_parquet(?)", [str(out / "terms-*.parquet")])
     else:

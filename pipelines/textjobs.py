@@ -9,42 +9,60 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .pii import mask_names
-from .text import for_tokenizer, tokenize_many
+from .text import CaseDoc, Term, for_tokenizer, tokenize_many
 
 CHUNK_ROWS = 5000
+IDX_MAX = 32767  # case_terms.idx is a SMALLINT: later tokens of a giant text share the last position
 TERM_SCHEMA = pa.schema([("rowno", pa.int64()), ("idx", pa.int16()), ("surface", pa.string()),
                          ("lemma", pa.string()), ("pos", pa.string()), ("negated", pa.bool_())])
 TEXT_SCHEMA = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("response", pa.string())])
 
 
-def process_chunk(job: tuple[int, str, str, bool]) -> int:
-    """Tokenize a chunk of regex-masked texts, read from its Parquet folder (rowno, text, response),
-    mask names, write final texts and terms. Returns rows done."""
+def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
+    """Tokenize a chunk of regex-masked texts, read from its Parquet folder (rowno, text, response, and
+    case_id and repeat when the load analyses too), mask names, write final texts and terms — and,
+    with `rules` (analyze.load_rules(); a load's workers get them from make_pool), the themes, causes
+    and scores of each text while its terms are in hand. Returns rows done."""
     chunk_no, in_dir, out_dir, with_terms = job
+    rules = rules or _RULES
     table = pq.read_table(in_dir)
     rownos, texts, responses = (table.column(name).to_pylist() for name in TEXT_SCHEMA.names)
+    analyse = with_terms and rules is not None and "case_id" in table.column_names
     out_texts = []
     terms: list[tuple] = []  # (rowno, position, *Token) of each stored term; columns at the end
+    docs: list[CaseDoc] = []
     token_lists = tokenize_many([for_tokenizer(text or "") for text in texts])
-    for rowno, text, tokens in zip(rownos, texts, token_lists):
+    case_ids = table.column("case_id").to_pylist() if analyse else repeat(None)
+    new = tuple.__new__  # Term(...) without the NamedTuple's Python-level __new__
+    for rowno, case_id, text, tokens in zip(rownos, case_ids, texts, token_lists):
         masked = mask_names(text or "", tokens)
         out_texts.append(masked.text)
         if with_terms:
+            first = len(terms)
             terms += [(rowno, position, *tok) for position, tok in enumerate(masked.tokens) if tok.is_content]
+            if analyse:  # the case as analyze() would read it back from case_terms (idx clipped alike)
+                docs.append(CaseDoc(case_id, masked.text, tuple(
+                    new(Term, (min(t[1], IDX_MAX), t[2], t[4], t[3], t[7])) for t in terms[first:])))
     out = Path(out_dir)
     pq.write_table(pa.table({"rowno": rownos, "text": out_texts, "response": mask_free_texts(responses)},
                             schema=TEXT_SCHEMA), out / f"text-{chunk_no:06d}.parquet")
     if with_terms:
         term_rownos, positions, surfaces, poses, lemmas, _known, _starts, negated = zip(*terms) if terms else [()] * 8
-        columns = {"rowno": term_rownos, "idx": [min(position, 32767) for position in positions],
+        columns = {"rowno": term_rownos, "idx": [min(position, IDX_MAX) for position in positions],
                    "surface": surfaces, "lemma": lemmas, "pos": poses, "negated": negated}
         pq.write_table(pa.table(columns, schema=TERM_SCHEMA), out / f"terms-{chunk_no:06d}.parquet")
+    if analyse:
+        from .analyze import tag_docs
+
+        tag_docs(docs, table.column("repeat").to_pylist(), out, chunk_no, rules)
     return len(rownos)
 
 
@@ -54,13 +72,22 @@ def mask_free_texts(values: list[str | None]) -> list[str | None]:
     return [mask_names(value, tokens).text if value else value for value, tokens in zip(values, token_lists)]
 
 
-def make_pool(workers: int):
+_RULES = None  # in a load's worker: the analysis rules it was forked with (make_pool), or None
+
+
+def make_pool(workers: int, rules=None):
     """Create worker processes before any DuckDB connection exists: forking a process whose
     database threads hold locks can deadlock the children. fork, not spawn: workers inherit the
-    loaded dictionary and start at once."""
+    loaded dictionary and start at once. With `rules`, the workers analyse what they tokenize."""
     if workers <= 1:
         return None
-    return mp.get_context("fork").Pool(processes=workers, initializer=tune_worker_gc)
+    return mp.get_context("fork").Pool(processes=workers, initializer=_start_worker, initargs=(rules,))
+
+
+def _start_worker(rules) -> None:
+    global _RULES
+    _RULES = rules
+    tune_worker_gc()
 
 
 def tune_worker_gc() -> None:
@@ -72,16 +99,18 @@ def tune_worker_gc() -> None:
 
 
 def run(in_dir: Path, out_dir: Path, total: int, pool, with_terms: bool,
-        progress: Callable[[str, int, int], None] | None) -> None:
+        progress: Callable[[str, int, int], None] | None, rules=None) -> None:
     """Process all chunks, on the pool when there is one, keeping at most a few chunks in flight.
 
     `in_dir` holds one folder per chunk, chunk=0 … (COPY … PARTITION_BY (chunk)), of TEXT_SCHEMA
     rows, up to CHUNK_ROWS each: the workers read their own texts rather than have them pickled over.
+    `rules` are those the pool was made with (make_pool), used here when there is no pool.
     """
     folders = sorted(in_dir.glob("chunk=*"), key=lambda folder: int(folder.name.removeprefix("chunk=")))
     jobs = ((n, str(folder), str(out_dir), with_terms) for n, folder in enumerate(folders))
     done = 0
-    for rows in map_bounded(pool if total >= 2 * CHUNK_ROWS else None, process_chunk, jobs):
+    pool = pool if total >= 2 * CHUNK_ROWS else None
+    for rows in map_bounded(pool, process_chunk if pool else partial(process_chunk, rules=rules), jobs):
         done += rows
         if progress:
             progress("tokenize", done, total)

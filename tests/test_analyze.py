@@ -1,6 +1,8 @@
 """The analyze pipeline: incremental, re-tags from stored terms only, every tag with evidence."""
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pytest
 
@@ -8,6 +10,7 @@ from pipelines import analyze as analyze_mod
 from pipelines import text
 from pipelines.analyze import analyze
 from pipelines.ingest import LoadOptions, load_file
+from pipelines.themes import RuleError
 from pipelines.sample import generate
 
 
@@ -26,11 +29,61 @@ def _rows(store, query):
         return con.execute(query).fetchall()
 
 
-def test_first_run_analyses_every_case_with_high_coverage(sample_store):
+def test_the_load_analyses_what_it_tokenizes_so_analyze_finds_nothing_left(sample_store):
     _folder, store, first = sample_store
-    assert first.analysed == 2000 and first.skipped == 0
+    assert first.analysed == 0 and first.skipped == 2000
     assert first.coverage >= 0.90
     assert _rows(store, "SELECT count(*) FROM case_scores")[0][0] == 2000
+    assert _rows(store, "SELECT count(*) FROM analysis_state")[0][0] == 2000
+
+
+def test_load_time_analysis_equals_a_full_analyze(sample_store, tmp_path):
+    _folder, store, _ = sample_store
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(store, copy)
+    result = analyze(copy, full=True, workers=1)
+    assert result.analysed == 2000
+    for query in ("SELECT case_id, theme_id, evidence FROM case_themes ORDER BY ALL",
+                  "SELECT case_id, cause, source, evidence FROM case_causes ORDER BY ALL",
+                  "SELECT * FROM case_scores ORDER BY ALL",
+                  "SELECT * FROM analysis_state ORDER BY ALL",
+                  "SELECT * FROM themes ORDER BY ALL"):
+        assert _rows(store, query) == _rows(copy, query), query
+
+
+def test_a_load_counts_repeat_contacts_as_they_will_be_and_analyze_fixes_older_cases(tmp_path):
+    store = tmp_path / "store.duckdb"
+    first = tmp_path / "first.csv"
+    first.write_text("受付番号,受付日時,顧客ID,問い合わせ内容\r\n"
+                     "R-1,2025/5/1 10:00,K-9,商品が届きません。\r\n"
+                     "R-3,2025/5/20 10:00,K-9,まだ届きません。どうなっていますか。\r\n", encoding="utf-8")
+    load_file(first, store, LoadOptions(workers=1))
+    assert dict(_rows(store, "SELECT case_id, repeat_contacts FROM case_scores")) == {"R-1": 0, "R-3": 1}
+    # A contact between the two: counted at load for itself; R-3 (not in this file) now has two before it.
+    second = tmp_path / "second.csv"
+    second.write_text("受付番号,受付日時,顧客ID,問い合わせ内容\r\nR-2,2025/5/10 10:00,K-9,届かないので電話しました。\r\n",
+                      encoding="utf-8")
+    load_file(second, store, LoadOptions(workers=1))
+    assert _rows(store, "SELECT repeat_contacts FROM case_scores WHERE case_id = 'R-2'") == [(1,)]
+    result = analyze(store, workers=1)
+    assert result.analysed == 1
+    assert dict(_rows(store, "SELECT case_id, repeat_contacts FROM case_scores")) == {"R-1": 0, "R-2": 1, "R-3": 2}
+
+
+def test_a_rules_file_that_does_not_parse_leaves_the_analysis_to_analyze(tmp_path, monkeypatch):
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "themes.txt").write_text("＊配送 [delivery] #336699\n届く and (\n", encoding="utf-8")
+    monkeypatch.setenv("KAKEHASHI_RULES_DIR", str(rules_dir))
+    export = tmp_path / "cases.csv"
+    export.write_text("受付番号,受付日時,問い合わせ内容\r\nB-1,2025/4/1 9:00,商品が届きません。\r\n", encoding="utf-8")
+    store = tmp_path / "store.duckdb"
+    result = load_file(export, store, LoadOptions(workers=1))
+    assert result.inserted == 1
+    assert _rows(store, "SELECT count(*) FROM case_terms")[0][0] > 0
+    assert _rows(store, "SELECT count(*) FROM analysis_state")[0][0] == 0
+    with pytest.raises(RuleError):
+        analyze(store, workers=1)
 
 
 def test_every_tag_has_evidence(sample_store):
@@ -48,17 +101,17 @@ def test_second_run_is_incremental(sample_store):
     assert again.analysed == 0 and again.skipped == 2000
 
 
-def test_new_cases_are_the_only_ones_analysed(sample_store, tmp_path):
+def test_a_load_tags_its_new_cases_and_analyze_has_nothing_left(sample_store, tmp_path):
     folder, store, _ = sample_store
     extra = tmp_path / "more.csv"
     extra.write_text("受付番号,受付日時,問い合わせ内容\r\nN-1,2025/12/30 10:00,キャップが緩くて中身が漏れていました。\r\n"
                      "N-2,2025/12/30 11:00,注文した商品がまだ届かないのですが。\r\n", encoding="utf-8")
     load_file(extra, store, LoadOptions(workers=1))
-    result = analyze(store, workers=1)
-    assert result.analysed == 2
     themes = dict(_rows(store, "SELECT case_id, list(theme_id ORDER BY theme_id) FROM case_themes "
                                "WHERE case_id IN ('N-1', 'N-2') GROUP BY 1"))
     assert "packaging" in themes["N-1"] and "delivery" in themes["N-2"]
+    result = analyze(store, workers=1)
+    assert result.analysed == 0 and result.skipped == 2002
 
 
 def test_rules_change_retags_from_stored_terms_without_tokenizing(sample_store, monkeypatch):
