@@ -305,7 +305,7 @@ def compile_word(word: str, path: Path, line: int) -> RuleWord:
                          f"'{word}': pairs match lemmas, which drop 〜にくい/〜やすい/〜すぎる.",
                          "「語句:」の行に書いてください（本文そのままで照合します）。", "")
     terms = tuple(Term(i, t.surface, t.lemma, t.pos, t.negated) for i, t in enumerate(tokens)
-                  if t.is_content and t.lemma not in _CARRIERS)
+                  if t.content and t.lemma not in _CARRIERS)
     if not terms:
         if not negated:
             raise rule_error(path, line, f"「{word}」には内容語がありません。", f"'{word}' has no content word.",

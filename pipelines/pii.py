@@ -85,14 +85,14 @@ def mask_names(text: str, tokens: list[Token]) -> MaskedText:
             first, end = tokens[current[0]], tokens[current[1] - 1]
             out_text.append(text[last:first.start])
             out_text.append(NAME)
-            out_tokens.append(Token(NAME, "名詞-マスク", NAME, True, first.start + shift))
+            out_tokens.append(Token(NAME, "名詞-マスク", NAME, True, True, first.start + shift))
             last = end.start + len(end.surface)
             shift += len(NAME) - (last - first.start)
             i = current[1]
             current = next(span_iter, None)
             continue
         tok = tokens[i]
-        out_tokens.append(Token(tok.surface, tok.pos, tok.lemma, tok.known, tok.start + shift, tok.negated))
+        out_tokens.append(tok._replace(start=tok.start + shift))
         i += 1
     out_text.append(text[last:])
     return MaskedText("".join(out_text), out_tokens, len(spans))

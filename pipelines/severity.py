@@ -305,11 +305,11 @@ def _lemma_key(item: str) -> tuple[str, bool] | None:
     if not item or not item.endswith(_DICTIONARY_FORM_END) or "..." in item or item.startswith("/"):
         return None
     tokens = tokenize(for_tokenizer(normalize(item)))
-    content = [t for t in tokens if t.is_content]
+    content = [t for t in tokens if t.content]
     negated = any(t.lemma in NEGATORS and t.pos.startswith(("助動詞", "形容詞")) for t in tokens)
     if len(content) != 1 or not content[0].pos.startswith(("動詞", "形容詞")):
         return None
-    if any(not t.is_content and t.pos.startswith(("動詞", "形容詞")) and t.lemma not in NEGATORS for t in tokens):
+    if any(not t.content and t.pos.startswith(("動詞", "形容詞")) and t.lemma not in NEGATORS for t in tokens):
         return None  # あり+得+ない: the lemma 得る alone would match やむを得ない
     if not negated and tokens[-1] is not content[0]:
         return None

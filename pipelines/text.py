@@ -94,13 +94,9 @@ class Token(NamedTuple):
     pos: str          # levels joined by '-', e.g. 名詞-普通名詞-一般
     lemma: str        # 語彙素 without English gloss; orthBase for proper nouns; surface when unknown
     known: bool
+    content: bool     # stored as a term: not a particle, auxiliary or punctuation, nor a light verb (する, いる)
     start: int        # character offset in the tokenized text
     negated: bool = False
-
-    @property
-    def is_content(self) -> bool:
-        """Stored as a term: not a particle, auxiliary or punctuation, nor a light verb (する, いる)."""
-        return _kinds(self.pos, self.lemma)[0]
 
 
 _RC = """node-format-kk = %m\\t%F-[0,1,2,3]\\t%f[7]\\t%f[10]\\n
@@ -168,26 +164,27 @@ def _read_tokens(text: str, output: str) -> list[Token]:
     return _mark_negation(tokens, kinds)
 
 
-# A MeCab output line → (surface, pos, lemma, known) and its _kinds(), read once per distinct line:
+# A MeCab output line → (surface, pos, lemma, known, content) and its _kinds(), read once per distinct line:
 # a corpus reuses a few tens of thousands of lines, and reading them was most of tokenize()'s time.
-_LINES: dict[str, tuple[tuple[str, str, str, bool], tuple[bool, bool, int]]] = {}
+_LINES: dict[str, tuple[tuple[str, str, str, bool, bool], tuple[bool, bool, int]]] = {}
 _LINES_MAX = 100_000  # ~30 MB
 
 
-def _read_line(line: str) -> tuple[tuple[str, str, str, bool], tuple[bool, bool, int]]:
+def _read_line(line: str) -> tuple[tuple[str, str, str, bool, bool], tuple[bool, bool, int]]:
     fields = line.split("\t")
     if len(fields) < 4:  # fugashi strips the trailing tabs of the last line
         fields += [""] * (4 - len(fields))
     surface, pos, lemma, orth_base = fields
     if not lemma or lemma == "*":
-        head = (surface, pos, surface, False)
+        surface, pos, lemma, known = surface, pos, surface, False
     elif pos.startswith("名詞-固有名詞"):
-        head = (surface, pos, orth_base or surface, True)
+        surface, pos, lemma, known = surface, pos, orth_base or surface, True
     else:
-        head = (surface, pos, _GLOSS.sub("", lemma) if "-" in lemma else lemma, True)
+        surface, pos, lemma, known = surface, pos, _GLOSS.sub("", lemma) if "-" in lemma else lemma, True
+    kinds = _kinds(pos, lemma)
     if len(_LINES) >= _LINES_MAX:  # unknown words (names, codes) are endless; keep memory bounded
         _LINES.clear()
-    entry = _LINES[line] = (head, _kinds(pos, head[2]))
+    entry = _LINES[line] = ((surface, pos, lemma, known, kinds[0]), kinds)
     return entry
 
 
@@ -205,7 +202,7 @@ def _merge_masks(tokens: list[Token]) -> list[Token]:
                 j += 1
             if j < len(tokens) and tokens[j].surface == MASK_CLOSE:
                 surface = "".join(t.surface for t in tokens[i:j + 1])
-                merged.append(Token(surface, "名詞-マスク", surface, True, tok.start))
+                merged.append(Token(surface, "名詞-マスク", surface, True, True, tok.start))
                 i = j + 1
                 continue
         merged.append(tok)
@@ -295,5 +292,5 @@ def doc_from_text(case_id: str, text: str) -> CaseDoc:
     from .pii import mask_text
 
     masked = mask_text(text)
-    terms = tuple(Term(i, t.surface, t.lemma, t.pos, t.negated) for i, t in enumerate(masked.tokens) if t.is_content)
+    terms = tuple(Term(i, t.surface, t.lemma, t.pos, t.negated) for i, t in enumerate(masked.tokens) if t.content)
     return CaseDoc(case_id, masked.text, terms)

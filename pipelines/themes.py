@@ -544,9 +544,9 @@ def _spellings(word: str) -> tuple[str, ...]:
     match (届かない, 気に入る) can never be a run of stored terms, so it is refused with a fix.
     """
     tokens = tokenize(for_tokenizer(word))
-    dropped = [t for t in tokens if not t.is_content]
+    dropped = [t for t in tokens if not t.content]
     if dropped:
-        content = [t.lemma.split("-")[0] for t in tokens if t.is_content]
+        content = [t.lemma.split("-")[0] for t in tokens if t.content]
         negated = any(t.lemma in ("ない", "無い", "ず", "ぬ") for t in dropped)
         if len(content) == 1:
             fix = f"{content[0]}!neg" if negated else f"{content[0]} / text:{word}"

@@ -13,7 +13,7 @@ UNIDIC = "2.1.2"
 
 def content(sentence: str):
     """The terms a load stores for a sentence: content tokens of the normalized text."""
-    return [t for t in tokenize(for_tokenizer(normalize(sentence))) if t.is_content]
+    return [t for t in tokenize(for_tokenizer(normalize(sentence))) if t.content]
 
 
 def test_expectations_use_the_pinned_dictionary():
