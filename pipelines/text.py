@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 from pathlib import Path
 
 import pyarrow as pa
@@ -132,11 +132,17 @@ def tokenize(text: str) -> list[Token]:
 
 
 def tokenize_many(texts: list[str]) -> list[list[Token]]:
-    """tokenize() over many texts. MeCab parses them all before Python reads its output: each stage
-    then stays hot in the CPU's caches, which makes a chunk of texts some 15% faster."""
+    """tokenize() over many texts."""
+    return list(tokenize_stream(texts))
+
+
+def tokenize_stream(texts: list[str]) -> Iterator[list[Token]]:
+    """tokenize() over many texts, one token list at a time. MeCab parses them all before Python
+    reads its output, so each stays hot in the CPU's caches (some 15% faster); each token list is
+    made only when asked for, so a caller that keeps only the terms never holds a chunk's tokens."""
     parse = tagger().parse
     outputs = [parse(text) if text else "" for text in texts]
-    return [_read_tokens(text, output) for text, output in zip(texts, outputs)]
+    return map(_read_tokens, texts, outputs)
 
 
 def _read_tokens(text: str, output: str) -> list[Token]:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .pii import mask_names
-from .text import CaseDoc, Term, for_tokenizer, tokenize_many
+from .text import CaseDoc, Term, for_tokenizer, tokenize_many, tokenize_stream
 
 CHUNK_ROWS = 5000
 IDX_MAX = 32767  # case_terms.idx is a SMALLINT: later tokens of a giant text share the last position
@@ -40,7 +40,7 @@ def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
     term_rownos: list[int] = []
     terms: list[Term] = []     # every stored term of the chunk, in order; columns at the end
     docs: list[CaseDoc] = []
-    token_lists = tokenize_many([for_tokenizer(text or "") for text in texts])
+    token_lists = tokenize_stream([for_tokenizer(text or "") for text in texts])
     case_ids = table.column("case_id").to_pylist() if analyse else repeat(None)
     new = tuple.__new__  # Term(...) without the NamedTuple's Python-level __new__
     for rowno, case_id, text, tokens in zip(rownos, case_ids, texts, token_lists):
