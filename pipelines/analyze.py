@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import db
-from .text import CaseDoc, Term
+from .text import CaseDoc, Term, release_dictionary_pages
 from .textjobs import TERM_SCHEMA, map_bounded, tune_worker_gc
 
 CHUNK_CASES = 5000
@@ -150,6 +150,7 @@ def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress
     started = time.perf_counter()
     rules = load_rules()
     rules_hash = rules.hash()
+    release_dictionary_pages()  # analysis reads stored terms: nothing here tokenizes again
     # Fork before DuckDB starts its threads (see textjobs.make_pool).
     pool = mp.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(rules,)) if workers > 1 else None
     _init_worker(rules)

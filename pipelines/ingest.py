@@ -24,7 +24,7 @@ from . import db, textjobs
 from .errors import KakehashiError
 from .mapping import PII_FIELDS, Mapping, load_preset, normalize_header, resolve
 from .sources import Source, open_source
-from .text import normalize_arrow
+from .text import normalize_arrow, release_dictionary_pages
 
 Progress = Callable[[str, int, int], None]
 NFKC_CHUNK = 50_000
@@ -79,6 +79,8 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
     # The analysis rides along with tokenization (see _tokenize); analyze() then finds these cases done.
     rules = _analysis_rules() if morphology else None
     pool = textjobs.make_pool(options.workers, rules) if morphology and big else None
+    if pool is not None:
+        release_dictionary_pages()  # the workers tokenize; this process only compiled the rules
     try:
         with tempfile.TemporaryDirectory(prefix="kakehashi-") as tmp:
             workdir = Path(tmp)
@@ -328,13 +330,10 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
         if options.morphology:
             todo = con.execute("SELECT count(*) FROM todo WHERE needs_text").fetchall()[0][0]
             _tokenize(con, workdir, todo, pool, rules, options.progress)
-            # The rows with their final (name-masked) texts, for the write to read alone.
-            con.execute("CREATE OR REPLACE TEMP TABLE final_rows AS SELECT m.* REPLACE (f.text AS text, f.response "
-                        "AS response) FROM masked m JOIN final_text f USING (rowno)")
-            con.execute("DROP TABLE masked")
         else:
-            con.execute("CREATE OR REPLACE TEMP VIEW final_rows AS SELECT * FROM masked")
             _empty_terms(con)
+        # The rows with their final texts, for the write to read alone.
+        con.execute("CREATE OR REPLACE TEMP VIEW final_rows AS SELECT * FROM masked")
     return rejected
 
 
@@ -552,9 +551,9 @@ def _insert_arrow(con, table: str, data: pa.Table) -> None:
 
 
 def _tokenize(con, workdir: Path, todo: int, pool, rules, progress: Progress | None) -> None:
-    """Tokenize and name-mask the new texts (final_text, final_terms) and, with `rules`, analyse them in
-    the same pass (Parquet in workdir/tokens, stored by _write_cases_load): re-reading a million
-    texts' terms in analyze() cost more than the analysis gained from reading them in bulk."""
+    """Tokenize and name-mask the new texts (in masked; terms in final_terms) and, with `rules`, analyse them in
+    the same pass (Parquet in workdir/tokens, stored by _write_cases_load), while each text's terms
+    are in hand: analyze() would otherwise read every new case's terms back from the store."""
     out = workdir / "tokens"
     out.mkdir()
     analysed = ""
@@ -583,17 +582,20 @@ def _tokenize(con, workdir: Path, todo: int, pool, rules, progress: Progress | N
         con.execute("CREATE OR REPLACE TEMP TABLE final_terms AS SELECT * FROM read_parquet(?)", [str(out / "terms-*.parquet")])
     else:
         _empty_terms(con)
-    # Rows whose text did not change keep their stored text and terms; only their response is re-masked.
-    con.execute("CREATE OR REPLACE TEMP TABLE final_text AS SELECT m.rowno, NULL::VARCHAR AS text, m.response "
-                "FROM masked m JOIN todo t USING (rowno) WHERE NOT t.needs_text")
+    # Name masking changed a few texts: the workers sent back only those. Rows whose text did not
+    # change keep their stored text and terms (NULL here: see _upsert_cases); their response is re-masked.
+    con.execute("UPDATE masked SET text = NULL WHERE NOT needs_text")
     if any(out.glob("text-*")):
-        con.execute("INSERT INTO final_text SELECT * FROM read_parquet(?)", [str(out / "text-*.parquet")])
-    rest = con.execute("SELECT rowno, response FROM final_text WHERE text IS NULL AND response IS NOT NULL").fetchall()
+        con.execute("UPDATE masked SET text = f.text, response = f.response FROM read_parquet(?) f "
+                    "WHERE masked.rowno = f.rowno", [str(out / "text-*.parquet")])
+    rest = con.execute("SELECT rowno, response FROM masked WHERE NOT needs_text AND response IS NOT NULL").fetchall()
     if rest:
         remasked = pa.table({"rowno": [r[0] for r in rest], "response": textjobs.mask_free_texts([r[1] for r in rest])})
         con.register("remasked", remasked)
-        con.execute("UPDATE final_text SET response = remasked.response FROM remasked WHERE final_text.rowno = remasked.rowno")
+        con.execute("UPDATE masked SET response = remasked.response FROM remasked WHERE masked.rowno = remasked.rowno")
         con.unregister("remasked")
+
+
 def _empty_terms(con) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE final_terms (rowno BIGINT, idx SMALLINT, surface VARCHAR, lemma VARCHAR, "
                 "pos VARCHAR, negated BOOLEAN)")

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .pii import mask_names
-from .text import CaseDoc, Term, for_tokenizer, tokenize_many, tokenize_stream
+from .text import CaseDoc, Term, for_tokenizer, tokenize_stream
 
 CHUNK_ROWS = 5000
 IDX_MAX = 32767  # case_terms.idx is a SMALLINT: later tokens of a giant text share the last position
@@ -28,7 +28,8 @@ TEXT_SCHEMA = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("respons
 
 def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
     """Tokenize a chunk of regex-masked texts, read from its Parquet folder (rowno, text, response, and
-    case_id and repeat when the load analyses too), mask names, write final texts and terms — and,
+    case_id and repeat when the load analyses too), mask names, write the texts that changed and the
+    terms — and,
     with `rules` (analyze.load_rules(); a load's workers get them from make_pool), the themes, causes
     and scores of each text while its terms are in hand. Returns rows done."""
     chunk_no, in_dir, out_dir, with_terms = job
@@ -57,8 +58,14 @@ def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
             if analyse:  # the case as analyze() would read it back from case_terms
                 docs.append(CaseDoc(case_id, masked.text, own))
     out = Path(out_dir)
-    pq.write_table(pa.table({"rowno": rownos, "text": out_texts, "response": mask_free_texts(responses)},
-                            schema=TEXT_SCHEMA), out / f"text-{chunk_no:06d}.parquet")
+    # Only the rows that name masking changed go back: the load keeps the others as they are.
+    out_responses = mask_free_texts(responses)
+    changed = [i for i, (before, after, response_before, response_after)
+               in enumerate(zip(texts, out_texts, responses, out_responses))
+               if before != after or response_before != response_after]
+    pq.write_table(pa.table({"rowno": [rownos[i] for i in changed], "text": [out_texts[i] for i in changed],
+                             "response": [out_responses[i] for i in changed]}, schema=TEXT_SCHEMA),
+                   out / f"text-{chunk_no:06d}.parquet")
     if with_terms:
         columns = dict(zip(Term._fields, zip(*terms))) if terms else {name: () for name in Term._fields}
         pq.write_table(pa.table({"rowno": term_rownos, **columns}, schema=TERM_SCHEMA),
@@ -72,7 +79,7 @@ def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
 
 def mask_free_texts(values: list[str | None]) -> list[str | None]:
     """Desk-written texts (already regex-masked): mask staff and customer names too."""
-    token_lists = tokenize_many([for_tokenizer(value) if value else "" for value in values])
+    token_lists = tokenize_stream([for_tokenizer(value) if value else "" for value in values])
     return [mask_names(value, tokens).text if value else value for value, tokens in zip(values, token_lists)]
 
 

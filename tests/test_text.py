@@ -4,8 +4,11 @@ Token expectations depend on the dictionary: they hold for unidic-lite, UniDic 2
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from pipelines import text
 from pipelines.text import dictionary_version, for_tokenizer, normalize, tokenize
 
 UNIDIC = "2.1.2"
@@ -144,3 +147,21 @@ NEGATION = [
 def test_negation(sentence, lemma, negated):
     flags = [t.negated for t in content(sentence) if t.lemma == lemma]
     assert flags == [negated]
+
+
+def _resident_file_kb() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("RssFile:")).split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux only")
+def test_released_dictionary_pages_leave_the_rss_and_come_back_when_read():
+    sentence = "注文した商品がまだ届かないのですが。"
+    before = tokenize(for_tokenizer(normalize(sentence)))
+    from pipelines.analyze import load_rules
+
+    load_rules()  # compiling the rules touches much of the dictionary, as in a load's parent process
+    resident = _resident_file_kb()
+    text.release_dictionary_pages()
+    assert _resident_file_kb() < resident
+    assert tokenize(for_tokenizer(normalize(sentence))) == before
