@@ -1,7 +1,8 @@
 """The text-analysis pipeline: themes, causes and emotion level per case, from stored terms.
 
-Incremental: only cases whose text, rules or repeat-contact count changed are analysed again, and
-never re-tokenized — the terms stored at load (case_terms) are all the analysis reads. Work is
+A load analyses each text it tokenizes (tag_docs in its workers, store_results in its transaction).
+analyze() is incremental: only cases whose text, rules or repeat-contact count changed are analysed
+again, and never re-tokenized — the terms stored at load (case_terms) are all it reads. Work is
 spread over fork workers; inputs and results travel as Parquet files, not pickles.
 """
 from __future__ import annotations

@@ -28,10 +28,9 @@ TEXT_SCHEMA = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("respons
 
 def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
     """Tokenize a chunk of regex-masked texts, read from its Parquet folder (rowno, text, response, and
-    case_id and repeat when the load analyses too), mask names, write the texts that changed and the
-    terms — and,
-    with `rules` (analyze.load_rules(); a load's workers get them from make_pool), the themes, causes
-    and scores of each text while its terms are in hand. Returns rows done."""
+    case_id and repeat when the load analyses too), mask names, and write the texts that changed and
+    the terms — and, with `rules` (analyze.load_rules(); a load's workers get them from make_pool),
+    the themes, causes and scores of each text while its terms are in hand. Returns rows done."""
     chunk_no, in_dir, out_dir, with_terms = job
     rules = rules or _RULES
     table = pq.read_table(in_dir)
