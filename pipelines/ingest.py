@@ -28,6 +28,7 @@ from .text import normalize_arrow, release_dictionary_pages
 
 Progress = Callable[[str, int, int], None]
 NFKC_CHUNK = 50_000
+POOL_MIN_BYTES = 2_000_000  # smaller files are tokenized in this process: forking costs more than it saves
 NFKC_THREADS = 2
 # Extra columns whose header says they hold personal data are dropped, not kept as extras.
 _PII_HEADER_WORDS = ("氏名", "名前", "お名前", "フリガナ", "ふりがな", "カナ", "電話", "tel", "phone", "メール", "mail",
@@ -74,7 +75,7 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
     started = dt.datetime.now()
     timer = _Timer()
     # Workers are forked before any DuckDB connection exists (see textjobs.make_pool).
-    big = path.stat().st_size > 2_000_000
+    big = path.stat().st_size > POOL_MIN_BYTES
     morphology = options.kind == "cases" and options.morphology
     # The analysis rides along with tokenization (see _tokenize); analyze() then finds these cases done.
     rules = _analysis_rules() if morphology else None

@@ -78,8 +78,11 @@ def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
 
 def mask_free_texts(values: list[str | None]) -> list[str | None]:
     """Desk-written texts (already regex-masked): mask staff and customer names too."""
-    token_lists = tokenize_stream([for_tokenizer(value) if value else "" for value in values])
-    return [mask_names(value, tokens).text if value else value for value, tokens in zip(values, token_lists)]
+    present = [i for i, value in enumerate(values) if value]  # most exports have no response column
+    out = list(values)
+    for i, tokens in zip(present, tokenize_stream([for_tokenizer(values[i]) for i in present])):
+        out[i] = mask_names(values[i], tokens).text
+    return out
 
 
 _RULES = None  # in a load's worker: the analysis rules it was forked with (make_pool), or None

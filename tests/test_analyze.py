@@ -51,6 +51,24 @@ def test_load_time_analysis_equals_a_full_analyze(sample_store, tmp_path):
         assert _rows(store, query) == _rows(copy, query), query
 
 
+def test_a_load_on_worker_processes_stores_what_a_full_analyze_would(sample_store, tmp_path, monkeypatch):
+    from pipelines import ingest, textjobs
+
+    folder, _store, _ = sample_store
+    monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(textjobs, "CHUNK_ROWS", 150)  # 14 chunks over two fork workers
+    store = tmp_path / "pooled.duckdb"
+    load_file(folder / "cases.csv", store, LoadOptions(workers=2))
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(store, copy)
+    assert analyze(copy, full=True, workers=1).analysed == 2000
+    for query in ("SELECT case_id, theme_id, evidence FROM case_themes ORDER BY ALL",
+                  "SELECT case_id, cause, source, evidence FROM case_causes ORDER BY ALL",
+                  "SELECT * FROM case_scores ORDER BY ALL", "SELECT * FROM analysis_state ORDER BY ALL"):
+        assert _rows(store, query) == _rows(copy, query), query
+    assert _rows(store, "SELECT count(*) FROM case_scores")[0][0] == 2000
+
+
 def test_a_load_counts_repeat_contacts_as_they_will_be_and_analyze_fixes_older_cases(tmp_path):
     store = tmp_path / "store.duckdb"
     first = tmp_path / "first.csv"
