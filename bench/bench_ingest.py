@@ -6,7 +6,8 @@ Reports, in one run on the same data:
   - baseline: CREATE TABLE … AS SELECT * FROM read_csv(<UTF-8 copy>) into a database file;
   - our load without morphology (decode + map + validate + write), with NFKC and regex masking
     reported as their own lines (targets: ≤ 2× the baseline each; peak RSS ≤ 1 GB);
-  - our full load with morphology (tokenization + name masking), reported separately.
+  - our full load with morphology (tokenization, name masking and the text analysis that rides
+    along with them), reported separately.
 Each measured load runs in its own process so peak RSS is per process (parent and each worker).
 """
 from __future__ import annotations
