@@ -96,8 +96,9 @@ def coverage_notes(cov: flow.Coverage) -> None:
                    "重大なケースはすべて確認の対象にしています。受付窓口の部署名は pipelines/settings.py の RECEIVING_DESKS に追加できます。",
                    icon=":material/warning:")
     if not cov.scored:
-        st.info("感情レベルがまだ分析されていないため、エスカレーション確認は優先度だけで判定しています。"
-                "データ取り込みのあとに分析が終わると反映されます。", icon=":material/psychology:")
+        st.info("感情レベルの分析結果がないため、エスカレーション確認は優先度だけで判定しています。"
+                "ふだんは取り込みと同時に分析されます。テーマ辞書に誤りがあると分析されないので、"
+                "「テーマ探索」の辞書編集で確かめてください。", icon=":material/psychology:")
 
 
 # ---------------------------------------------------------------- the flow

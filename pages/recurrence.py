@@ -36,8 +36,9 @@ def missing_notes(status: recurrence.DataStatus) -> None:
     """Say what this store lacks and what that leaves out, instead of showing empty tables."""
     notes = []
     if status.analysed == 0:
-        notes.append("テキスト分析がまだです（原因・テーマ・感情レベルが空です）。データ取り込みの後に分析が実行されます。"
-                     "コマンドでは `python -m pipelines analyze`。")
+        notes.append("テキスト分析の結果がありません（原因・テーマ・感情レベルが空です）。ふだんは取り込みと同時に分析されますが、"
+                     "テーマ辞書に誤りがあると分析は行われません。「テーマ探索」の辞書編集か `python -m pipelines analyze` で"
+                     "誤りの場所を確かめてください。")
     if status.countermeasures == 0:
         notes.append("再発防止策が登録されていません。効果の判定と「対策後の再発」の検出には、"
                      "「再発防止策の記録」タブでの登録か、実施日・対象・担当部署・内容の列を持つファイルの取り込みが必要です。")

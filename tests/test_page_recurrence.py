@@ -122,10 +122,16 @@ def test_export_without_countermeasures_or_events_says_what_is_missing(tmp_path,
 
 
 def test_export_without_customers_or_analysis_says_what_is_missing(tmp_path, monkeypatch):
+    # A theme rules file that does not parse: the load stores the cases but cannot analyse them.
+    broken = tmp_path / "rules"
+    broken.mkdir()
+    (broken / "themes.txt").write_text("＊配送 [delivery] #336699\n届く and (\n", encoding="utf-8")
+    monkeypatch.setenv("KAKEHASHI_RULES_DIR", str(broken))
     store = _load(tmp_path / "anonymous.duckdb", (("no_customer.csv", "cases"),), analyse=False)
+    monkeypatch.delenv("KAKEHASHI_RULES_DIR")
     at = _page(store, monkeypatch)
     notes = _texts(at.info)
-    assert "顧客ID" in notes and "テキスト分析がまだです" in notes
+    assert "顧客ID" in notes and "テキスト分析の結果がありません" in notes and "テーマ辞書に誤り" in notes
     assert "原因のついたケースがありません" in notes
 
 

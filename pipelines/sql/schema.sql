@@ -100,7 +100,8 @@ CREATE TABLE IF NOT EXISTS countermeasures (
     batch_id       INTEGER
 );
 
--- Written by `python -m pipelines analyze` (text analysis). Re-tagging reads case_terms only.
+-- Text analysis: written by each load for the texts it tokenizes, and by `python -m pipelines analyze`
+-- (rules changes, repeat counts). Re-tagging reads case_terms only.
 CREATE TABLE IF NOT EXISTS themes (
     theme_id VARCHAR,             -- stable ID from the rules file; survives renames
     name     VARCHAR,             -- Japanese display name
