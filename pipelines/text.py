@@ -209,12 +209,13 @@ def _read_line(line: str) -> tuple[tuple[str, str, str, bool, bool], tuple[bool,
     if len(fields) < 4:  # fugashi strips the trailing tabs of the last line
         fields += [""] * (4 - len(fields))
     surface, pos, lemma, orth_base = fields
-    if not lemma or lemma == "*":
-        surface, pos, lemma, known = surface, pos, surface, False
+    known = bool(lemma) and lemma != "*"
+    if not known:
+        lemma = surface
     elif pos.startswith("名詞-固有名詞"):
-        surface, pos, lemma, known = surface, pos, orth_base or surface, True
-    else:
-        surface, pos, lemma, known = surface, pos, _GLOSS.sub("", lemma) if "-" in lemma else lemma, True
+        lemma = orth_base or surface
+    elif "-" in lemma:
+        lemma = _GLOSS.sub("", lemma)
     kinds = _kinds(pos, lemma)
     if len(_LINES) >= _LINES_MAX:  # unknown words (names, codes) are endless; keep memory bounded
         _LINES.clear()
