@@ -65,6 +65,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if result.rejected:
             print(f"{file}: {result.rejected} row(s) rejected; see rejected_rows for batch {result.batch_id} "
                   "(or the import history page).", file=sys.stderr)
+        if kind == "cases" and not result.analysed:
+            print(f"{file}: cases stored without themes, causes or emotion levels because a rules file does not "
+                  "parse; run `python -m pipelines analyze` to see where.", file=sys.stderr)
     return failed
 
 

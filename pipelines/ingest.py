@@ -61,6 +61,7 @@ class LoadResult:
     unchanged: int = 0
     duplicate: int = 0
     rejected: int = 0
+    analysed: bool = False   # the tokenized texts were tagged too (False when the rules did not parse)
     message: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -357,6 +358,7 @@ def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Ta
         with timer("analysis_write"):
             con.execute("CREATE OR REPLACE TEMP TABLE pending AS SELECT case_id FROM todo WHERE needs_text")
             store_results(con, tokens, rules, rules.hash())
+        result.analysed = True
 
 
 def _text_expr(mapping: Mapping) -> str:

@@ -93,7 +93,7 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
-PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解析・個人情報マスキング中", "analyze": "テーマ・原因・感情の分析中"}
+PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解析・個人情報マスキング・テキスト分析中", "analyze": "テーマ・原因・感情の分析中"}
 
 
 def run(path: Path) -> int:
@@ -139,7 +139,8 @@ def run(path: Path) -> int:
             analysed = analyze(spec.store, progress=progress)
             state["analysis"] = {"analysed": analysed.analysed, "coverage": analysed.coverage}
         except Exception as exc:  # the load itself succeeded; say what did not
-            state["errors"].append({"file": "テキスト分析", "kind": "analyze", "message": f"分析に失敗しました: {exc}"})
+            reason = exc.message_ja() if isinstance(exc, KakehashiError) else str(exc)
+            state["errors"].append({"file": "テキスト分析", "kind": "analyze", "message": f"分析に失敗しました: {reason}"})
     state.update(status="failed" if state["errors"] and not state["results"] else "done",
                  phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)

@@ -8,6 +8,7 @@ import pytest
 
 from pipelines import analyze as analyze_mod
 from pipelines import text
+from pipelines.__main__ import main
 from pipelines.analyze import analyze
 from pipelines.ingest import LoadOptions, load_file
 from pipelines.themes import RuleError
@@ -58,7 +59,7 @@ def test_a_load_on_worker_processes_stores_what_a_full_analyze_would(sample_stor
     monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)
     monkeypatch.setattr(textjobs, "CHUNK_ROWS", 150)  # 14 chunks over two fork workers
     store = tmp_path / "pooled.duckdb"
-    load_file(folder / "cases.csv", store, LoadOptions(workers=2))
+    assert load_file(folder / "cases.csv", store, LoadOptions(workers=2)).analysed
     copy = tmp_path / "copy.duckdb"
     shutil.copy(store, copy)
     assert analyze(copy, full=True, workers=1).analysed == 2000
@@ -88,7 +89,7 @@ def test_a_load_counts_repeat_contacts_as_they_will_be_and_analyze_fixes_older_c
     assert dict(_rows(store, "SELECT case_id, repeat_contacts FROM case_scores")) == {"R-1": 0, "R-2": 1, "R-3": 2}
 
 
-def test_a_rules_file_that_does_not_parse_leaves_the_analysis_to_analyze(tmp_path, monkeypatch):
+def test_a_rules_file_that_does_not_parse_leaves_the_analysis_to_analyze(tmp_path, monkeypatch, capsys):
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     (rules_dir / "themes.txt").write_text("＊配送 [delivery] #336699\n届く and (\n", encoding="utf-8")
@@ -97,11 +98,14 @@ def test_a_rules_file_that_does_not_parse_leaves_the_analysis_to_analyze(tmp_pat
     export.write_text("受付番号,受付日時,問い合わせ内容\r\nB-1,2025/4/1 9:00,商品が届きません。\r\n", encoding="utf-8")
     store = tmp_path / "store.duckdb"
     result = load_file(export, store, LoadOptions(workers=1))
-    assert result.inserted == 1
+    assert result.inserted == 1 and not result.analysed
     assert _rows(store, "SELECT count(*) FROM case_terms")[0][0] > 0
     assert _rows(store, "SELECT count(*) FROM analysis_state")[0][0] == 0
     with pytest.raises(RuleError):
         analyze(store, workers=1)
+    # The command line says so, and where to look.
+    assert main(["ingest", str(export), "--db", str(tmp_path / "cli.duckdb"), "--quiet"]) == 0
+    assert "rules file does not parse" in capsys.readouterr().err
 
 
 def test_every_tag_has_evidence(sample_store):
@@ -117,6 +121,28 @@ def test_second_run_is_incremental(sample_store):
     _folder, store, _ = sample_store
     again = analyze(store, workers=1)
     assert again.analysed == 0 and again.skipped == 2000
+
+
+def test_the_upload_job_says_in_japanese_why_the_analysis_failed(tmp_path, monkeypatch):
+    import time
+
+    from pipelines import jobs
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "themes.txt").write_text("＊配送 [delivery] #336699\n届く and (\n", encoding="utf-8")
+    monkeypatch.setenv("KAKEHASHI_RULES_DIR", str(rules_dir))  # the child process inherits it
+    export = tmp_path / "cases.csv"
+    export.write_text("受付番号,受付日時,問い合わせ内容\r\nB-1,2025/4/1 9:00,商品が届きません。\r\n", encoding="utf-8")
+    store = tmp_path / "store.duckdb"
+    job_id = jobs.start(jobs.JobSpec([str(export)], ["cases.csv"], ["cases"], store=str(store)))
+    deadline = time.monotonic() + 120
+    while (state := jobs.read(jobs.job_file(store, job_id)) or {}).get("status") not in ("done", "failed"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    assert state["results"][0]["inserted"] == 1
+    message = state["errors"][0]["message"]
+    assert message.startswith("分析に失敗しました") and "閉じ" in message and "2行目" in message
 
 
 def test_a_load_tags_its_new_cases_and_analyze_has_nothing_left(sample_store, tmp_path):
