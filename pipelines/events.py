@@ -69,14 +69,14 @@ def _count_new_unchanged(con: duckdb.DuckDBPyConnection, result) -> None:
 
 
 def route_events(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
-    """Hops of the route column of changed cases (final_rows), replacing the hops stored for them before."""
+    """Hops of the route column of changed cases (ingest's masked rows), replacing the hops stored for them before."""
     con.execute("DELETE FROM case_events WHERE source = 'route' AND case_id IN "
                 "(SELECT case_id FROM todo WHERE action <> 'unchanged')")
     con.execute("""
     INSERT INTO case_events
     WITH hops AS (
         SELECT case_id, list_filter(regexp_split_to_array(trim(route), ?), lambda x: x <> '') AS stops
-        FROM final_rows WHERE route IS NOT NULL)
+        FROM masked WHERE route IS NOT NULL)
     SELECT case_id, CAST(i AS INTEGER), NULL::TIMESTAMP, stops[i], stops[i + 1], '移管', NULL, 'route', ?
     FROM hops, range(1, len(stops)) AS r(i)
     ORDER BY case_id, i""", [ROUTE_SEPARATORS, batch_id])

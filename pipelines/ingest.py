@@ -334,8 +334,6 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
             _tokenize(con, workdir, todo, pool, rules, options.progress)
         else:
             _empty_terms(con)
-        # The rows with their final texts, for the write to read alone.
-        con.execute("CREATE OR REPLACE TEMP VIEW final_rows AS SELECT * FROM masked")
     return rejected
 
 
@@ -501,7 +499,8 @@ _ROW_COLUMNS = ("case_id, received_at, channel, customer_key, product, category,
 
 
 def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: _Timer) -> None:
-    """masked: every row to insert or update, its text NFKC-normalized and regex-masked.
+    """masked: every row to insert or update with all the write needs (_upsert_cases and route
+    events read it alone), its text NFKC-normalized and regex-masked; _tokenize then name-masks it.
 
     NFKC (DuckDB has none) runs on Arrow batches written to Parquet, range by range so memory stays
     bounded; then the regex masks run inside DuckDB in one parallel pass over those files. Rows
@@ -580,7 +579,7 @@ def _tokenize(con, workdir: Path, todo: int, pool, rules, progress: Progress | N
               FROM masked m JOIN todo t USING (rowno) {"LEFT JOIN repeats r ON r.case_id = m.case_id" if analysed else ""}
               WHERE t.needs_text)
         TO ? (FORMAT parquet, PARTITION_BY (chunk))""", [str(inputs)])
-    textjobs.run(inputs, out, todo, pool, True, progress, rules)
+    textjobs.run(inputs, out, todo, pool, progress, rules)
     if any(out.glob("terms-*")):
         con.execute("CREATE OR REPLACE TEMP TABLE final_terms AS SELECT * FROM read_parquet(?)", [str(out / "terms-*.parquet")])
     else:
@@ -646,7 +645,7 @@ def _upsert_cases(con, batch_id: int) -> None:
                                           json_object('完了日時（読めなかった値）', t.closed_unreadable))
                     ELSE t.extra END,
                to_hex(t.row_hash), to_hex(t.text_hash), $batch, coalesce(k.first_batch_id, $batch)
-        FROM final_rows t LEFT JOIN kept k USING (case_id)""", {"batch": batch_id})
+        FROM masked t LEFT JOIN kept k USING (case_id)""", {"batch": batch_id})
     con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM todo WHERE action = 'update' AND needs_text)")
     con.execute("""
         INSERT INTO case_terms

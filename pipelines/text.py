@@ -156,12 +156,7 @@ def dictionary_version() -> str:
 
 def tokenize(text: str) -> list[Token]:
     """Tokens of one normalized text (call for_tokenizer() first), with negation marked."""
-    return tokenize_many([text])[0]
-
-
-def tokenize_many(texts: list[str]) -> list[list[Token]]:
-    """tokenize() over many texts."""
-    return list(tokenize_stream(texts))
+    return next(tokenize_stream([text]))
 
 
 def tokenize_stream(texts: list[str]) -> Iterator[list[Token]]:

@@ -26,16 +26,16 @@ TERM_SCHEMA = pa.schema([("rowno", pa.int64()), ("idx", pa.int16()), ("surface",
 TEXT_SCHEMA = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("response", pa.string())])
 
 
-def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
+def process_chunk(job: tuple[int, str, str], rules=None) -> int:
     """Tokenize a chunk of regex-masked texts, read from its Parquet folder (rowno, text, response, and
     case_id and repeat when the load analyses too), mask names, and write the texts that changed and
     the terms — and, with `rules` (analyze.load_rules(); a load's workers get them from make_pool),
     the themes, causes and scores of each text while its terms are in hand. Returns rows done."""
-    chunk_no, in_dir, out_dir, with_terms = job
+    chunk_no, in_dir, out_dir = job
     rules = rules or _RULES
     table = pq.read_table(in_dir)
     rownos, texts, responses = (table.column(name).to_pylist() for name in TEXT_SCHEMA.names)
-    analyse = with_terms and rules is not None and "case_id" in table.column_names
+    analyse = rules is not None  # the load then adds case_id and repeat to the chunk (ingest._tokenize)
     out_texts = []
     term_rownos: list[int] = []
     terms: list[Term] = []     # every stored term of the chunk, in order; columns at the end
@@ -46,16 +46,15 @@ def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
     for rowno, case_id, text, tokens in zip(rownos, case_ids, texts, token_lists):
         masked = mask_names(text or "", tokens)
         out_texts.append(masked.text)
-        if with_terms:
-            tokens = masked.tokens
-            # t[4] is Token.content; indexing is several times cheaper than a NamedTuple attribute.
-            own = tuple([new(Term, (i, t[0], t[2], t[1], t[6])) for i, t in enumerate(tokens) if t[4]])
-            if len(tokens) > IDX_MAX:
-                own = tuple(term._replace(idx=min(term.idx, IDX_MAX)) for term in own)
-            term_rownos += repeat(rowno, len(own))
-            terms += own
-            if analyse:  # the case as analyze() would read it back from case_terms
-                docs.append(CaseDoc(case_id, masked.text, own))
+        tokens = masked.tokens
+        # t[4] is Token.content; indexing is several times cheaper than a NamedTuple attribute.
+        own = tuple([new(Term, (i, t[0], t[2], t[1], t[6])) for i, t in enumerate(tokens) if t[4]])
+        if len(tokens) > IDX_MAX:
+            own = tuple(term._replace(idx=min(term.idx, IDX_MAX)) for term in own)
+        term_rownos += repeat(rowno, len(own))
+        terms += own
+        if analyse:  # the case as analyze() would read it back from case_terms
+            docs.append(CaseDoc(case_id, masked.text, own))
     out = Path(out_dir)
     # Only the rows that name masking changed go back: the load keeps the others as they are.
     out_responses = mask_free_texts(responses)
@@ -65,10 +64,8 @@ def process_chunk(job: tuple[int, str, str, bool], rules=None) -> int:
     pq.write_table(pa.table({"rowno": [rownos[i] for i in changed], "text": [out_texts[i] for i in changed],
                              "response": [out_responses[i] for i in changed]}, schema=TEXT_SCHEMA),
                    out / f"text-{chunk_no:06d}.parquet")
-    if with_terms:
-        columns = dict(zip(Term._fields, zip(*terms))) if terms else {name: () for name in Term._fields}
-        pq.write_table(pa.table({"rowno": term_rownos, **columns}, schema=TERM_SCHEMA),
-                       out / f"terms-{chunk_no:06d}.parquet")
+    columns = dict(zip(Term._fields, zip(*terms))) if terms else {name: () for name in Term._fields}
+    pq.write_table(pa.table({"rowno": term_rownos, **columns}, schema=TERM_SCHEMA), out / f"terms-{chunk_no:06d}.parquet")
     if analyse:
         from .analyze import tag_docs
 
@@ -111,8 +108,8 @@ def tune_worker_gc() -> None:
     gc.set_threshold(20_000, 20, 100)
 
 
-def run(in_dir: Path, out_dir: Path, total: int, pool, with_terms: bool,
-        progress: Callable[[str, int, int], None] | None, rules=None) -> None:
+def run(in_dir: Path, out_dir: Path, total: int, pool, progress: Callable[[str, int, int], None] | None,
+        rules=None) -> None:
     """Process all chunks, on the pool when there is one, keeping at most a few chunks in flight.
 
     `in_dir` holds one folder per chunk, chunk=0 … (COPY … PARTITION_BY (chunk)), of TEXT_SCHEMA
@@ -120,7 +117,7 @@ def run(in_dir: Path, out_dir: Path, total: int, pool, with_terms: bool,
     `rules` are those the pool was made with (make_pool), used here when there is no pool.
     """
     folders = sorted(in_dir.glob("chunk=*"), key=lambda folder: int(folder.name.removeprefix("chunk=")))
-    jobs = ((n, str(folder), str(out_dir), with_terms) for n, folder in enumerate(folders))
+    jobs = ((n, str(folder), str(out_dir)) for n, folder in enumerate(folders))
     done = 0
     pool = pool if total >= 2 * CHUNK_ROWS else None
     for rows in map_bounded(pool, process_chunk if pool else partial(process_chunk, rules=rules), jobs):

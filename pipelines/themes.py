@@ -971,7 +971,13 @@ def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp932")   # a file saved from Windows Notepad in ANSI; never shift_jis (no ①, ～)
-    return loads_rules(text, origin=path.name)
+    return _loads_cached(text, path.name)
+
+
+@lru_cache(maxsize=4)
+def _loads_cached(text: str, origin: str) -> RuleSet:
+    """A load and the analyze() after it read the same file: compile it once (RuleSet is frozen)."""
+    return loads_rules(text, origin=origin)
 
 
 def save_rules(rules: RuleSet, path: str | os.PathLike | None = None) -> Path:
