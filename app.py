@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pipelines import jobs
-from pipelines.settings import should_autoload_sample
+from pipelines.jobs import runner
+from pipelines.store.settings import should_autoload_sample
 
 st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=":material/diversity_3:", layout="wide")
 

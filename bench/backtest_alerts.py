@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 def build(folder: Path, seed: int | None) -> tuple[Path, dict]:
     """Load and analyse the bundled sample (seed None) or a generated one into `folder`."""
-    from pipelines.analyze import analyze
-    from pipelines.ingest import LoadOptions, load_file
-    from pipelines.jobs import SAMPLE_FILES
-    from pipelines.sample import generate
-    from pipelines.settings import SAMPLE_DIR
+    from pipelines.analysis.analyze import analyze
+    from pipelines.ingest.load import LoadOptions, load_file
+    from pipelines.jobs.runner import SAMPLE_FILES
+    from devtools.sample import generate
+    from pipelines.store.settings import SAMPLE_DIR
 
     source = SAMPLE_DIR
     if seed is not None:
@@ -44,7 +44,7 @@ def build(folder: Path, seed: int | None) -> tuple[Path, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines import backtest
+    from devtools import backtest
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", action="append", help="a loaded and analysed store (repeatable)")

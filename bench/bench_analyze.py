@@ -34,7 +34,7 @@ HEADER = ["受付番号", "受付日時", "受付チャネル", "顧客ID", "商
 def sample_texts(limit: int = 240) -> list[str]:
     """Texts of the bundled sample (77 characters on average, as real complaints run to about 80),
     only the rare longer than `limit` cut at a sentence end: they average 76 characters."""
-    from pipelines.settings import SAMPLE_DIR
+    from pipelines.store.settings import SAMPLE_DIR
 
     with (SAMPLE_DIR / "cases.csv").open(encoding="utf-8-sig", newline="") as fh:
         texts = [row["問い合わせ内容"] for row in csv.DictReader(fh)]
@@ -66,7 +66,7 @@ _TEXTS: list[str] = []
 
 
 def _parse_range(bounds: tuple[int, int]) -> int:
-    from pipelines.text import tagger
+    from pipelines.nlp.text import tagger
 
     parse = tagger().parse
     for text in _TEXTS[bounds[0]:bounds[1]]:
@@ -79,7 +79,7 @@ def raw_tokenization(texts: list[str], workers: int = 2) -> float:
     """(a): seconds to parse every text on `workers` fork processes."""
     global _TEXTS
     _TEXTS = texts
-    from pipelines.text import tagger
+    from pipelines.nlp.text import tagger
 
     tagger()  # loaded before the fork, as the pipeline does
     step = 20_000
@@ -108,8 +108,8 @@ def pipeline(csv_path: Path, store: Path) -> dict:
     code = (
         "import json, resource, time\n"
         "from pathlib import Path\n"
-        "from pipelines.ingest import LoadOptions, load_file\n"
-        "from pipelines.analyze import analyze\n"
+        "from pipelines.ingest.load import LoadOptions, load_file\n"
+        "from pipelines.analysis.analyze import analyze\n"
         f"r = load_file(Path({str(csv_path)!r}), Path({str(store)!r}), LoadOptions())\n"
         f"a = analyze(Path({str(store)!r}))\n"
         "print(json.dumps({'load': r.seconds, 'analyze': a.seconds, 'coverage': a.coverage,\n"

@@ -33,7 +33,7 @@ HEADER = ["受付番号", "受付日時", "受付チャネル", "顧客ID", "お
 
 def generate(path_cp932: Path, path_utf8: Path, rows: int, seed: int = 11) -> None:
     """Rows built from the bundled sample's texts (real-looking wording), ~80-120 characters each."""
-    from pipelines.settings import SAMPLE_DIR
+    from pipelines.store.settings import SAMPLE_DIR
 
     with (SAMPLE_DIR / "cases.csv").open(encoding="utf-8-sig", newline="") as fh:
         sample = list(csv.DictReader(fh))
@@ -70,7 +70,7 @@ def measured_load(path: Path, store: Path, morphology: bool) -> dict:
     code = (
         "import json, resource, sys, time\n"
         "from pathlib import Path\n"
-        "from pipelines.ingest import LoadOptions, load_file\n"
+        "from pipelines.ingest.load import LoadOptions, load_file\n"
         "t = time.perf_counter()\n"
         f"r = load_file(Path({str(path)!r}), Path({str(store)!r}), LoadOptions(morphology={morphology}))\n"
         "total = time.perf_counter() - t\n"

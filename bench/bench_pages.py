@@ -29,7 +29,7 @@ def navigation_pages() -> list[str]:
 
 
 def load_sample(store: Path) -> None:
-    from pipelines.ingest import load_sample as load
+    from pipelines.ingest.load import load_sample as load
 
     load(store)
 

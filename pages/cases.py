@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from pipelines import caselist
+from pipelines.reports import caselist
 
 ui.frame()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import ui
-from pipelines import queries
+from pipelines.reports import shared
 
 ui.frame()
 

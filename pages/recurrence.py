@@ -10,9 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import ui
-from pipelines import recurrence
-from pipelines.errors import KakehashiError
-from pipelines.queries import csv_for_excel
+from pipelines.reports import recurrence
+from pipelines.store.errors import KakehashiError
+from pipelines.reports.shared import csv_for_excel
 
 ui.frame()
 

@@ -14,11 +14,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import ui
-from pipelines import explore, jobs, queries
-from pipelines import filters as flt
-from pipelines import themes as th
-from pipelines.caselist import LEVELS
-from pipelines.text import normalize
+from pipelines.reports import explore, shared
+from pipelines.jobs import runner
+from pipelines.store import filters as flt
+from pipelines.rules import themes as th
+from pipelines.reports.caselist import LEVELS
+from pipelines.nlp.text import normalize
 
 ui.frame()
 

@@ -1,11 +1,12 @@
-"""Streamlit-side helpers: cached wrappers around pipelines.queries, keyed on the store version."""
+"""Streamlit-side helpers: cached wrappers around pipelines.reports.shared, keyed on the store version."""
 from __future__ import annotations
 
 import streamlit as st
 
-from pipelines import db, queries
-from pipelines.errors import StoreBusy
-from pipelines.settings import db_path
+from pipelines.store import db
+from pipelines.reports import shared
+from pipelines.store.errors import StoreBusy
+from pipelines.store.settings import db_path
 
 
 def frame() -> None:
@@ -46,8 +47,8 @@ def _cached(name: str, store: str, store_version: str, *args, **kwargs):
 
 
 def query(name: str, *args, **kwargs):
-    """Call a read function in pipelines — "overview" means pipelines.queries.overview,
-    "trends.series" pipelines.trends.series — with `store=` added, cached on the store version
+    """Call a read function in pipelines — "overview" means pipelines.reports.shared.overview,
+    "trends.series" pipelines.reports.trends.series — with `store=` added, cached on the store version
     (so every write refreshes every page); None while another process is writing the store."""
     ver = version()
     if ver == "busy":
@@ -61,7 +62,7 @@ def query(name: str, *args, **kwargs):
 def fetch(name: str, *args, **kwargs):
     """query(), or stop the page: 「更新中」 while another process writes the store, and the
     Japanese message of a KakehashiError (e.g. a bad option in a shared link)."""
-    from pipelines.errors import KakehashiError
+    from pipelines.store.errors import KakehashiError
 
     try:
         result = query(name, *args, **kwargs)
@@ -84,7 +85,7 @@ def case_link(label: str, *, filters=None, icon: str = ":material/list_alt:", **
     """A drill-down link to ケース一覧 showing the cases behind a number. `filters` (default: the
     current ones) travel in the URL; `keys` are the case list's own keys: cause, term, q,
     min_level, customer, case (values are strings)."""
-    from pipelines import filters as flt
+    from pipelines.store import filters as flt
 
     params = flt.to_query(filters if filters is not None else filters_current())
     params.update({k: str(v) for k, v in keys.items() if v is not None and v != ""})
@@ -142,7 +143,7 @@ def job_progress(state: dict) -> None:
 def wait_for_running_jobs() -> None:
     """While a load runs (the sample's first load included), show its progress, refresh every
     second, and re-render the whole page when it is done; the rest of the page waits."""
-    from pipelines import jobs
+    from pipelines.jobs import runner
 
     if not any(s.get("status") in ("queued", "running") for s in jobs.recent(limit=3)):
         return
@@ -161,7 +162,7 @@ def wait_for_running_jobs() -> None:
 
 # -- shared sidebar filters ------------------------------------------------------------------
 # Rendered by app.py on the analysis pages. The selection lives in st.session_state["filters"]
-# (a pipelines.filters.Filters), which outlives the widgets when a page without filters is shown,
+# (a pipelines.store.filters.Filters), which outlives the widgets when a page without filters is shown,
 # and is written to the URL query string on every rerun (Streamlit clears it on page switches).
 
 FILTER_PAGES = ("home", "trends", "themes", "cases", "recurrence", "flow")
@@ -170,7 +171,7 @@ _WIDGETS = {"products": "f_products", "channels": "f_channels", "departments": "
 
 def filters_current():
     """The current filter selection (the default one before the sidebar has run)."""
-    from pipelines.filters import Filters
+    from pipelines.store.filters import Filters
 
     return st.session_state.get("filters", Filters())
 
@@ -184,7 +185,7 @@ def sidebar_filters(page) -> None:
     A URL that carries filter keys (a shared link, or a drill-down link from another page) wins
     over the session's selection; a URL without them (Streamlit clears it on page switches) keeps
     it. Other query keys (a page's own drill-down keys) are left alone."""
-    from pipelines import filters as flt
+    from pipelines.store import filters as flt
 
     state = st.session_state
     from_url = {key: st.query_params.get_all(key) for key in flt.QUERY_KEYS if key in st.query_params}
@@ -203,7 +204,7 @@ def sidebar_filters(page) -> None:
 def _render_filters(current):
     from datetime import date
 
-    from pipelines import filters as flt
+    from pipelines.store import filters as flt
 
     options = query("filter_options")
     if options is None:

@@ -10,9 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from pipelines import jobs, mapping as mapping_mod, preview, queries
-from pipelines.errors import KakehashiError
-from pipelines.settings import jobs_dir
+from pipelines.jobs import runner
+from pipelines.ingest import mapping as mapping_mod, preview
+from pipelines.reports import shared
+from pipelines.store.errors import KakehashiError
+from pipelines.store.settings import jobs_dir
 
 ui.frame()
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import KakehashiError
+from pipelines.store.errors import KakehashiError
 
 
 class _Bar:
@@ -38,7 +38,7 @@ class _Bar:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .ingest import LoadOptions, load_file
+    from pipelines.ingest.load import LoadOptions, load_file
 
     kind = "events" if args.events else "countermeasures" if args.countermeasures else "cases"
     failed = 0
@@ -72,7 +72,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .ingest import load_sample
+    from pipelines.ingest.load import load_sample
 
     for result in load_sample(args.db, progress=None if args.quiet else _Bar(sys.stderr.isatty())):
         print(json.dumps({"file": result.file_name, "inserted": result.inserted, "rejected": result.rejected},
@@ -81,7 +81,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .analyze import analyze
+    from pipelines.analysis.analyze import analyze
 
     bar = _Bar(not args.quiet and sys.stderr.isatty())
     try:
@@ -112,8 +112,9 @@ def _cli_day(value: str | None, option: str):
 def cmd_alerts(args: argparse.Namespace) -> int:
     from datetime import datetime, time
 
-    from . import alerts, db
-    from .settings import db_path
+    from pipelines.detect import alerts
+    from pipelines.store import db
+    from pipelines.store.settings import db_path
 
     try:
         since, now_day = _cli_day(args.since, "--since"), _cli_day(args.now, "--now")
@@ -147,7 +148,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    from .jobs import run
+    from pipelines.jobs.runner import run
 
     return run(Path(args.job_file))
 

@@ -22,9 +22,9 @@ def store(tmp_path) -> Path:
 
 
 def _load_sample_dir(sample_dir: Path, store: Path) -> Path:
-    from pipelines.analyze import analyze
-    from pipelines.ingest import LoadOptions, load_file
-    from pipelines.jobs import SAMPLE_FILES
+    from pipelines.analysis.analyze import analyze
+    from pipelines.ingest.load import LoadOptions, load_file
+    from pipelines.jobs.runner import SAMPLE_FILES
 
     for name, kind in SAMPLE_FILES:
         if (sample_dir / name).exists():
@@ -37,7 +37,7 @@ def _load_sample_dir(sample_dir: Path, store: Path) -> Path:
 def sample_store(tmp_path_factory) -> Path:
     """The bundled sample (seed 7), loaded and analysed once per session. Read it only; copy the
     file (shutil.copy) before writing to it. Its ground truth: data/sample/manifest.json."""
-    from pipelines.settings import SAMPLE_DIR
+    from pipelines.store.settings import SAMPLE_DIR
 
     return _load_sample_dir(SAMPLE_DIR, tmp_path_factory.mktemp("sample7") / "store.duckdb")
 
@@ -49,7 +49,7 @@ def second_sample(tmp_path_factory) -> tuple[Path, dict]:
     import json
     from datetime import date
 
-    from pipelines.sample import generate
+    from devtools.sample import generate
 
     folder = tmp_path_factory.mktemp("sample11")
     generate(folder, 11, 12000, date(2024, 1, 1), 18)

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import alerts, backtest, db
+from pipelines.detect import alerts
+from devtools import backtest
+from pipelines.store import db
 from pipelines.__main__ import main
-from pipelines.alerts import Alert, benjamini_hochberg, detect_series, upper_tail
-from pipelines.filters import Filters
+from pipelines.detect.alerts import Alert, benjamini_hochberg, detect_series, upper_tail
+from pipelines.store.filters import Filters
 
 ROOT = Path(__file__).resolve().parent.parent
 MONDAY = date(2025, 1, 6)
@@ -166,7 +168,7 @@ def test_the_spike_alert_reads_as_one_japanese_sentence_with_words(both_samples)
         texts = " ".join(r[0] for r in con.execute(
             "SELECT text FROM cases WHERE received_at >= ? AND received_at < ?",
             [hit.since, hit.detected_on + timedelta(days=1)]).fetchall())
-    from pipelines.topics import VOC_STOP_WORDS
+    from pipelines.analysis.topics import VOC_STOP_WORDS
 
     assert hit.words and not set(hit.words) & VOC_STOP_WORDS
     assert hit.message.startswith(f"{hit.name}（") and f"{hit.since.month}月{hit.since.day}日から" in hit.message
@@ -215,7 +217,7 @@ def test_for_period_reports_what_the_daily_job_raised_inside_the_period(sample_s
 
 
 def test_return_alerts_join_the_feed_when_recurrence_provides_them(sample_store, monkeypatch):
-    from pipelines import recurrence
+    from pipelines.reports import recurrence
 
     planted = Alert(kind="return", dimension="cause", key="キャップ不良", name="キャップ不良", granularity="day",
                     since=date(2025, 7, 1), detected_on=date(2025, 7, 20), observed=40, expected=12.0, score=3.0,

@@ -6,13 +6,13 @@ import shutil
 import duckdb
 import pytest
 
-from pipelines import analyze as analyze_mod
-from pipelines import text
+from pipelines.analysis import analyze as analyze_mod
+from pipelines.nlp import text
 from pipelines.__main__ import main
-from pipelines.analyze import analyze
-from pipelines.ingest import LoadOptions, load_file
-from pipelines.themes import RuleError
-from pipelines.sample import generate
+from pipelines.analysis.analyze import analyze
+from pipelines.ingest.load import LoadOptions, load_file
+from pipelines.rules.themes import RuleError
+from devtools.sample import generate
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def test_load_time_analysis_equals_a_full_analyze(sample_store, tmp_path):
 
 
 def test_a_load_on_worker_processes_stores_what_a_full_analyze_would(sample_store, tmp_path, monkeypatch):
-    from pipelines import ingest, textjobs
+    from pipelines.ingest import load
+    from pipelines.analysis import tokenize
 
     folder, _store, _ = sample_store
     monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)
@@ -126,7 +127,7 @@ def test_second_run_is_incremental(sample_store):
 def test_the_upload_job_says_in_japanese_why_the_analysis_failed(tmp_path, monkeypatch):
     import time
 
-    from pipelines import jobs
+    from pipelines.jobs import runner
 
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.ingest import LoadOptions, load_file
+from pipelines.ingest.load import LoadOptions, load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTS = ROOT / "tests" / "data" / "exports"
@@ -25,7 +25,7 @@ PAUSE = 37.0  # seconds; a value nothing else sleeps for
 
 CHILD = f"""
 import sys, time
-from pipelines.ingest import LoadOptions, load_file
+from pipelines.ingest.load import LoadOptions, load_file
 
 _sleep = time.sleep
 def sleep(seconds):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ingest import LoadOptions, load_file
+from pipelines.ingest.load import LoadOptions, load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("KAKEHASHI_SCREENSHOTS") or ROOT / "tests" / "artifacts")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import caselist
-from pipelines.caselist import CaseQuery, parse_keys
-from pipelines.filters import Filters
+from pipelines.reports import caselist
+from pipelines.reports.caselist import CaseQuery, parse_keys
+from pipelines.store.filters import Filters
 
 CASES_CSV = """受付番号,受付日時,問い合わせ内容,チャネル,商品名,担当部署,対応状況,完了日時,顧客ID,原因
 K-1,2025/03/02 09:00,届いた箱が潰れていました。至急交換してください！,電話,緑茶,お客様相談室,完了,2025/03/03 09:00,C1,
@@ -31,8 +31,8 @@ MARCH = Filters(as_of=date(2025, 3, 28))   # 直近4週 = 3/1–3/28: every case
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory) -> Path:
-    from pipelines.analyze import analyze
-    from pipelines.ingest import LoadOptions, load_file
+    from pipelines.analysis.analyze import analyze
+    from pipelines.ingest.load import LoadOptions, load_file
 
     folder = tmp_path_factory.mktemp("caselist")
     (folder / "cases.csv").write_text(CASES_CSV, encoding="utf-8")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.causes import CauseHit, canonical_cause, load_cause_rules
-from pipelines.text import dictionary_version, doc_from_text
+from pipelines.rules.causes import CauseHit, canonical_cause, load_cause_rules
+from pipelines.nlp.text import dictionary_version, doc_from_text
 
 UNIDIC = "2.1.2"  # the tokenization every expectation below was made with
 
@@ -194,7 +194,7 @@ def test_a_user_rule_takes_effect(tmp_path):
 ])
 def test_bad_dictionary_lines_are_named(tmp_path, content, words):
     """An analyst's typo must point at the line and say how to fix it, in Japanese for the UI."""
-    from pipelines.causes import RulesFileError
+    from pipelines.rules.causes import RulesFileError
 
     path = tmp_path / "causes.txt"
     path.write_text(content, encoding="utf-8")
@@ -207,7 +207,7 @@ def test_bad_dictionary_lines_are_named(tmp_path, content, words):
 
 
 def test_missing_dictionary_says_where(tmp_path):
-    from pipelines.causes import RulesFileError
+    from pipelines.rules.causes import RulesFileError
 
     with pytest.raises(RulesFileError) as info:
         load_cause_rules(tmp_path / "nope.txt")

@@ -10,7 +10,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from pipelines import db
+from pipelines.store import db
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""テーマ探索 data functions (pipelines/explore.py) on the two generated samples and an empty store.
+"""テーマ探索 data functions (pipelines/reports/explore.py) on the two generated samples and an empty store.
 
 Counts are checked against independent SQL over the same store, the rule-editor preview against
 the tags `analyze` stored, and the ground truth of the generator (manifest.json) where it says
@@ -12,10 +12,10 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
-from pipelines import explore as ex
-from pipelines import filters as flt
-from pipelines import themes as th
-from pipelines.settings import RULES_DIR
+from pipelines.reports import explore as ex
+from pipelines.store import filters as flt
+from pipelines.rules import themes as th
+from pipelines.store.settings import RULES_DIR
 
 ALL = flt.Filters(preset="all")
 LAST_4W = flt.Filters()
@@ -88,7 +88,7 @@ def test_the_planted_spike_stands_out_in_the_distribution(request, which):
     if manifest is None:
         import json
 
-        from pipelines.settings import SAMPLE_DIR
+        from pipelines.store.settings import SAMPLE_DIR
         manifest = json.loads((SAMPLE_DIR / "manifest.json").read_text(encoding="utf-8"))
     spike = manifest["spike"]
     start, end = date.fromisoformat(spike["start"]), date.fromisoformat(spike["end"])
@@ -224,8 +224,8 @@ def test_kwic_text_and_evidence_modes(sample_store):
 
 def test_kwic_cells_stay_plain_text(tmp_path):
     """A verbatim with Markdown/HTML and line breaks comes back as the same characters, one line."""
-    from pipelines.analyze import analyze
-    from pipelines.ingest import LoadOptions, load_file
+    from pipelines.analysis.analyze import analyze
+    from pipelines.ingest.load import LoadOptions, load_file
 
     export = tmp_path / "cases.csv"
     export.write_text("受付番号,受付日時,問い合わせ内容\n"
@@ -308,7 +308,7 @@ def test_prefilter_lines_need_every_part():
 
 def test_candidates_hold_every_stored_tag(second_sample):
     """The preview's SQL prefilter may let extra cases through, never drop one the rule tags."""
-    from pipelines import db
+    from pipelines.store import db
 
     store, _ = second_sample
     rules = th.load_rules(RULES_DIR / "themes.txt")

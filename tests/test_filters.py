@@ -6,8 +6,8 @@ from datetime import date, datetime
 import duckdb
 import pytest
 
-from pipelines import db
-from pipelines.filters import PRESETS, Filters, from_query, period, to_query, where
+from pipelines.store import db
+from pipelines.store.filters import PRESETS, Filters, from_query, period, to_query, where
 
 NOW = datetime(2025, 7, 23, 15, 30)   # a Wednesday
 
@@ -99,7 +99,7 @@ def test_where_refuses_a_spliced_alias(con):
 def small_store(tmp_path_factory):
     from pathlib import Path
 
-    from pipelines.ingest import LoadOptions, load_file
+    from pipelines.ingest.load import LoadOptions, load_file
 
     store = tmp_path_factory.mktemp("filters") / "store.duckdb"
     load_file(Path(__file__).parent / "data" / "exports" / "salesforce_ja_cp932.csv", store, LoadOptions(workers=1))

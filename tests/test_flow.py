@@ -1,4 +1,4 @@
-"""部門フロー (pipelines/flow.py): holding times, stalls, ping-pong, the escalation check and the flow.
+"""部門フロー (pipelines/reports/flow.py): holding times, stalls, ping-pong, the escalation check and the flow.
 
 Small hand-built exports (tests/data/flow/) pin the exact numbers; the two generated samples check
 that what was planted (data/sample/manifest.json and the second seed's manifest) is found.
@@ -24,10 +24,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines import flow
-from pipelines.errors import KakehashiError
-from pipelines.filters import Filters
-from pipelines.ingest import LoadOptions, load_file
+from pipelines.reports import flow
+from pipelines.store.errors import KakehashiError
+from pipelines.store.filters import Filters
+from pipelines.ingest.load import LoadOptions, load_file
 
 FLOW = Path(__file__).resolve().parent / "data" / "flow"
 ALL = Filters(preset="all")
@@ -37,7 +37,7 @@ DESK = "お客様相談室"
 @pytest.fixture(scope="module")
 def flow_store(tmp_path_factory) -> Path:
     """Cases + events fixture, loaded and analysed (F-009's emotion level comes from its text)."""
-    from pipelines.analyze import analyze
+    from pipelines.analysis.analyze import analyze
 
     store = tmp_path_factory.mktemp("flow") / "store.duckdb"
     assert load_file(FLOW / "cases.csv", store, LoadOptions(workers=1)).status == "done"
@@ -310,7 +310,7 @@ def test_matrix_counts_and_times_per_theme_and_department(flow_store):
 def sample(request) -> tuple[Path, dict]:
     import json
 
-    from pipelines.settings import SAMPLE_DIR
+    from pipelines.store.settings import SAMPLE_DIR
 
     if request.param == "sample_store":
         return request.getfixturevalue("sample_store"), json.loads(

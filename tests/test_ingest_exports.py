@@ -19,8 +19,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.errors import RefusedFile
-from pipelines.ingest import LoadOptions, LoadResult, load_file
+from pipelines.store.errors import RefusedFile
+from pipelines.ingest.load import LoadOptions, LoadResult, load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTS = ROOT / "tests" / "data" / "exports"
@@ -198,7 +198,7 @@ def test_rejected_rows_say_why_in_japanese_and_where(loaded, name):
 @pytest.mark.parametrize("name", [n for n in GOOD if EXPECTED[n]["kind"] == "cases"])
 def test_dry_run_validation_agrees_with_the_load(loaded, name):
     """The upload page's validation report (no store written) counts what the load then does."""
-    from pipelines.preview import validate_file
+    from pipelines.ingest.preview import validate_file
 
     e, run = EXPECTED[name], loaded(name)
     report = validate_file(EXPORTS / name, "cases", run.first.mapping)

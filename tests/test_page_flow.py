@@ -9,8 +9,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pipelines.ingest import LoadOptions, load_file
-from pipelines.settings import SAMPLE_DIR
+from pipelines.ingest.load import LoadOptions, load_file
+from pipelines.store.settings import SAMPLE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "tests" / "data" / "flow"

@@ -12,8 +12,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pipelines.causes import canonical_cause
-from pipelines.settings import SAMPLE_DIR
+from pipelines.rules.causes import canonical_cause
+from pipelines.store.settings import SAMPLE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data" / "recurrence"
@@ -27,8 +27,8 @@ def _clear_caches():
 
 
 def _load(store: Path, files: tuple[tuple[str, str], ...], analyse: bool = True) -> Path:
-    from pipelines.analyze import analyze
-    from pipelines.ingest import LoadOptions, load_file
+    from pipelines.analysis.analyze import analyze
+    from pipelines.ingest.load import LoadOptions, load_file
 
     for name, kind in files:
         load_file(FIXTURES / name, store, LoadOptions(kind=kind, workers=1))

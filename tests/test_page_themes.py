@@ -15,9 +15,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pipelines import explore as ex
-from pipelines import filters as flt
-from pipelines.settings import RULES_DIR
+from pipelines.reports import explore as ex
+from pipelines.store import filters as flt
+from pipelines.store.settings import RULES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/themes.py"

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import db
-from pipelines.ingest import LoadOptions, load_file
-from pipelines.pii import mask_regex, mask_text
-from pipelines.text import dictionary_version, normalize
+from pipelines.store import db
+from pipelines.ingest.load import LoadOptions, load_file
+from pipelines.nlp.pii import mask_regex, mask_text
+from pipelines.nlp.text import dictionary_version, normalize
 
 EXPORTS = Path(__file__).resolve().parent / "data" / "exports"
 PII_FILE = EXPORTS / "pii_heavy.csv"

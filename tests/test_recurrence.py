@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import db, recurrence
-from pipelines.causes import canonical_cause
-from pipelines.countermeasures import FORM_SOURCE, record_countermeasure
-from pipelines.errors import KakehashiError
-from pipelines.filters import Filters
+from pipelines.store import db
+from pipelines.reports import recurrence
+from pipelines.rules.causes import canonical_cause
+from pipelines.ingest.countermeasures import FORM_SOURCE, record_countermeasure
+from pipelines.store.errors import KakehashiError
+from pipelines.store.filters import Filters
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "recurrence"
 ALL = Filters(preset="all")
@@ -27,8 +28,8 @@ GREEN_TEA = "はるかぜ緑茶 500ml"
 @pytest.fixture(scope="module")
 def fixture_store(tmp_path_factory) -> Path:
     """The fixture cases, countermeasures (CP932) and hand-offs, loaded and analysed. Read only."""
-    from pipelines.analyze import analyze
-    from pipelines.ingest import LoadOptions, load_file
+    from pipelines.analysis.analyze import analyze
+    from pipelines.ingest.load import LoadOptions, load_file
 
     store = tmp_path_factory.mktemp("recurrence") / "store.duckdb"
     for name, kind in (("cases.csv", "cases"), ("countermeasures.csv", "countermeasures"), ("events.csv", "events")):
@@ -42,7 +43,7 @@ def sample(request) -> tuple[Path, dict]:
     """Both generated data sets with their manifests, so nothing is tuned to one of them."""
     import json
 
-    from pipelines.settings import SAMPLE_DIR
+    from pipelines.store.settings import SAMPLE_DIR
 
     if request.param == "sample_store":
         return request.getfixturevalue("sample_store"), json.loads((SAMPLE_DIR / "manifest.json").read_text("utf-8"))

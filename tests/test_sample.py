@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sample import CASE_COLUMNS, COUNTERMEASURE_COLUMNS, EVENT_COLUMNS, generate, main
+from devtools.sample import CASE_COLUMNS, COUNTERMEASURE_COLUMNS, EVENT_COLUMNS, generate, main
 
 SEED, N_CASES = 11, 3000
 DESK = "お客様相談室"

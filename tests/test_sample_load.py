@@ -9,10 +9,10 @@ import re
 import duckdb
 import pytest
 
-from pipelines.ingest import LoadOptions, load_file
-from pipelines.sample import generate
+from pipelines.ingest.load import LoadOptions, load_file
+from devtools.sample import generate
 
-# Independent of pipelines/pii.py: any 10-11 digit run starting with 0 once separators are removed.
+# Independent of pipelines/nlp/pii.py: any 10-11 digit run starting with 0 once separators are removed.
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー－()（）]")
 _PHONE_DIGITS = re.compile(r"(?<![0-9])0[0-9]{9,10}(?![0-9])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
@@ -79,7 +79,7 @@ def test_reloading_the_sample_changes_nothing(loaded, tmp_path):
 
 
 def test_manifest_is_next_to_the_sample():
-    from pipelines.settings import SAMPLE_DIR
+    from pipelines.store.settings import SAMPLE_DIR
 
     manifest = json.loads((SAMPLE_DIR / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["n_cases"] >= 20000 and len(manifest["departments"]) >= 6 and len(manifest["themes"]) >= 8

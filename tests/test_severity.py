@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from pipelines.severity import Severity, load_severity_rules, score
-from pipelines.text import doc_from_text
+from pipelines.rules.severity import Severity, load_severity_rules, score
+from pipelines.nlp.text import doc_from_text
 
 UNIDIC = "2.1.2"  # the tokenization the lemma-matched expectations were made with
 
@@ -129,7 +129,7 @@ def test_a_user_lexicon_takes_effect(tmp_path):
     ("[怒り 2]\n苛立ち: /苛立(/\n", ["2行目", "正規表現"]),
 ])
 def test_bad_lexicon_lines_are_named(tmp_path, content, words):
-    from pipelines.causes import RulesFileError
+    from pipelines.rules.causes import RulesFileError
 
     path = tmp_path / "severity.txt"
     path.write_text(content, encoding="utf-8")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import sources
-from pipelines.errors import RefusedFile
+from pipelines.ingest import sources
+from pipelines.store.errors import RefusedFile
 
 ROWS = "".join(f"{i},2025/4/{1 + i % 28} 9:05,\"髙橋①㈱～ の件です。\n二行目 {i}\"\r\n" for i in range(3000))
 TEXT = "番号,受付日時,内容\r\n" + ROWS

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import db, summary
-from pipelines.alerts import Alert
-from pipelines.filters import Filters
+from pipelines.store import db
+from pipelines.reports import summary
+from pipelines.detect.alerts import Alert
+from pipelines.store.filters import Filters
 
 T = datetime.fromisoformat
 
@@ -180,7 +181,7 @@ def test_praise_and_plain_questions_stay_off_the_ranking(tmp_path):
 
 def test_escalation_definition_is_the_flow_one(hand_store):
     """One definition (flow.escalation_sql) for the summary's rate and the flow page."""
-    from pipelines import flow
+    from pipelines.reports import flow
 
     sql, params = flow.escalated_cases_sql()
     with db.reader(hand_store) as con:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import text
-from pipelines.text import dictionary_version, for_tokenizer, normalize, tokenize
+from pipelines.nlp import text
+from pipelines.nlp.text import dictionary_version, for_tokenizer, normalize, tokenize
 
 UNIDIC = "2.1.2"
 
@@ -158,7 +158,7 @@ def _resident_file_kb() -> int:
 def test_released_dictionary_pages_leave_the_rss_and_come_back_when_read():
     sentence = "注文した商品がまだ届かないのですが。"
     before = tokenize(for_tokenizer(normalize(sentence)))
-    from pipelines.analyze import load_rules
+    from pipelines.analysis.analyze import load_rules
 
     load_rules()  # compiling the rules touches much of the dictionary, as in a load's parent process
     resident = _resident_file_kb()

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.text import doc_from_text, dictionary_version
-from pipelines.themes import (DEFAULT_RULES, RuleError, RuleSet, docs_from_rows, evaluate, load_rules, loads_rules,
+from pipelines.nlp.text import doc_from_text, dictionary_version
+from pipelines.rules.themes import (DEFAULT_RULES, RuleError, RuleSet, docs_from_rows, evaluate, load_rules, loads_rules,
                               make_theme, parse_expression, preview, save_rules)
 
 UNIDIC = "2.1.2"  # the split and negation expectations below hold for this dictionary

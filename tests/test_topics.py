@@ -12,9 +12,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines import db
-from pipelines.text import Term, dictionary_version, doc_from_text
-from pipelines.topics import (VOC_STOP_WORDS, TopicSuggestion, compound_terms, rank_compounds, rule_term,
+from pipelines.store import db
+from pipelines.nlp.text import Term, dictionary_version, doc_from_text
+from pipelines.analysis.topics import (VOC_STOP_WORDS, TopicSuggestion, compound_terms, rank_compounds, rule_term,
                               suggest_topics)
 
 UNIDIC = "2.1.2"  # the compound expectations below hold for this dictionary

@@ -1,4 +1,4 @@
-"""トレンド: counts and shares over time (pipelines/trends.py) and the page (pages/trends.py)."""
+"""トレンド: counts and shares over time (pipelines/reports/trends.py) and the page (pages/trends.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,8 +10,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pipelines import trends
-from pipelines.filters import Filters
+from pipelines.reports import trends
+from pipelines.store.filters import Filters
 
 ROOT = Path(__file__).resolve().parent.parent
 JULY = Filters(preset="custom", start=date(2025, 7, 1), end=date(2025, 7, 31))
@@ -198,7 +198,7 @@ def test_page_says_when_the_filters_leave_nothing(sample_store, monkeypatch):
 
 
 def test_page_on_a_short_unanalysed_export_says_what_alerts_need(tmp_path, monkeypatch):
-    from pipelines.ingest import LoadOptions, load_file
+    from pipelines.ingest.load import LoadOptions, load_file
 
     store = tmp_path / "short.duckdb"
     load_file(ROOT / "tests" / "data" / "exports" / "salesforce_ja_cp932.csv", store, LoadOptions(workers=1))

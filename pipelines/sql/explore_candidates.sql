@@ -1,4 +1,4 @@
--- What a rule being edited needs, per case (pipelines/themes.py: Prefilter), so the editor's preview
+-- What a rule being edited needs, per case (pipelines/rules/themes.py: Prefilter), so the editor's preview
 -- builds documents only for the cases that could match. One row per case and key present:
 --   $keys      a term whose surface or lemma is a rule word, with the negation that word needs
 --              (any, pos = not negated, neg = negated, neg_or_noun = negated or a noun, whose

@@ -3,9 +3,9 @@
 --
 -- A feature is a word's lemma (kk_lemma: 表記ゆれ merged, the surface for unknown words), or
 -- lemma + '(否定)' where its predicate is negated: 届く(否定) is counted apart from 届く, as
--- pipelines/topics.py does. Content words only ($pos: nouns, general verbs and adjectives,
+-- pipelines/analysis/topics.py does. Content words only ($pos: nouns, general verbs and adjectives,
 -- na-adjectives; no numerals, masks or pronouns), and no counter right after a number (3日, 500円).
--- $stop words (pipelines/topics.py's VOC_STOP_WORDS and formal nouns) are dropped, except negated
+-- $stop words (pipelines/analysis/topics.py's VOC_STOP_WORDS and formal nouns) are dropped, except negated
 -- ones in $keep_negated (連絡(否定) is a complaint of its own); $noise drops bare numbers and single
 -- ASCII characters.
 CREATE OR REPLACE TEMP TABLE kk_features AS

@@ -1,5 +1,5 @@
 -- Holding intervals ("stints") of the cases in the temp table flow_scope: who held each case, from
--- when until when. Built by pipelines/flow.py; every flow measure reads this one table.
+-- when until when. Built by pipelines/reports/flow.py; every flow measure reads this one table.
 --
 -- One row per stint, in order: n = 0 is the holder at receipt (the first event's 移管元, since
 -- exports rarely record the receipt itself), then one stint per hand-off to another department.

@@ -1,5 +1,5 @@
 -- Daily case counts of each countermeasure target (a cause, a theme or a product), under the
--- shared filters. kk_subjects(dimension, key) is registered by pipelines/recurrence.py.
+-- shared filters. kk_subjects(dimension, key) is registered by pipelines/reports/recurrence.py.
 -- Parameters: the filter condition's values, then the range [start, end).
 WITH scoped AS (
     SELECT c.case_id, c.product, CAST(c.received_at AS DATE) AS day

@@ -1,5 +1,5 @@
 -- Daily counts per theme, cause and product: the series the alert detector runs on.
--- /* where */ is the shared filter condition on `cases c` (pipelines.filters.where, values bound).
+-- /* where */ is the shared filter condition on `cases c` (pipelines.store.filters.where, values bound).
 -- Parameters, in order: the filter values, the range [start, end], the theme filter list twice.
 -- A case counts once per theme and once per cause it carries (the export's cause when present,
 -- else the extracted ones: analyze.py stores exactly one of the two kinds per case).

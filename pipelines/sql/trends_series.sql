@@ -1,6 +1,6 @@
 -- Counts per bucket (day / week / month) and per value of one dimension, plus each bucket's case total.
--- Placeholders filled by pipelines/trends.py from fixed lists, never from user input:
---   /* where */   the shared filter condition on `cases c` (pipelines.filters.where, values bound with ?)
+-- Placeholders filled by pipelines/reports/trends.py from fixed lists, never from user input:
+--   /* where */   the shared filter condition on `cases c` (pipelines.store.filters.where, values bound with ?)
 --   /* members */ one row per (case, value) of the chosen dimension, read from `sel`
 -- Parameters, in order: the grain ('day' / 'week' / 'month'), the filter values, the range
 -- [start, end), then the members' own parameters.

@@ -1,0 +1,1 @@
+"""Developer tools the app never imports: the sample-data generator and the alert back-test."""

@@ -1,0 +1,356 @@
+"""Reading an export file: detect format, encoding, delimiter and header; hand DuckDB a UTF-8 file.
+
+Text files are decoded in Python (utf-8-sig first, then cp932; never the shift_jis codec, which
+cannot encode ①, ㈱, 髙, ～) because DuckDB's reader has no CP932 without a downloaded extension.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import os
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.store.errors import RefusedFile
+
+CHUNK = 1 << 22
+HEAD = 1 << 16
+DELIMITERS = (",", "\t", ";", "|")
+Progress = Callable[[str, int, int], None]
+
+_MAGIC_BINARY = {
+    b"\x89PNG": "PNG 画像", b"\xff\xd8\xff": "JPEG 画像", b"GIF8": "GIF 画像", b"%PDF": "PDF",
+    b"\xd0\xcf\x11\xe0": "旧形式の Excel (.xls)", b"\x1f\x8b": "gzip 圧縮ファイル", b"Rar!": "RAR 圧縮ファイル",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A decoded export ready for DuckDB."""
+
+    name: str
+    sha256: str
+    size: int
+    encoding: str          # utf-8, utf-8-sig, cp932, utf-16, xlsx
+    format: str            # csv, tsv, xlsx
+    delimiter: str
+    header: list[str]
+    header_line: int       # 1-based record number of the header row
+    csv_path: Path         # UTF-8 file for DuckDB
+    data_rows_hint: int    # data records seen in the first 64 KiB (0 means header only)
+
+
+def _refuse(code: str, ja: str, en: str, hint_ja: str = "", hint_en: str = "") -> RefusedFile:
+    return RefusedFile(code, ja, en, hint_ja, hint_en)
+
+
+def open_source(path: Path, workdir: Path, display_name: str | None = None,
+                progress: Progress | None = None, workers: int = 1) -> Source:
+    """Inspect `path`, write a UTF-8 copy into `workdir` when needed, and describe it.
+
+    `workers` > 1 decodes large files on forked processes: only from a process that may fork
+    (the CLI, a load's child process), never from inside the Streamlit server."""
+    name = display_name or path.name
+    size = path.stat().st_size
+    if size == 0:
+        raise _refuse("empty", f"「{name}」は空のファイルです（0 バイト）。",
+                      f"{name} is empty (0 bytes).",
+                      "CRM や表計算ソフトからもう一度書き出してください。", "Export the file again from your CRM or spreadsheet.")
+    with path.open("rb") as fh:
+        head = fh.read(HEAD)
+    if head.startswith(b"PK\x03\x04"):
+        return _open_xlsx(path, workdir, name, size, progress)
+    for magic, label in _MAGIC_BINARY.items():
+        if head.startswith(magic):
+            hint = "Excel で「ブック (*.xlsx)」か「CSV UTF-8」で保存し直してください。" if "xls" in label else \
+                "問い合わせの一覧を CSV か Excel (.xlsx) で書き出してください。"
+            raise _refuse("binary", f"「{name}」は表のファイルではなく{label}です。", f"{name} is not a table but a binary file ({label}).",
+                          hint, "Export the case list as CSV or .xlsx.")
+    encoding = _detect_encoding(head, name)
+    out = workdir / "input.csv"
+    if workers > 1 and size > PARALLEL_MIN_BYTES and encoding in _SPLITTABLE:
+        csv_path, sha = _transcode_parallel(path, out, encoding, size, name, progress, workers)
+        return _describe(csv_path, name, sha, size, encoding)
+    sha = _transcode(path, out, encoding, size, name, progress)
+    return _describe(out, name, sha, size, encoding)
+
+
+def _detect_encoding(head: bytes, name: str) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if b"\x00" in head:
+        raise _refuse("binary", f"「{name}」はテキストではないデータ（バイナリ）を含んでいます。",
+                      f"{name} contains binary data (NUL bytes), not text.",
+                      "CSV・TSV・Excel (.xlsx) のいずれかで書き出してください。", "Export as CSV, TSV or .xlsx.")
+    for encoding in ("utf-8", "cp932"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise _refuse("encoding", f"「{name}」の文字コードを判別できません（UTF-8 でも Shift_JIS(CP932) でもありません）。",
+                  f"Cannot tell the encoding of {name}: it is neither UTF-8 nor CP932 (Shift_JIS).",
+                  "Excel では「CSV UTF-8 (コンマ区切り)」で保存してください。", "Save it as 'CSV UTF-8' and check with `file FILE`.")
+
+
+def _transcode(src: Path, out: Path, encoding: str, size: int, name: str, progress: Progress | None) -> str:
+    """Decode the whole file (validating it) into UTF-8, hashing the original bytes on the way."""
+    sha = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)()
+    done = 0
+    with src.open("rb") as fh, out.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := fh.read(CHUNK):
+            sha.update(chunk)
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise _encoding_error(name, encoding, done + exc.start) from None
+            dst.write(text.replace("\x00", ""))
+            done += len(chunk)
+            if progress:
+                progress("decode", done, size)
+        dst.write(decoder.decode(b"", final=True))
+    return sha.hexdigest()
+
+
+# Encodings in which a b"\n" byte is always a line feed (never part of a multi-byte character), so
+# a file can be cut at line feeds and the pieces decoded independently. Not UTF-16.
+_SPLITTABLE = ("utf-8", "utf-8-sig", "cp932")
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _encoding_error(name: str, encoding: str, offset: int) -> RefusedFile:
+    return _refuse("encoding", f"「{name}」の {offset:,} バイト目付近を {encoding} として読めません。",
+                   f"{name}: bytes near offset {offset:,} are not valid {encoding}.",
+                   "文字コードが途中で混在しています。書き出し直すか、UTF-8 で保存してください。",
+                   "The file mixes encodings; export it again as UTF-8 (check with `file FILE`).")
+
+
+def _decode_range(job: tuple[str, int, int, str | None, str]) -> tuple[int | None, bool]:
+    """Worker: decode bytes [start, end) of a file; write them as UTF-8 to `out` unless `out` is
+    None (UTF-8 input is only validated). Returns (offset of the first undecodable byte, NUL seen)."""
+    src, start, end, out, encoding = job
+    decoder = codecs.getincrementaldecoder(encoding)()
+    position, nul = start, False
+    with open(src, "rb") as fh, (open(out, "w", encoding="utf-8", newline="") if out else io.StringIO()) as dst:
+        fh.seek(start)
+        while position < end:
+            chunk = fh.read(min(CHUNK, end - position))
+            if not chunk:
+                break
+            has_nul = b"\x00" in chunk
+            nul = nul or has_nul
+            try:
+                text = decoder.decode(chunk, final=position + len(chunk) >= end)
+            except UnicodeDecodeError as exc:
+                return position + exc.start, nul
+            if out:
+                dst.write(text.replace("\x00", "") if has_nul else text)
+            position += len(chunk)
+    return None, nul
+
+
+def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: str, progress: Progress | None,
+                        workers: int) -> tuple[Path, str]:
+    """Decode pieces of the file on forked workers while the parent hashes it. UTF-8 input without
+    NUL bytes is handed to DuckDB as is (no copy); other input is written as UTF-8 piece by piece
+    and the pieces appended in order. Returns (file for DuckDB, sha256 of the original)."""
+    import multiprocessing as mp
+
+    bounds = [0]
+    with src.open("rb") as fh:
+        for i in range(1, workers):
+            fh.seek(max(size * i // workers, bounds[-1]))
+            fh.readline()                       # cut after a line feed
+            bounds.append(min(fh.tell(), size))
+    bounds.append(size)
+    utf8 = encoding != "cp932"
+    parts = [None if utf8 else (out if i == 0 else out.with_name(f"{out.stem}.part{i}")) for i in range(workers)]
+    jobs = [(str(src), bounds[i], bounds[i + 1], str(parts[i]) if parts[i] else None,
+             "utf-8-sig" if utf8 and i == 0 else ("utf-8" if utf8 else encoding)) for i in range(workers)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        pending = pool.map_async(_decode_range, jobs)
+        sha, done = hashlib.sha256(), 0          # hashing releases the GIL: it overlaps the workers
+        with src.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                sha.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress("decode", done, size)
+        results = pending.get()
+    for bad, _ in results:
+        if bad is not None:
+            raise _encoding_error(name, encoding, bad)
+    if utf8:
+        if not any(nul for _, nul in results):
+            return src, sha.hexdigest()
+        _transcode(src, out, encoding, size, name, None)     # rare: NUL bytes to strip
+        return out, sha.hexdigest()
+    # The first piece was decoded straight into `out`; append the others (in the kernel where
+    # the platform can).
+    with out.open("r+b") as dst:
+        dst.seek(0, os.SEEK_END)
+        for part in parts[1:]:
+            with part.open("rb") as piece:
+                _append(piece, dst)
+            part.unlink()
+    return out, sha.hexdigest()
+
+
+def _append(src, dst) -> None:
+    """Append file `src` to `dst` (positioned at its end): copy_file_range where the kernel has it."""
+    import shutil
+
+    size, offset = os.fstat(src.fileno()).st_size, 0
+    dst.flush()
+    try:
+        while offset < size:
+            copied = os.copy_file_range(src.fileno(), dst.fileno(), size - offset, offset_src=offset)
+            if not copied:
+                break
+            offset += copied
+    except (AttributeError, OSError):   # no copy_file_range, or not between these files
+        pass
+    if offset < size:
+        src.seek(offset)
+        dst.seek(0, os.SEEK_END)
+        shutil.copyfileobj(src, dst, CHUNK)
+
+
+def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> Source:
+    with csv_path.open(encoding="utf-8", newline="") as fh:
+        head = fh.read(HEAD)
+    if head.startswith("\ufeff"):
+        head = head[1:]
+    if not head.strip():
+        raise _refuse("empty", f"「{name}」には文字がありません。", f"{name} contains no text.")
+    control = sum(1 for ch in head if ch < " " and ch not in "\t\r\n")
+    if control > len(head) * 0.01:
+        raise _refuse("binary", f"「{name}」はテキストではないデータ（バイナリ）です。", f"{name} is binary data, not text.",
+                      "CSV・TSV・Excel (.xlsx) のいずれかで書き出してください。", "Export as CSV, TSV or .xlsx.")
+    delimiter = _sniff_delimiter(head)
+    rows = _head_rows(head, delimiter)
+    header_index = _find_header(rows)
+    header = [h.strip() for h in rows[header_index]] if rows else []
+    if len([h for h in header if h]) < 2:
+        raise _refuse("not_a_table", f"「{name}」は表の形になっていません（列の区切りが見つかりません）。",
+                      f"{name} is not a table: no column delimiter found.",
+                      "1 行目に列名があり、カンマかタブで区切られたファイルを選んでください。",
+                      "Choose a file with a header row and comma- or tab-separated columns.")
+    data_rows = [r for r in rows[header_index + 1:] if any(c.strip() for c in r)]
+    if not data_rows:
+        raise _refuse("header_only", f"「{name}」には見出し行しかなく、データ行がありません。",
+                      f"{name} has a header row but no data rows.",
+                      "抽出条件や期間を確認して、ケースを含めて書き出し直してください。",
+                      "Check the export's filter and period, and export again.")
+    widths = [len(r) for r in data_rows[:50]]
+    if sum(1 for w in widths if w < 2) > len(widths) / 2:
+        raise _refuse("not_a_table", f"「{name}」は表の形になっていません（ほとんどの行が 1 列です）。",
+                      f"{name} is not a table: most rows have a single column.",
+                      "文章ではなく、ケースの一覧表を選んでください。", "Choose the case list, not a document.")
+    fmt = "tsv" if delimiter == "\t" else "csv"
+    return Source(name, sha, size, encoding, fmt, delimiter, header, header_index + 1, csv_path, len(data_rows))
+
+
+def _sniff_delimiter(head: str) -> str:
+    """The candidate that splits the first rows into the most consistent number of columns (>1).
+
+    csv.Sniffer guesses wrong on real exports (quoted newlines, few rows), so parse and compare.
+    """
+    sample = head[: 32 * 1024]
+    best, best_score = ",", (-1.0, 0)
+    for delimiter in DELIMITERS:
+        rows = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter)][:30]
+        if len(rows) > 2 and len(sample) >= HEAD // 2 - 1:
+            rows = rows[:-1]  # possibly cut in the middle
+        widths = [len(r) for r in rows if any(cell.strip() for cell in r)]
+        if not widths:
+            continue
+        mode = max(set(widths), key=widths.count)
+        if mode < 2:
+            continue
+        score = (widths.count(mode) / len(widths), mode)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _head_rows(head: str, delimiter: str) -> list[list[str]]:
+    # The last line of the head may be cut in the middle: drop it unless the file ended there.
+    lines = io.StringIO(head)
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    return rows[:-1] if len(head) >= HEAD - 1 and len(rows) > 1 else rows
+
+
+def _find_header(rows: list[list[str]]) -> int:
+    """The header is the first of the first ten rows that names known columns (skips title rows)."""
+    from pipelines.ingest.mapping import header_score
+
+    best, best_score = 0, 0
+    for index, row in enumerate(rows[:10]):
+        score = header_score(row)
+        if score > best_score:
+            best, best_score = index, score
+        if score >= 2:
+            break
+    return best
+
+
+def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progress | None) -> Source:
+    """Stream the first non-empty sheet of a workbook into a UTF-8 CSV."""
+    import openpyxl
+
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise _refuse("binary", f"「{name}」は Excel ブック (.xlsx) として開けません（{type(exc).__name__}）。",
+                      f"{name} cannot be opened as an .xlsx workbook ({exc}).",
+                      "Excel で開けるか確認し、「ブック (*.xlsx)」で保存し直してください。",
+                      "Check that Excel opens it, and save it as .xlsx again.") from None
+    out = workdir / "input.csv"
+    try:
+        sheet = next((ws for ws in book.worksheets if ws.max_row and ws.max_row > 0), book.active)
+        total = sheet.max_row or 0
+        with out.open("w", encoding="utf-8", newline="") as dst:
+            writer = csv.writer(dst)
+            for index, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                writer.writerow([_cell(v) for v in row])
+                if progress and index % 5000 == 0:
+                    progress("decode", index, total)
+    finally:
+        book.close()
+    described = _describe(out, name, sha, size, "xlsx")
+    return Source(described.name, sha, size, "xlsx", "xlsx", ",", described.header, described.header_line,
+                  out, described.data_rows_hint)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["Source", "open_source", "sha256_of", "DELIMITERS"]

@@ -1,0 +1,176 @@
+"""Background loads started from the UI: a child process per job, progress in a JSON file.
+
+Long work never runs inside the Streamlit server (multi-threaded; forking worker pools there can
+deadlock, and a crash would take every session down). The child runs the same pipeline as the CLI
+and finishes even if the user leaves the page. Progress goes to a file because the store itself
+is locked for writing while the load runs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipelines.store.settings import PROJECT_DIR, db_path, jobs_dir
+
+
+@dataclass
+class JobSpec:
+    files: list[str]
+    display_names: list[str]
+    kinds: list[str]                      # cases / events / countermeasures, one per file
+    mapping: dict | str | None = None
+    save_mapping_as: str | None = None
+    store: str = ""
+    analyze_only: bool = False            # no files: re-run the (incremental) analysis, e.g. after a rules edit
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+def job_file(store: Path, job_id: str) -> Path:
+    return jobs_dir(store) / f"{job_id}.json"
+
+
+def start(spec: JobSpec) -> str:
+    """Start a detached child process for the job; returns the job id."""
+    store = db_path(spec.store or None)
+    spec.store = str(store)
+    folder = jobs_dir(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = job_file(store, spec.job_id)
+    _write(path, {"spec": asdict(spec), "status": "queued", "phase": "待機中", "done": 0, "total": 0,
+                  "created_at": dt.datetime.now().isoformat(timespec="seconds"), "results": [], "errors": []})
+    log = (folder / f"{spec.job_id}.log").open("w", encoding="utf-8")
+    subprocess.Popen([sys.executable, "-m", "pipelines", "job", str(path)], cwd=PROJECT_DIR, stdout=log, stderr=log,
+                     stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
+    return spec.job_id
+
+
+def _write(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)  # atomic, so the page never reads half a file
+
+
+def read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def recent(store: Path | None = None, limit: int = 20) -> list[dict]:
+    """Jobs of this store, newest first, with a dead 'running' job reported as interrupted."""
+    folder = jobs_dir(db_path(store))
+    if not folder.exists():
+        return []
+    states = []
+    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]:
+        state = read(path)
+        if state is None:
+            continue
+        if state.get("status") in ("queued", "running") and not _pid_alive(state.get("pid")) and \
+                time.time() - path.stat().st_mtime > 10:
+            state["status"] = "interrupted"
+        states.append(state)
+    return states
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解析・個人情報マスキング・テキスト分析中", "analyze": "テーマ・原因・感情の分析中"}
+
+
+def run(path: Path) -> int:
+    """Entry point of the child process (python -m pipelines job FILE)."""
+    from pipelines.store.errors import KakehashiError
+    from pipelines.ingest.load import LoadOptions, load_file
+
+    state = read(path) or {}
+    spec = JobSpec(**state["spec"])
+    state.update(status="running", pid=os.getpid(), started_at=dt.datetime.now().isoformat(timespec="seconds"))
+    _write(path, state)
+    last = [0.0]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if time.monotonic() - last[0] < 0.5 and done < total:
+            return
+        last[0] = time.monotonic()
+        state.update(phase=PHASES.get(phase, phase), done=done, total=total)
+        _write(path, state)
+
+    for file, name, kind in zip(spec.files, spec.display_names, spec.kinds):
+        state.update(phase=f"{name} を読み込み中", done=0, total=0, current=name)
+        _write(path, state)
+        try:
+            options = LoadOptions(kind=kind, mapping=spec.mapping, display_name=name, progress=progress,
+                                  save_mapping_as=spec.save_mapping_as)
+            result = load_file(Path(file), spec.store, options)
+            state["results"].append({"file": name, "kind": kind, "batch_id": result.batch_id, "rows_read": result.rows_read,
+                                     "inserted": result.inserted, "updated": result.updated,
+                                     "unchanged": result.unchanged, "duplicate": result.duplicate,
+                                     "rejected": result.rejected})
+        except KakehashiError as exc:
+            state["errors"].append({"file": name, "kind": kind, "message": exc.message_ja()})
+        except Exception as exc:  # the page must learn of any failure, not find a dead job
+            state["errors"].append({"file": name, "kind": kind, "message": f"予期しないエラー: {exc}"})
+    if spec.analyze_only or state["results"] and any(r["kind"] == "cases" for r in state["results"]):
+        # The upload page runs the analysis after a load, in the same child process.
+        from pipelines.analysis.analyze import analyze
+
+        state.update(phase="テキスト分析中", done=0, total=0)
+        _write(path, state)
+        try:
+            analysed = analyze(spec.store, progress=progress)
+            state["analysis"] = {"analysed": analysed.analysed, "coverage": analysed.coverage}
+        except Exception as exc:  # the load itself succeeded; say what did not
+            reason = exc.message_ja() if isinstance(exc, KakehashiError) else str(exc)
+            state["errors"].append({"file": "テキスト分析", "kind": "analyze", "message": f"分析に失敗しました: {reason}"})
+    state.update(status="failed" if state["errors"] and not state["results"] else "done",
+                 phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
+    _write(path, state)
+    return 0 if not state["errors"] else 2
+
+
+def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書の変更を反映") -> str:
+    """Re-tag the store in a child process (after a rules edit: the rules hash changed, so analyze
+    redoes every case from stored terms, without tokenizing); returns the job id."""
+    return start(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True))
+
+
+SAMPLE_FILES = (("cases.csv", "cases"), ("events.csv", "events"), ("countermeasures.csv", "countermeasures"))
+
+
+def start_sample_autoload() -> str | None:
+    """Load the bundled sample into the default store once; a second caller gets None."""
+    from pipelines.store.settings import DEFAULT_DB, SAMPLE_DIR
+
+    folder = jobs_dir(DEFAULT_DB)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / "sample-autoload"
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return None
+    present = [(SAMPLE_DIR / name, kind) for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]
+    spec = JobSpec(files=[str(p) for p, _ in present], display_names=[f"サンプル: {p.name}" for p, _ in present],
+                   kinds=[k for _, k in present], store=str(DEFAULT_DB), job_id="sample-autoload")
+    job_id = start(spec)
+    os.write(fd, job_id.encode())
+    os.close(fd)
+    return job_id

@@ -1,0 +1,359 @@
+"""経営サマリー: the period's KPIs against the previous period, what rose, and one priority list.
+
+Every number here is for the shared filters (pipelines.store.filters): the cases received in the
+period, compared with the equally long period before it. Definitions, once:
+
+- 解決日数: closed_at − received_at in days, over the period's cases that have a completion time.
+- 未完了: no completion time and a status that does not say done (CLOSED_STATUSES).
+- 再発: the case's cause — or, for a case without a cause, one of its themes — was already seen in
+  an earlier calendar month (anywhere in the store).
+- 高重度: emotion level ≥ HIGH_SEVERITY_LEVEL (2 = angry or urgent, 3 = severe).
+- エスカレーション: at least one hand-off out of a receiving desk to another department, or an
+  escalation action — the one definition is flow.escalation_sql (settings.RECEIVING_DESKS,
+  settings.ESCALATION_ACTIONS).
+
+The priority ranking puts themes, causes and products on one "act on this first" list with a
+transparent 100-point score (see PriorityWeights); each row carries its reason in words.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipelines.store import db
+from pipelines.store import filters as flt
+from pipelines.detect.alerts import DIMENSIONS, KINDS, Alert
+from pipelines.reports.flow import escalated_cases_sql
+
+HIGH_SEVERITY_LEVEL = 2
+MIN_CASES = 5            # an item needs this many cases in the period to be ranked at all
+MIN_CONCERN_SHARE = 0.2  # ranked items: at least this share of cases dissatisfied (level ≥ 1)
+# Status words that mean done, for exports without a completion time (compared lower-cased).
+CLOSED_STATUSES = ("完了", "対応完了", "完了済", "完了済み", "解決", "解決済", "解決済み", "クローズ", "クローズ済み",
+                   "終了", "対応済", "対応済み", "処理済", "処理済み", "closed", "solved", "resolved", "done",
+                   "complete", "completed")
+COMPARISON = {"4w": "前4週比", "month": "前月同期比", "prev_month": "前月比", "quarter": "前四半期同期比",
+              "all": "前期間比", "custom": "前期間比"}
+
+
+# -- shared definitions ------------------------------------------------------------------------
+
+def status_done_sql(alias: str = "c") -> str:
+    """SQL condition: the case's status says it is done (CLOSED_STATUSES, any case, trimmed)."""
+    if not alias.isidentifier():
+        raise ValueError(f"bad table alias: {alias!r}")
+    words = ", ".join("'" + w.replace("'", "''") + "'" for w in CLOSED_STATUSES)
+    return f"list_contains([{words}], lower(trim(coalesce({alias}.status, ''))))"
+
+
+# The effective causes of a case: the desk's own (source 'export') when the export gave one, else
+# the extracted ones. analyze.py already stores them so; the view states the rule where it is read.
+EFFECTIVE_CAUSES_VIEW = """
+    CREATE OR REPLACE TEMP VIEW kk_causes AS
+    SELECT cc.case_id, cc.cause, cc.source, cc.evidence
+    FROM case_causes cc
+    WHERE cc.source = 'export'
+       OR NOT EXISTS (SELECT 1 FROM case_causes x WHERE x.case_id = cc.case_id AND x.source = 'export')"""
+
+
+def create_effective_causes_view(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the temp view kk_causes(case_id, cause, source, evidence) on this connection."""
+    con.execute(EFFECTIVE_CAUSES_VIEW)
+
+
+def comparison_label(filters: flt.Filters) -> str:
+    """「前4週比」「前月比」…: what the previous period is, in words."""
+    return COMPARISON.get(filters.preset, "前期間比")
+
+
+def _load_period(con: duckdb.DuckDBPyConnection, filters: flt.Filters) -> flt.Period:
+    """kk_period: the filtered cases of the period and of the previous one, with the flags the
+    summary counts (open, current, severe, concern, repeat)."""
+    period = flt.resolve(con, filters)
+    condition, params = flt.where(filters, alias="c", with_period=False)
+    create_effective_causes_view(con)
+    # With a 基準日 (as_of) the summary is what was known then: later closures are not seen.
+    seen_until = period.now if filters.as_of else datetime.max
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE kk_period AS
+        SELECT c.case_id, c.received_at, CASE WHEN c.closed_at <= ? THEN c.closed_at END AS closed_at,
+               CASE WHEN c.closed_at IS NOT NULL THEN c.closed_at > ?
+                    ELSE NOT {status_done_sql('c')} END AS open,
+               c.product,
+               (c.received_at >= ? AND c.received_at < ?) AS current,
+               coalesce(s.emotion_level, 0) >= ? AS severe,
+               coalesce(s.emotion_level, 0) >= 1 AS concern,
+               coalesce(s.repeat_contacts, 0) > 0 AS repeat
+        FROM cases c LEFT JOIN case_scores s USING (case_id)
+        WHERE ((c.received_at >= ? AND c.received_at < ?) OR (c.received_at >= ? AND c.received_at < ?))
+          AND {condition}""",
+                [seen_until, seen_until, period.start, period.end, HIGH_SEVERITY_LEVEL, period.start, period.end,
+                 period.previous_start, period.previous_end, *params])
+    return period
+
+
+def _previous_coverage(con: duckdb.DuckDBPyConnection, period: flt.Period) -> float:
+    """Share of the previous period the store has data for (1.0 unless the data starts inside it),
+    so growth is not read into a previous period that simply was not loaded."""
+    first = con.execute("SELECT min(received_at) FROM cases").fetchone()[0]
+    length = (period.previous_end - period.previous_start).total_seconds()
+    if first is None or length <= 0:
+        return 0.0
+    first_day = datetime(first.year, first.month, first.day)
+    covered = (period.previous_end - max(period.previous_start, first_day)).total_seconds()
+    return min(max(covered / length, 0.0), 1.0)
+
+
+# -- KPIs ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KpiValues:
+    """The KPIs of one period (cases received in it)."""
+
+    cases: int = 0
+    closed: int = 0                    # cases with a completion time (the resolution-day base)
+    mean_days: float | None = None
+    median_days: float | None = None
+    open_cases: int = 0
+    recurring: int = 0
+    severe: int = 0
+    escalated: int = 0
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return self.escalated / self.cases if self.cases else None
+
+
+@dataclass(frozen=True)
+class Kpis:
+    period: flt.Period
+    current: KpiValues
+    previous: KpiValues
+    previous_coverage: float = 1.0     # < 1: the data starts inside the previous period
+    comparison: str = "前期間比"
+
+    @property
+    def change(self) -> float | None:
+        """Case count change against the previous period (0.25 = +25%); None without a base."""
+        if not self.previous.cases or self.previous_coverage < 1.0:
+            return None
+        return self.current.cases / self.previous.cases - 1.0
+
+
+def kpis(filters: flt.Filters, store: Path | str | None = None) -> Kpis:
+    """The KPI cards of the home page, for the period and the previous one."""
+    with db.reader(store) as con:
+        return _kpis(con, filters, _load_period(con, filters))
+
+
+def _kpis(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period) -> Kpis:
+    escalated_sql, escalated_params = escalated_cases_sql(period.now if filters.as_of else None)
+    con.execute(db.sql("summary_recurring"))
+    rows = con.execute(f"""
+            SELECT p.current, count(*),
+                   count(*) FILTER (WHERE p.closed_at >= p.received_at),
+                   avg(epoch(p.closed_at - p.received_at) / 86400.0) FILTER (WHERE p.closed_at >= p.received_at),
+                   median(epoch(p.closed_at - p.received_at) / 86400.0) FILTER (WHERE p.closed_at >= p.received_at),
+                   count(*) FILTER (WHERE p.open),
+                   count(r.case_id), count(*) FILTER (WHERE p.severe), count(e.case_id)
+            FROM kk_period p
+            LEFT JOIN kk_recurring r USING (case_id)
+            LEFT JOIN ({escalated_sql}) e USING (case_id)
+            GROUP BY p.current""", escalated_params).fetchall()
+    coverage = _previous_coverage(con, period)
+    values = {row[0]: KpiValues(*row[1:]) for row in rows}
+    return Kpis(period, values.get(True, KpiValues()), values.get(False, KpiValues()), coverage,
+                comparison_label(filters))
+
+
+# -- rising themes, causes and products ---------------------------------------------------------
+
+def _items(con: duckdb.DuckDBPyConnection, period: flt.Period) -> pd.DataFrame:
+    """Per theme/cause/product counts (see sql/summary_items.sql) with the growth measures:
+    `expected` = previous count scaled to a fully covered previous period, `change` = relative
+    change (NaN without a base), `growth_z` = (cases − expected) / √(cases + expected)."""
+    items = con.execute(db.sql("summary_items")).df()
+    total, total_previous = con.execute(
+        "SELECT count(*) FILTER (WHERE current), count(*) FILTER (WHERE NOT current) FROM kk_period").fetchone()
+    # An item holding every case of both periods (the one product of the store, or the product the
+    # filters select) is the KPI itself, not a part of it.
+    items["everything"] = (items["cases"] == total) & (items["previous"] == total_previous)
+    coverage = _previous_coverage(con, period)
+    items["expected"] = items["previous"] / coverage if coverage >= 0.5 else float("nan")
+    base = items["expected"].where(items["expected"] > 0)
+    items["change"] = items["cases"] / base - 1.0
+    spread = (items["cases"] + items["expected"].fillna(items["cases"])).clip(lower=1) ** 0.5
+    items["growth_z"] = ((items["cases"] - items["expected"]) / spread).fillna(0.0)
+    return items
+
+
+def rising(filters: flt.Filters, dimension: str = "theme", limit: int = 5, min_cases: int = MIN_CASES,
+           store: Path | str | None = None) -> pd.DataFrame:
+    """The themes (or causes, products) that rose most against the previous period.
+
+    Ordered by how clearly they rose — (cases − previous) / √(cases + previous), which neither a
+    tiny series doubling nor a big one creeping up tops — among items with ≥ `min_cases` cases.
+    Columns: key, name, cases, previous, change (0.5 = +50%; NaN when the previous period had none).
+    """
+    with db.reader(store) as con:
+        items = _items(con, _load_period(con, filters))
+    return _rising(items, dimension, limit, min_cases)
+
+
+def _rising(items: pd.DataFrame, dimension: str, limit: int, min_cases: int) -> pd.DataFrame:
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"dimension must be one of {sorted(DIMENSIONS)}, not {dimension!r}")
+    rows = items[(items["dimension"] == dimension) & (items["cases"] >= min_cases) & (items["growth_z"] > 0)]
+    rows = rows.sort_values(["growth_z", "cases", "key"], ascending=[False, False, True]).head(limit)
+    return rows[["key", "name", "cases", "previous", "change"]].reset_index(drop=True)
+
+
+# -- priority ranking ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PriorityWeights:
+    """Points of the priority score (100 in all). Growth counts fully at `growth_z_full` standard
+    deviations above the previous period (or above the baseline of the item's alert stretch, when
+    that is clearer); volume, severity and repeat contacts are relative to the largest item of the
+    same kind in the period; an active alert on the item adds its points."""
+
+    growth: float = 40.0
+    alert: float = 20.0
+    volume: float = 15.0
+    severity: float = 15.0
+    repeat: float = 10.0
+    growth_z_full: float = 4.0
+
+
+def priorities(filters: flt.Filters, alerts: tuple[Alert, ...] | list[Alert] = (), limit: int = 10,
+               min_cases: int = MIN_CASES, weights: PriorityWeights = PriorityWeights(),
+               store: Path | str | None = None) -> pd.DataFrame:
+    """One ordered "act on this first" list of themes, causes and products with a 0–100 score,
+    its parts (growth/alert/volume/severity/repeat points) and the reason in words.
+
+    Items need ≥ `min_cases` cases in the period, and at least MIN_CONCERN_SHARE of them
+    dissatisfied (emotion level ≥ 1), which keeps praise and plain questions off the list; an item
+    holding every case (the store's only product, the product filtered on) is left out.
+    `alerts` are the active alerts (alerts.current); one on an item adds its points.
+    """
+    with db.reader(store) as con:
+        items = _items(con, _load_period(con, filters))
+    return _priorities(items, comparison_label(filters), tuple(alerts), limit, min_cases, weights)
+
+
+PRIORITY_COLUMNS = ["rank", "dimension", "dimension_label", "key", "name", "score", "reason", "cases", "previous",
+                    "change", "severe", "repeat_contacts", "alert_kind", "alert_since", "alert_observed",
+                    "alert_expected", "top_product", "top_product_cases", "growth_points", "alert_points",
+                    "volume_points", "severity_points", "repeat_points"]
+
+
+def _priorities(items: pd.DataFrame, comparison: str, alerts: tuple[Alert, ...], limit: int, min_cases: int,
+                weights: PriorityWeights) -> pd.DataFrame:
+    items = items[(items["cases"] >= min_cases) & (items["concern"] >= MIN_CONCERN_SHARE * items["cases"])
+                  & ~items["everything"]].copy()
+    if items.empty:
+        return pd.DataFrame(columns=PRIORITY_COLUMNS)
+    matched = [_alert_for(alerts, row.dimension, row.key) for row in items.itertuples()]
+    items["alert_kind"] = [a.kind if a else None for a in matched]
+    items["alert_since"] = [a.since if a else None for a in matched]
+    items["alert_observed"] = [a.observed if a else 0 for a in matched]
+    items["alert_expected"] = [a.expected if a else 0.0 for a in matched]
+    # An alert's stretch (a few days or weeks) shows a rise the whole period can hide: growth
+    # counts whichever of the two is clearer.
+    stretch = (items["alert_observed"] + items["alert_expected"]).clip(lower=1) ** 0.5
+    items["alert_z"] = (items["alert_observed"] - items["alert_expected"]) / stretch
+    items["growth_points"] = weights.growth * (items[["growth_z", "alert_z"]].max(axis=1)
+                                               / weights.growth_z_full).clip(0, 1)
+    items["alert_points"] = [weights.alert if a else 0.0 for a in matched]
+    # Relative to the largest item of the same kind: products are fewer and bigger than causes.
+    for column, points, weight in (("cases", "volume_points", weights.volume),
+                                   ("severe", "severity_points", weights.severity),
+                                   ("repeat_contacts", "repeat_points", weights.repeat)):
+        largest = items.groupby("dimension")[column].transform("max")
+        items[points] = (weight * items[column] / largest.where(largest > 0)).fillna(0.0)
+    parts = ["growth_points", "alert_points", "volume_points", "severity_points", "repeat_points"]
+    items["score"] = items[parts].sum(axis=1).round(1)
+    items = items.sort_values(["score", "cases", "key"], ascending=[False, False, True]).head(limit)
+    items["dimension_label"] = items["dimension"].map(DIMENSIONS)
+    items["reason"] = [_reason(row, comparison) for row in items.itertuples()]
+    items.insert(0, "rank", range(1, len(items) + 1))
+    return items[PRIORITY_COLUMNS].reset_index(drop=True)
+
+
+def _alert_for(alerts: tuple[Alert, ...], dimension: str, key: str) -> Alert | None:
+    """The strongest active alert on this item, if any."""
+    hits = [a for a in alerts if a.dimension == dimension and a.key == key]
+    return max(hits, key=lambda a: a.score) if hits else None
+
+
+def _reason(row, comparison: str) -> str:
+    """「容器・包装：前4週比 +310%（31→127件）、高重度 18件、7月16日から急増」."""
+    if math.isnan(row.expected):
+        parts = [f"{row.cases:,}件（前期間はデータなし）"]
+    elif row.previous == 0:
+        parts = [f"新たに {row.cases:,}件（前期間 0件）"]
+    elif abs(row.change) < 0.05:
+        parts = [f"{row.cases:,}件（{comparison} 横ばい）"]
+    else:
+        parts = [f"{comparison} {row.change:+.0%}（{row.previous:,}→{row.cases:,}件）"]
+    if row.severe:
+        parts.append(f"高重度 {row.severe:,}件")
+    if row.repeat_contacts:
+        parts.append(f"再問い合わせ {row.repeat_contacts:,}件")
+    if isinstance(row.top_product, str) and row.dimension != "product" and row.top_product_cases >= 0.5 * row.cases:
+        parts.append(f"うち「{row.top_product}」{row.top_product_cases / row.cases:.0%}")
+    if isinstance(row.alert_kind, str):   # missing values read back as NaN
+        since = row.alert_since
+        alert = (f"{since.month}月{since.day}日から{KINDS.get(row.alert_kind, row.alert_kind)}"
+                 f"（通常 約{row.alert_expected:,.0f}件→{row.alert_observed:,}件）")
+        # The clearer signal leads: a short spike inside a flat period reads first.
+        if row.alert_z > row.growth_z:
+            parts.insert(0, alert)
+        else:
+            parts.append(alert)
+    return f"{row.name}：" + "、".join(parts)
+
+
+# -- small volume chart -------------------------------------------------------------------------
+
+def _weekly(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period, weeks: int) -> pd.DataFrame:
+    """Filtered cases per week (Monday start) for the `weeks` weeks up to the period's end;
+    columns 週 (date), 件数, 期間 (今期 / 前期 / それ以前, by the week's first case)."""
+    condition, params = flt.where(filters, alias="c", with_period=False)
+    return con.execute(f"""
+        SELECT CAST(date_trunc('week', c.received_at) AS DATE) AS 週, count(*) AS 件数,
+               CASE WHEN min(c.received_at) >= ? THEN '今期'
+                    WHEN min(c.received_at) >= ? THEN '前期' ELSE 'それ以前' END AS 期間
+        FROM cases c
+        WHERE c.received_at >= ? AND c.received_at < ? AND {condition}
+        GROUP BY 1 ORDER BY 1""",
+                       [period.start, period.previous_start, period.end - timedelta(weeks=weeks), period.end,
+                        *params]).df()
+
+
+# -- the rest of the home page, on one connection -----------------------------------------------
+
+@dataclass(frozen=True)
+class HomeSummary:
+    rising_themes: pd.DataFrame
+    rising_causes: pd.DataFrame
+    priorities: pd.DataFrame
+    weekly: pd.DataFrame
+
+
+def home(filters: flt.Filters, alerts: tuple[Alert, ...] | list[Alert] = (), limit: int = 10,
+         store: Path | str | None = None) -> HomeSummary:
+    """Rising themes and causes, the priority ranking and the weekly volume in one pass (one
+    connection, one period table): what the home page shows below its KPI cards (see kpis)."""
+    with db.reader(store) as con:
+        period = _load_period(con, filters)
+        items = _items(con, period)
+        weekly = _weekly(con, filters, period, 26)
+    return HomeSummary(_rising(items, "theme", 5, MIN_CASES), _rising(items, "cause", 5, MIN_CASES),
+                       _priorities(items, comparison_label(filters), tuple(alerts), limit, MIN_CASES,
+                                   PriorityWeights()), weekly)
