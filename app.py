@@ -10,7 +10,7 @@ st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=":material/divers
 
 if should_autoload_sample():
     # First start on the default store: load the bundled sample in a child process (see jobs.py).
-    jobs.start_sample_autoload()
+    runner.start_sample_autoload()
 
 PAGES = {
     "概要": [

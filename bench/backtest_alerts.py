@@ -27,7 +27,7 @@ def build(folder: Path, seed: int | None) -> tuple[Path, dict]:
     """Load and analyse the bundled sample (seed None) or a generated one into `folder`."""
     from pipelines.analysis.analyze import analyze
     from pipelines.ingest.load import LoadOptions, load_file
-    from pipelines.jobs.runner import SAMPLE_FILES
+    from pipelines.store.settings import SAMPLE_FILES
     from devtools.sample import generate
     from pipelines.store.settings import SAMPLE_DIR
 

@@ -31,5 +31,5 @@ if not with_rejects.empty:
     rejected = ui.query("rejected_rows", int(batch))
     if rejected is not None:
         ui.text_table(rejected, height=300)
-        st.download_button("除外行を CSV でダウンロード", queries.csv_for_excel(rejected), file_name=f"除外行_{batch}.csv",
+        st.download_button("除外行を CSV でダウンロード", shared.csv_for_excel(rejected), file_name=f"除外行_{batch}.csv",
                            mime="text/csv", key="history_download")

@@ -59,12 +59,12 @@ def _retag_status() -> None:
     job_id = st.session_state.get("th_retag_job")
     if not job_id:
         return
-    state = jobs.read(jobs.job_file(_store(), job_id)) or {}
+    state = runner.read(runner.job_file(_store(), job_id)) or {}
     status = state.get("status")
     if status in ("queued", "running") or not state:
         @st.fragment(run_every=1.0)
         def progress() -> None:
-            current = jobs.read(jobs.job_file(_store(), job_id)) or {}
+            current = runner.read(runner.job_file(_store(), job_id)) or {}
             if current.get("status") not in (None, "queued", "running"):
                 st.rerun()
             total, done = current.get("total") or 0, current.get("done") or 0
@@ -346,7 +346,7 @@ def render_kwic() -> None:
         keys = {"term": explore.split_term(term)[0]} if term else {"q": text} if text else {}
         theme_filters = replace(filters, themes=(theme,)) if theme and theme != explore.UNCLASSIFIED else filters
         ui.case_link("これらのケースをケース一覧で見る", filters=theme_filters, **keys)
-    links[1].download_button("このページを CSV でダウンロード", queries.csv_for_excel(rows), file_name="KWIC.csv",
+    links[1].download_button("このページを CSV でダウンロード", shared.csv_for_excel(rows), file_name="KWIC.csv",
                              mime="text/csv", key="th_kwic_download")
 
 
@@ -541,7 +541,7 @@ def _save(path: Path) -> None:
     except th.RuleError as exc:
         st.session_state["th_save_error"] = exc.message_ja()
         return
-    st.session_state["th_retag_job"] = jobs.start_analyze(ui.store_path())
+    st.session_state["th_retag_job"] = runner.start_analyze(ui.store_path())
     if draft.new:
         st.session_state["th_edit_target"] = draft.theme_id
 

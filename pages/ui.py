@@ -42,7 +42,7 @@ def _cached(name: str, store: str, store_version: str, *args, **kwargs):
     import importlib
 
     module_name, _, function = name.rpartition(".")
-    module = importlib.import_module(f"pipelines.{module_name}") if module_name else queries
+    module = importlib.import_module(f"pipelines.{module_name}") if module_name else shared
     return getattr(module, function)(*args, store=store, **kwargs)
 
 
@@ -145,12 +145,12 @@ def wait_for_running_jobs() -> None:
     second, and re-render the whole page when it is done; the rest of the page waits."""
     from pipelines.jobs import runner
 
-    if not any(s.get("status") in ("queued", "running") for s in jobs.recent(limit=3)):
+    if not any(s.get("status") in ("queued", "running") for s in runner.recent(limit=3)):
         return
 
     @st.fragment(run_every=1.0)
     def progress() -> None:
-        running = [s for s in jobs.recent(limit=3) if s.get("status") in ("queued", "running")]
+        running = [s for s in runner.recent(limit=3) if s.get("status") in ("queued", "running")]
         if not running:
             st.rerun()
         for state in running:

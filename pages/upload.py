@@ -29,7 +29,7 @@ st.caption("CRM や表計算ソフトから書き出した CSV・TSV・Excel (.x
 
 @st.fragment(run_every=1.5)
 def job_panel() -> None:
-    states = jobs.recent(limit=5)
+    states = runner.recent(limit=5)
     if not states:
         return
     st.subheader("取り込み状況")
@@ -40,7 +40,7 @@ def job_panel() -> None:
                 rejected = ui.query("rejected_rows", result["batch_id"])
                 if rejected is not None and not rejected.empty:
                     st.download_button(f"{result['file']} の除外行を CSV でダウンロード（{len(rejected):,} 行）",
-                                       queries.csv_for_excel(rejected), file_name=f"除外行_{result['batch_id']}.csv",
+                                       shared.csv_for_excel(rejected), file_name=f"除外行_{result['batch_id']}.csv",
                                        mime="text/csv", key=f"dl_{state['spec']['job_id']}_{result['batch_id']}")
 
 
@@ -126,7 +126,7 @@ if path is not None:
                 ui.text_table(report.sample, height=200)
             save_as = st.text_input("この対応づけに名前を付けて保存（任意・来月の取り込みで選べます）", key="upload_save_as")
             if st.button("取り込む", type="primary", key="upload_start"):
-                jobs.start(jobs.JobSpec(files=[str(path)], display_names=[file_name], kinds=[kind],
+                runner.start(runner.JobSpec(files=[str(path)], display_names=[file_name], kinds=[kind],
                                         mapping=chosen, save_mapping_as=save_as.strip() or None,
                                         store=ui.store_path()))
                 st.toast("取り込みを開始しました。ページを離れても処理は続きます。", icon=":material/upload_file:")

@@ -24,7 +24,7 @@ def store(tmp_path) -> Path:
 def _load_sample_dir(sample_dir: Path, store: Path) -> Path:
     from pipelines.analysis.analyze import analyze
     from pipelines.ingest.load import LoadOptions, load_file
-    from pipelines.jobs.runner import SAMPLE_FILES
+    from pipelines.store.settings import SAMPLE_FILES
 
     for name, kind in SAMPLE_FILES:
         if (sample_dir / name).exists():

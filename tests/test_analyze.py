@@ -6,13 +6,13 @@ import shutil
 import duckdb
 import pytest
 
-from pipelines.analysis import analyze as analyze_mod
-from pipelines.nlp import text
+from devtools.sample import generate
 from pipelines.__main__ import main
+from pipelines.analysis import analyze as analyze_mod
 from pipelines.analysis.analyze import analyze
 from pipelines.ingest.load import LoadOptions, load_file
+from pipelines.nlp import text
 from pipelines.rules.themes import RuleError
-from devtools.sample import generate
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +53,12 @@ def test_load_time_analysis_equals_a_full_analyze(sample_store, tmp_path):
 
 
 def test_a_load_on_worker_processes_stores_what_a_full_analyze_would(sample_store, tmp_path, monkeypatch):
-    from pipelines.ingest import load
     from pipelines.analysis import tokenize
+    from pipelines.ingest import load
 
     folder, _store, _ = sample_store
-    monkeypatch.setattr(ingest, "POOL_MIN_BYTES", 0)
-    monkeypatch.setattr(textjobs, "CHUNK_ROWS", 150)  # 14 chunks over two fork workers
+    monkeypatch.setattr(load, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(tokenize, "CHUNK_ROWS", 150)  # 14 chunks over two fork workers
     store = tmp_path / "pooled.duckdb"
     assert load_file(folder / "cases.csv", store, LoadOptions(workers=2)).analysed
     copy = tmp_path / "copy.duckdb"
@@ -136,9 +136,9 @@ def test_the_upload_job_says_in_japanese_why_the_analysis_failed(tmp_path, monke
     export = tmp_path / "cases.csv"
     export.write_text("受付番号,受付日時,問い合わせ内容\r\nB-1,2025/4/1 9:00,商品が届きません。\r\n", encoding="utf-8")
     store = tmp_path / "store.duckdb"
-    job_id = jobs.start(jobs.JobSpec([str(export)], ["cases.csv"], ["cases"], store=str(store)))
+    job_id = runner.start(runner.JobSpec([str(export)], ["cases.csv"], ["cases"], store=str(store)))
     deadline = time.monotonic() + 120
-    while (state := jobs.read(jobs.job_file(store, job_id)) or {}).get("status") not in ("done", "failed"):
+    while (state := runner.read(runner.job_file(store, job_id)) or {}).get("status") not in ("done", "failed"):
         assert time.monotonic() < deadline, state
         time.sleep(0.5)
     assert state["results"][0]["inserted"] == 1
@@ -161,13 +161,13 @@ def test_a_load_tags_its_new_cases_and_analyze_has_nothing_left(sample_store, tm
 
 def test_rules_change_retags_from_stored_terms_without_tokenizing(sample_store, monkeypatch):
     _folder, store, _ = sample_store
-    rules = analyze_mod.load_rules()
+    rules = analyze_mod.load_bundle()
 
     class ChangedRules(type(rules)):
         def hash(self) -> str:  # a different rules hash, as after an edit of the rules file
             return "edited-" + super().hash()
 
-    monkeypatch.setattr(analyze_mod, "load_rules", lambda: ChangedRules(rules.themes, rules.causes))
+    monkeypatch.setattr(analyze_mod, "load_bundle", lambda: ChangedRules(rules.themes, rules.causes, rules.severity))
     # Every tokenization goes through the one cached Tagger: its call count must not move.
     calls_before = text.tagger.cache_info()
     before = _rows(store, "SELECT count(*) FROM case_themes")[0][0]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.rules.causes import CauseHit, canonical_cause, load_cause_rules
-from pipelines.nlp.text import dictionary_version, doc_from_text
+from pipelines.nlp.pii import doc_from_text
+from pipelines.nlp.text import dictionary_version
 
 UNIDIC = "2.1.2"  # the tokenization every expectation below was made with
 

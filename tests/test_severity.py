@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pipelines.rules.severity import Severity, load_severity_rules, score
-from pipelines.nlp.text import doc_from_text
+from pipelines.nlp.pii import doc_from_text
 
 UNIDIC = "2.1.2"  # the tokenization the lemma-matched expectations were made with
 

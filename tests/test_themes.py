@@ -12,7 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.nlp.text import doc_from_text, dictionary_version
+from pipelines.nlp.pii import doc_from_text
+from pipelines.nlp.text import dictionary_version
 from pipelines.rules.themes import (DEFAULT_RULES, RuleError, RuleSet, docs_from_rows, evaluate, load_rules, loads_rules,
                               make_theme, parse_expression, preview, save_rules)
 

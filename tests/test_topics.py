@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from pipelines.store import db
-from pipelines.nlp.text import Term, dictionary_version, doc_from_text
+from pipelines.nlp.pii import doc_from_text
+from pipelines.nlp.text import Term, dictionary_version
 from pipelines.analysis.topics import (VOC_STOP_WORDS, TopicSuggestion, compound_terms, rank_compounds, rule_term,
                               suggest_topics)
 

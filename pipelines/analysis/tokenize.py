@@ -6,9 +6,7 @@ files, in parallel.
 """
 from __future__ import annotations
 
-import gc
-import multiprocessing as mp
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from functools import partial
 from itertools import repeat
 from pathlib import Path
@@ -16,6 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.analysis.pool import map_bounded, worker_rules
+from pipelines.analysis.tagging import tag_docs
 from pipelines.nlp.pii import mask_names
 from pipelines.nlp.text import CaseDoc, Term, for_tokenizer, tokenize_stream
 
@@ -29,13 +29,13 @@ TEXT_SCHEMA = pa.schema([("rowno", pa.int64()), ("text", pa.string()), ("respons
 def process_chunk(job: tuple[int, str, str], rules=None) -> int:
     """Tokenize a chunk of regex-masked texts, read from its Parquet folder (rowno, text, response, and
     case_id and repeat when the load analyses too), mask names, and write the texts that changed and
-    the terms — and, with `rules` (analyze.load_rules(); a load's workers get them from make_pool),
+    the terms — and, with `rules` (rules.bundle.load_bundle(); a load's workers get them from pool.make_pool),
     the themes, causes and scores of each text while its terms are in hand. Returns rows done."""
     chunk_no, in_dir, out_dir = job
-    rules = rules or _RULES
+    rules = rules or worker_rules()
     table = pq.read_table(in_dir)
     rownos, texts, responses = (table.column(name).to_pylist() for name in TEXT_SCHEMA.names)
-    analyse = rules is not None  # the load then adds case_id and repeat to the chunk (ingest._tokenize)
+    analyse = rules is not None  # the load then adds case_id and repeat to the chunk (pipelines.ingest.load)
     out_texts = []
     term_rownos: list[int] = []
     terms: list[Term] = []     # every stored term of the chunk, in order; columns at the end
@@ -67,8 +67,6 @@ def process_chunk(job: tuple[int, str, str], rules=None) -> int:
     columns = dict(zip(Term._fields, zip(*terms))) if terms else {name: () for name in Term._fields}
     pq.write_table(pa.table({"rowno": term_rownos, **columns}, schema=TERM_SCHEMA), out / f"terms-{chunk_no:06d}.parquet")
     if analyse:
-        from pipelines.analysis.analyze import tag_docs
-
         tag_docs(docs, table.column("repeat").to_pylist(), out, chunk_no, rules)
     return len(rownos)
 
@@ -80,32 +78,6 @@ def mask_free_texts(values: list[str | None]) -> list[str | None]:
     for i, tokens in zip(present, tokenize_stream([for_tokenizer(values[i]) for i in present])):
         out[i] = mask_names(values[i], tokens).text
     return out
-
-
-_RULES = None  # in a load's worker: the analysis rules it was forked with (make_pool), or None
-
-
-def make_pool(workers: int, rules=None):
-    """Create worker processes before any DuckDB connection exists: forking a process whose
-    database threads hold locks can deadlock the children. fork, not spawn: workers inherit the
-    loaded dictionary and start at once. With `rules`, the workers analyse what they tokenize."""
-    if workers <= 1:
-        return None
-    return mp.get_context("fork").Pool(processes=workers, initializer=_start_worker, initargs=(rules,))
-
-
-def _start_worker(rules) -> None:
-    global _RULES
-    _RULES = rules
-    tune_worker_gc()
-
-
-def tune_worker_gc() -> None:
-    """In a fork worker: keep what it inherited (dictionary, rules) out of garbage collection, and
-    collect young objects less often. A chunk makes millions of short-lived objects, and the
-    collections they triggered walked every inherited object too (~8% of the analysis time)."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 100)
 
 
 def run(in_dir: Path, out_dir: Path, total: int, pool, progress: Callable[[str, int, int], None] | None,
@@ -124,19 +96,3 @@ def run(in_dir: Path, out_dir: Path, total: int, pool, progress: Callable[[str, 
         done += rows
         if progress:
             progress("tokenize", done, total)
-
-
-def map_bounded(pool, fn: Callable, jobs: Iterable) -> Iterator:
-    """fn(job) for each job, in order: on the fork pool when there is one, with at most two jobs
-    per worker in flight (each holds a chunk of texts), else in this process."""
-    if pool is None:
-        yield from map(fn, jobs)
-        return
-    window = 2 * (pool._processes or 2)
-    in_flight: list = []
-    for job in jobs:
-        in_flight.append(pool.apply_async(fn, (job,)))
-        while len(in_flight) >= window or (in_flight and in_flight[0].ready()):
-            yield in_flight.pop(0).get()
-    for result in in_flight:
-        yield result.get()

@@ -5,14 +5,13 @@ import datetime as dt
 
 import duckdb
 
+from pipelines.ingest import staging
 from pipelines.ingest.mapping import Mapping
 
 
 def prepare_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     """prep: every staged row with its parsed fields and, for a bad row, the reason."""
-    from pipelines.ingest.load import _col
-
-    c = lambda f: _col(mapping, f)  # noqa: E731
+    c = lambda f: staging.cell(mapping, f)  # noqa: E731
     con.execute(f"""
     CREATE OR REPLACE TEMP TABLE prep AS
     SELECT rowno, line, CAST(kk_ts({c('implemented_on')}) AS DATE) AS implemented_on, {c('target')} AS target,
@@ -27,8 +26,6 @@ def prepare_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping) ->
 
 def load_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping, result) -> None:
     """Insert countermeasure rows; the same (date, target, description) already stored is unchanged."""
-    from pipelines.ingest.load import _write_rejects
-
     prepare_countermeasures(con, mapping)
     con.execute("""
     CREATE OR REPLACE TEMP TABLE todo AS
@@ -37,12 +34,10 @@ def load_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping, resul
     SELECT v.*, NOT EXISTS (SELECT 1 FROM countermeasures c WHERE c.implemented_on = v.implemented_on
                             AND c.target = v.target AND c.description IS NOT DISTINCT FROM v.description) AS is_new
     FROM valid v WHERE nth = 1""")
-    _write_rejects(con, mapping, result.batch_id)
+    staging.write_rejects(con, mapping, result.batch_id)
     con.execute("INSERT INTO countermeasures SELECT implemented_on, target, department, description, ? FROM todo "
                 "WHERE is_new ORDER BY implemented_on", [result.batch_id])
-    from pipelines.ingest.events import _count_new_unchanged
-
-    _count_new_unchanged(con, result)
+    staging.count_new_unchanged(con, result)
 
 
 MAX_TARGET_CHARS = 100
@@ -99,8 +94,8 @@ def mask_description(description: str | None) -> str | None:
 def _checked_entry(implemented_on: dt.date | None, target: str | None, department: str | None,
                    description: str | None) -> tuple[dt.date, str, str | None, str | None]:
     """The form's values cleaned, or a KakehashiError that says what to fix (Japanese for the UI)."""
-    from pipelines.store.errors import KakehashiError
     from pipelines.nlp.text import normalize
+    from pipelines.store.errors import KakehashiError
 
     if isinstance(implemented_on, dt.datetime):
         implemented_on = implemented_on.date()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import duckdb
 
+from pipelines.ingest import staging
 from pipelines.ingest.mapping import Mapping
 
 # 「お客様相談室→品質保証部→製造部」 and its look-alikes.
@@ -11,9 +12,7 @@ ROUTE_SEPARATORS = r"\s*(?:→|⇒|->|=>|＞|>|》|»|、|,|/|／)\s*"
 
 def prepare_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     """prep: every staged row with its parsed fields and, for a bad row, the reason."""
-    from pipelines.ingest.load import _col
-
-    c = lambda f: _col(mapping, f)  # noqa: E731
+    c = lambda f: staging.cell(mapping, f)  # noqa: E731
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE prep AS
         SELECT rowno, line, {c('case_id')} AS case_id, {c('at')} AS at_raw, kk_ts({c('at')}) AS event_at,
@@ -30,8 +29,6 @@ def prepare_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
 
 def load_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, result, timer) -> None:
     """Insert new events; an event already stored (same case, time, departments, action) is unchanged."""
-    from pipelines.ingest.load import _write_rejects
-
     with timer("map_validate"):
         prepare_events(con, mapping)
         con.execute("""
@@ -48,24 +45,14 @@ def load_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, result, timer)
          AND v.to_department IS NOT DISTINCT FROM e.to_department AND v.action IS NOT DISTINCT FROM e.action
         WHERE v.nth = 1""")
     with timer("write"):
-        _write_rejects(con, mapping, result.batch_id)
+        staging.write_rejects(con, mapping, result.batch_id)
         con.execute("""
         INSERT INTO case_events
         SELECT case_id, CAST(row_number() OVER (PARTITION BY case_id ORDER BY event_at NULLS LAST, rowno) AS INTEGER)
                    + coalesce((SELECT max(seq) FROM case_events e WHERE e.case_id = t.case_id), 0),
                event_at, from_department, coalesce(to_department, from_department), action, note, 'events', ?
         FROM todo t WHERE is_new ORDER BY case_id, event_at""", [result.batch_id])
-    _count_new_unchanged(con, result)
-
-
-def _count_new_unchanged(con: duckdb.DuckDBPyConnection, result) -> None:
-    """Accounting for append-only kinds (events, countermeasures): todo.is_new says which rows are new."""
-    from pipelines.ingest.load import _count_read_rejected
-
-    _count_read_rejected(con, result)
-    result.inserted, result.unchanged = con.execute(
-        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM todo").fetchall()[0]
-    result.duplicate = result.rows_read - result.rejected - result.inserted - result.unchanged
+    staging.count_new_unchanged(con, result)
 
 
 def route_events(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:

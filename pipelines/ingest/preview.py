@@ -10,10 +10,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipelines.ingest.countermeasures import prepare_countermeasures
+from pipelines.ingest.events import prepare_events
+from pipelines.ingest.load import stage_cases
+from pipelines.ingest.mapping import FIELD_LABELS, Mapping, auto_map, fields_for, required_for, resolve
+from pipelines.ingest.sources import Source, open_source
+from pipelines.ingest.staging import stage
 from pipelines.store import db
 from pipelines.store.errors import KakehashiError
-from pipelines.ingest.mapping import FIELD_LABELS, Mapping, fields_for, resolve
-from pipelines.ingest.sources import Source, open_source
 
 PREVIEW_ROWS = 20
 
@@ -40,7 +44,6 @@ def inspect_file(path: Path, kind: str = "cases", display_name: str | None = Non
     with tempfile.TemporaryDirectory(prefix="kakehashi-preview-") as tmp:
         source = open_source(path, Path(tmp), display_name)
         preview = _first_rows(source)
-    from pipelines.ingest.mapping import auto_map
 
     auto = {f: source.header[i] for f, i in auto_map(source.header, kind).items()}
     problem = ""
@@ -69,9 +72,6 @@ def _first_rows(source: Source) -> pd.DataFrame:
 
 def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], display_name: str | None = None) -> Validation:
     """A dry run of mapping and validation (no masking or tokenization) in a throwaway database."""
-    from pipelines.ingest.events import prepare_events
-    from pipelines.ingest.load import _stage, stage_cases
-
     with tempfile.TemporaryDirectory(prefix="kakehashi-validate-") as tmp:
         source = open_source(path, Path(tmp), display_name)
         mapping = resolve(source.header, kind, mapping_headers, "確認")
@@ -82,12 +82,11 @@ def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], displa
                 stage_cases(con, source, mapping, "validation")
                 key = "case_id"
             else:
-                _stage(con, source, mapping)
+                stage(con, source, mapping)
             if kind == "events":
                 prepare_events(con, mapping)
                 key = "case_id, event_at, from_department, to_department, action"
             elif kind == "countermeasures":
-                from pipelines.ingest.countermeasures import prepare_countermeasures
                 prepare_countermeasures(con, mapping)
                 key = "implemented_on, target, description"
             return _report(con, key)
@@ -111,7 +110,6 @@ def _report(con: duckdb.DuckDBPyConnection, key: str) -> Validation:
 
 def mapping_choices(kind: str) -> list[tuple[str, str]]:
     """(field, Japanese label) for the mapping editor, required fields first."""
-    from pipelines.ingest.mapping import required_for
 
     required = required_for(kind)
     ordered = list(required) + [f for f in fields_for(kind) if f not in required]

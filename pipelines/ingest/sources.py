@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import io
 import os
-
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipelines.store.settings import PROJECT_DIR, db_path, jobs_dir
+from pipelines.store.settings import DEFAULT_DB, PROJECT_DIR, SAMPLE_DIR, SAMPLE_FILES, db_path, jobs_dir
 
 
 @dataclass
@@ -153,13 +153,8 @@ def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書
     return start(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True))
 
 
-SAMPLE_FILES = (("cases.csv", "cases"), ("events.csv", "events"), ("countermeasures.csv", "countermeasures"))
-
-
 def start_sample_autoload() -> str | None:
     """Load the bundled sample into the default store once; a second caller gets None."""
-    from pipelines.store.settings import DEFAULT_DB, SAMPLE_DIR
-
     folder = jobs_dir(DEFAULT_DB)
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / "sample-autoload"

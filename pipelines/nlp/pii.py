@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from operator import attrgetter
 
-from pipelines.nlp.text import HYPHENS, MASK_CLOSE, MASK_OPEN, Token
+from pipelines.nlp.text import HYPHENS, MASK_CLOSE, MASK_OPEN, CaseDoc, Term, Token, for_tokenizer, normalize, tokenize
 
 PHONE, EMAIL, POSTAL, ADDRESS, NAME = "〔電話番号〕", "〔メール〕", "〔郵便番号〕", "〔住所〕", "〔氏名〕"
 
@@ -169,10 +169,15 @@ def _looks_like_name(run: list[Token]) -> bool:
 
 def mask_text(text: str) -> MaskedText:
     """Full masking of one raw string in Python: normalize, regexes, tokenize once, names."""
-    from pipelines.nlp.text import for_tokenizer, normalize, tokenize
-
     regex_masked = mask_regex(normalize(text))
     return mask_names(regex_masked, tokenize(for_tokenizer(regex_masked)))
 
 
-__all__ = ["PATTERNS", "mask_sql_macro", "mask_regex", "mask_names", "mask_text", "MASK_OPEN", "MASK_CLOSE"]
+def doc_from_text(case_id: str, text: str) -> CaseDoc:
+    """A CaseDoc straight from raw text (tests, rule previews): the same steps as a load."""
+    masked = mask_text(text)
+    terms = tuple(Term(i, t.surface, t.lemma, t.pos, t.negated) for i, t in enumerate(masked.tokens) if t.content)
+    return CaseDoc(case_id, masked.text, terms)
+
+
+__all__ = ["PATTERNS", "mask_sql_macro", "mask_regex", "mask_names", "mask_text", "doc_from_text", "MASK_OPEN", "MASK_CLOSE"]

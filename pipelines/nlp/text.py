@@ -315,12 +315,3 @@ class CaseDoc:
     case_id: str
     text: str
     terms: tuple[Term, ...]
-
-
-def doc_from_text(case_id: str, text: str) -> CaseDoc:
-    """A CaseDoc straight from raw text (tests, rule previews): the same steps as a load."""
-    from pipelines.nlp.pii import mask_text
-
-    masked = mask_text(text)
-    terms = tuple(Term(i, t.surface, t.lemma, t.pos, t.negated) for i, t in enumerate(masked.tokens) if t.content)
-    return CaseDoc(case_id, masked.text, terms)

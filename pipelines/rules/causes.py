@@ -9,7 +9,7 @@ Pairs read the stored terms, so 表記ゆれ is merged (つぶれる/潰れる/�
 and clues read the normalized text, because UniDic 2.1.2 (unidic-lite) splits short fixed words
 (不具合 → 不 + 具合). The dictionary is data/rules/causes.txt; its header documents the format.
 
-    >>> from pipelines.nlp.text import doc_from_text
+    >>> from pipelines.nlp.pii import doc_from_text
     >>> rules = load_cause_rules()
     >>> [h.cause for h in rules.extract(doc_from_text("C-1", "キャップが緩くて液漏れしていました"))]
     ['キャップ不良']
@@ -847,7 +847,7 @@ def _canonical(rules: CauseRules, label: str) -> str:
         return ""
     if key in rules.aliases:
         return rules.aliases[key]
-    from pipelines.nlp.text import doc_from_text
+    from pipelines.nlp.pii import doc_from_text
 
     hits = rules.extract(doc_from_text("label", key))
     if hits:

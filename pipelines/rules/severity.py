@@ -13,7 +13,7 @@ and, for one-word cues written in dictionary form, on the stored lemmas too (ひ
 Negation and hedging are handled cheaply: 「二度と買わないなんてことはない」 cancels 二度と,
 「弁護士に相談するほどではない」 lowers 弁護士, a cue in a thank-you sentence counts two levels less.
 
-    >>> from pipelines.nlp.text import doc_from_text
+    >>> from pipelines.nlp.pii import doc_from_text
     >>> score(doc_from_text("C-1", "至急返金してください")).level
     2
 """
@@ -318,7 +318,7 @@ def _lemma_key(item: str) -> tuple[str, bool] | None:
 def score(doc: CaseDoc, repeat_contacts: int = 0) -> Severity:
     """Severity of one case with the default lexicon (data/rules/severity.txt).
 
-    >>> from pipelines.nlp.text import doc_from_text
+    >>> from pipelines.nlp.pii import doc_from_text
     >>> score(doc_from_text("C-2", "弁護士に相談します")).level
     3
     """

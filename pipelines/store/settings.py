@@ -8,6 +8,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent   # pipelines/
 PROJECT_DIR = PACKAGE_DIR.parent
 DATA_DIR = PROJECT_DIR / "data"
 SAMPLE_DIR = DATA_DIR / "sample"
+# The bundled sample's files, in load order: the events and countermeasures refer to its cases.
+SAMPLE_FILES = (("cases.csv", "cases"), ("events.csv", "events"), ("countermeasures.csv", "countermeasures"))
 MAPPINGS_DIR = DATA_DIR / "mappings"
 RULES_DIR = DATA_DIR / "rules"
 SQL_DIR = PACKAGE_DIR / "sql"
