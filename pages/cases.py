@@ -6,7 +6,6 @@ import re
 from datetime import datetime, timedelta
 
 import pandas as pd
-
 import streamlit as st
 
 from pages import ui

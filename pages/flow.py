@@ -12,7 +12,7 @@ from plotly.colors import qualitative
 from pages import ui
 from pipelines.reports import flow
 from pipelines.reports.shared import csv_for_excel
-from pipelines.store.settings import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
+from pipelines.store.definitions import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
 
 ui.frame()
 
@@ -93,7 +93,7 @@ def coverage_notes(cov: flow.Coverage) -> None:
     if not cov.desk_known:
         st.warning("受付窓口にあたる部署（" + "、".join(RECEIVING_DESKS) + "）がデータにありません。"
                    "エスカレーションは、アクションの語（" + "、".join(ESCALATION_ACTIONS) + "）だけで判定し、"
-                   "重大なケースはすべて確認の対象にしています。受付窓口の部署名は pipelines/store/settings.py の RECEIVING_DESKS に追加できます。",
+                   "重大なケースはすべて確認の対象にしています。受付窓口の部署名は pipelines/store/definitions.py の RECEIVING_DESKS に追加できます。",
                    icon=":material/warning:")
     if not cov.scored:
         st.info("感情レベルの分析結果がないため、エスカレーション確認は優先度だけで判定しています。"

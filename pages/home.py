@@ -11,9 +11,9 @@ import plotly.express as px
 import streamlit as st
 
 from pages import ui
-from pipelines.store import filters as flt
 from pipelines.detect.alerts import DIMENSIONS, KINDS
 from pipelines.reports.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
+from pipelines.store import filters as flt
 
 ui.frame()
 

@@ -10,9 +10,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import ui
+from pipelines.detect import returns
+from pipelines.jobs import runner
 from pipelines.reports import recurrence
-from pipelines.store.errors import KakehashiError
 from pipelines.reports.shared import csv_for_excel
+from pipelines.store.errors import KakehashiError
 
 ui.frame()
 
@@ -123,16 +125,16 @@ def effects_section() -> None:
     before = left.number_input("対策前の日数", min_value=14, max_value=730, value=90, step=1, key="ba_before")
     after = middle.number_input("対策後の日数", min_value=14, max_value=730, value=90, step=1, key="ba_after")
     lag = right.number_input("準備期間（対策後から除く日数）", min_value=0, max_value=180, value=7, step=1, key="ba_lag")
-    options = recurrence.EffectOptions(before_days=int(before), after_days=int(after), lag_days=int(lag))
-    evaluations = ui.fetch("recurrence.countermeasure_effects", flt, options)
+    options = returns.EffectOptions(before_days=int(before), after_days=int(after), lag_days=int(lag))
+    evaluations = ui.fetch("returns.countermeasure_effects", flt, options)
     table = recurrence.effects_table(evaluations)
     returned = [e for e in evaluations if e.returned]
     cols = st.columns(4)
-    for col, verdict in zip(cols, recurrence.VERDICTS):
+    for col, verdict in zip(cols, returns.VERDICTS):
         col.metric(verdict, f"{int((table['判定'] == verdict).sum())} 件")
     cols[3].metric("対策後の再発", f"{len(returned)} 件")
     for evaluation in returned:
-        st.warning(recurrence.return_message(evaluation, period.now.date()), icon=":material/autorenew:")
+        st.warning(returns.return_message(evaluation, period.now.date()), icon=":material/autorenew:")
     st.caption(f"各対策の実施日の前{int(before)}日と、準備期間{int(lag)}日を除いた後{int(after)}日の1日あたり件数を、"
                "正確なポアソン検定（件数を日数で条件づけた二項検定）で比べます。p < 0.05 で減っていれば「効果あり」、"
                "増えていれば「悪化」、それ以外は「効果不明」。期間はサイドバーではなく各対策の実施日で決まり、"
@@ -156,7 +158,7 @@ def effects_section() -> None:
     effect_chart(evaluations[chosen], options)
 
 
-def effect_chart(evaluation: recurrence.Evaluation, options: recurrence.EffectOptions) -> None:
+def effect_chart(evaluation: returns.Evaluation, options: returns.EffectOptions) -> None:
     match = evaluation.match
     series = ui.fetch("recurrence.subject_series", match.dimension, match.key, flt, "week")
     color = ui.theme_colors().get(match.name, "#1f77b4") if match.dimension == "theme" else "#1f77b4"
@@ -257,7 +259,7 @@ def log_section() -> None:
         st.info("まだ再発防止策は登録されていません。下のフォームから登録できます。", icon=":material/fact_check:")
     else:
         ui.text_table(log, column_config={"実施日": st.column_config.DateColumn(format="YYYY/MM/DD")})
-    choices = ui.fetch("recurrence.target_choices")
+    choices = ui.fetch("returns.target_choices")
     st.subheader("再発防止策を登録する")
     with st.form("cm_form", clear_on_submit=False):
         left, right = st.columns(2)
@@ -294,13 +296,13 @@ def record(day: date | None, target: str | None, department: str, description: s
         errors.append("対象を一覧から選ぶか、自由入力欄に入力してください。")
     if errors:
         return "error", "\n".join(f"- {e}" for e in errors)
-    match = ui.query("recurrence.describe_target", target)
+    match = ui.query("returns.describe_target", target)
     if match is None and not force:
         return "warning", (f"「{target}」に一致する原因・テーマ・商品がデータにありません。このままでは効果を判定できません。"
                            "名前を確認するか、今後のデータのために登録する場合は「データと一致しない対象でも登録する」に"
                            "チェックして、もう一度「登録する」を押してください。")
     try:
-        inserted = recurrence.record_from_page(day, target, department, description, store=ui.store_path())
+        inserted = runner.record_countermeasure(day, target, department, description, store=ui.store_path())
     except KakehashiError as exc:
         return "error", exc.message_ja()
     if not inserted:

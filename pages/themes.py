@@ -14,12 +14,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import ui
-from pipelines.reports import explore, shared
 from pipelines.jobs import runner
-from pipelines.store import filters as flt
-from pipelines.rules import themes as th
-from pipelines.reports.caselist import LEVELS
 from pipelines.nlp.text import normalize
+from pipelines.reports import explore, shared
+from pipelines.reports.caselist import LEVELS
+from pipelines.rules import themes as th
+from pipelines.store import filters as flt
 
 ui.frame()
 

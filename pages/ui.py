@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pipelines.store import db
 from pipelines.reports import shared
+from pipelines.store import db
 from pipelines.store.errors import StoreBusy
 from pipelines.store.settings import db_path
 
@@ -42,7 +42,9 @@ def _cached(name: str, store: str, store_version: str, *args, **kwargs):
     import importlib
 
     module_name, _, function = name.rpartition(".")
-    module = importlib.import_module(f"pipelines.{module_name}") if module_name else shared
+    packages = {"alerts": "detect", "returns": "detect"}
+    module = importlib.import_module(f"pipelines.{packages.get(module_name, 'reports')}.{module_name}") \
+        if module_name else shared
     return getattr(module, function)(*args, store=store, **kwargs)
 
 
@@ -125,7 +127,7 @@ def job_progress(state: dict) -> None:
     if status in ("queued", "running"):
         total, done = state.get("total") or 0, state.get("done") or 0
         fraction = min(done / total, 1.0) if total else 0.0
-        doing = "分析中" if spec.get("analyze_only") else "取り込み中"
+        doing = "分析中" if spec.get("analyze_only") else "登録中" if spec.get("countermeasure") else "取り込み中"
         st.progress(fraction, text=f"{doing}: {names} — {state.get('phase', '')}"
                                    + (f"（{done:,} / {total:,}）" if total else ""))
         return
@@ -134,6 +136,10 @@ def job_progress(state: dict) -> None:
     for error in state.get("errors", []):
         st.error(f"{error['file']}: {error['message']}", icon=":material/block:")
     for result in state.get("results", []):
+        if result.get("kind") == "countermeasure":
+            st.success(f"{result['file']}: {'登録しました' if result['inserted'] else 'すでに登録されています'}",
+                       icon=":material/check_circle:")
+            continue
         st.success(
             f"{result['file']}: 読込 {result['rows_read']:,} 行 → 追加 {result['inserted']:,}・更新 {result['updated']:,}・"
             f"変更なし {result['unchanged']:,}・ファイル内重複 {result['duplicate']:,}・除外 {result['rejected']:,}",

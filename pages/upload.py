@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pandas as pd
-
 import streamlit as st
 
 from pages import ui
+from pipelines.ingest import mapping as mapping_mod
+from pipelines.ingest import preview
 from pipelines.jobs import runner
-from pipelines.ingest import mapping as mapping_mod, preview
 from pipelines.reports import shared
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import jobs_dir

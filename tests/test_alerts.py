@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.detect import alerts
 from devtools import backtest
-from pipelines.store import db
 from pipelines.__main__ import main
+from pipelines.detect import alerts
 from pipelines.detect.alerts import Alert, benjamini_hochberg, detect_series, upper_tail
+from pipelines.store import db
 from pipelines.store.filters import Filters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,19 +216,17 @@ def test_for_period_reports_what_the_daily_job_raised_inside_the_period(sample_s
     assert any(a.name == "梱包不良" for a in found)
 
 
-def test_return_alerts_join_the_feed_when_recurrence_provides_them(sample_store, monkeypatch):
-    from pipelines.reports import recurrence
-
+def test_return_alerts_join_the_feed_when_the_returns_detector_finds_them(sample_store, monkeypatch):
     planted = Alert(kind="return", dimension="cause", key="キャップ不良", name="キャップ不良", granularity="day",
                     since=date(2025, 7, 1), detected_on=date(2025, 7, 20), observed=40, expected=12.0, score=3.0,
                     message="キャップ不良：対策後に再び増加")
-    monkeypatch.setattr(recurrence, "return_alerts", lambda con, now: [planted], raising=False)
+    monkeypatch.setattr(alerts, "return_alerts", lambda con, now: [planted])
     with db.reader(sample_store) as con:
         now = datetime(2025, 7, 22, 23, 59, 59)
         assert alerts.detect(con, now=now)[0] == planted
         assert planted not in alerts.detect(con, now=now, since=date(2025, 7, 21))
         assert planted not in alerts.detect(con, now=now, filters=Filters(channels=("電話",)))
-        monkeypatch.delattr(recurrence, "return_alerts")
+        monkeypatch.setattr(alerts, "return_alerts", lambda con, now: [])
         assert all(a.kind != "return" for a in alerts.detect(con, now=now))
 
 

@@ -6,12 +6,11 @@ lemmatizes differently may move a case between 'pair' and 'phrase', or lose it.
 """
 from __future__ import annotations
 
-
 import pytest
 
-from pipelines.rules.causes import CauseHit, canonical_cause, load_cause_rules
 from pipelines.nlp.pii import doc_from_text
 from pipelines.nlp.text import dictionary_version
+from pipelines.rules.causes import CauseHit, canonical_cause, load_cause_rules
 
 UNIDIC = "2.1.2"  # the tokenization every expectation below was made with
 

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from pipelines.reports import explore as ex
-from pipelines.store import filters as flt
 from pipelines.rules import themes as th
+from pipelines.store import filters as flt
 from pipelines.store.settings import RULES_DIR
 
 ALL = flt.Filters(preset="all")

@@ -16,7 +16,6 @@ The events fixture, hour by hour ("now" = the latest receipt, 2025-04-20 09:00; 
 """
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 
@@ -24,10 +23,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.reports import flow
+from pipelines.store import definitions
 from pipelines.store.errors import KakehashiError
 from pipelines.store.filters import Filters
-from pipelines.ingest.load import LoadOptions, load_file
 
 FLOW = Path(__file__).resolve().parent / "data" / "flow"
 ALL = Filters(preset="all")
@@ -170,7 +170,7 @@ def test_ping_pong_still_running_counts_up_to_now(flow_store):
     ("営業部", "法務部", "移管", False),              # between two back offices: not from the desk
 ])
 def test_escalation_definition(from_department, to_department, action, escalation):
-    condition, params = flow.escalation_sql("e")
+    condition, params = definitions.escalation_sql("e")
     con = duckdb.connect()
     con.execute("CREATE TABLE case_events (case_id VARCHAR, from_department VARCHAR, to_department VARCHAR, "
                 "action VARCHAR, \"at\" TIMESTAMP)")
@@ -179,7 +179,7 @@ def test_escalation_definition(from_department, to_department, action, escalatio
 
 
 def test_escalated_cases_sql_gives_each_case_its_first_escalation(flow_store):
-    sql, params = flow.escalated_cases_sql()
+    sql, params = definitions.escalated_cases_sql()
     with duckdb.connect(str(flow_store), read_only=True) as con:
         rows = dict(con.execute(f"SELECT case_id, escalated_at FROM ({sql})", params).fetchall())
     assert rows == {"F-001": datetime(2025, 4, 1, 12), "F-002": datetime(2025, 4, 2, 11),

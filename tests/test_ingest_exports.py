@@ -19,8 +19,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.store.errors import RefusedFile
 from pipelines.ingest.load import LoadOptions, LoadResult, load_file
+from pipelines.store.errors import RefusedFile
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTS = ROOT / "tests" / "data" / "exports"

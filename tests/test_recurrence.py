@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.store import db
+from pipelines.detect import returns as ret
+from pipelines.ingest.countermeasures import FORM_SOURCE, record_countermeasure
+from pipelines.jobs import runner
 from pipelines.reports import recurrence
 from pipelines.rules.causes import canonical_cause
-from pipelines.ingest.countermeasures import FORM_SOURCE, record_countermeasure
+from pipelines.store import db
 from pipelines.store.errors import KakehashiError
 from pipelines.store.filters import Filters
 
@@ -50,8 +52,8 @@ def sample(request) -> tuple[Path, dict]:
     return request.getfixturevalue("second_sample")
 
 
-def by_target(evaluations, target: str) -> recurrence.Evaluation:
-    return next(e for e in evaluations if recurrence.name_key(e.target) == recurrence.name_key(target))
+def by_target(evaluations, target: str) -> ret.Evaluation:
+    return next(e for e in evaluations if ret.name_key(e.target) == ret.name_key(target))
 
 
 # -- the exact Poisson test, against values computed by hand -----------------------------------
@@ -67,18 +69,18 @@ def by_target(evaluations, target: str) -> recurrence.Evaluation:
     (0, 7, 4, 7, "greater", 1 / 16),
 ])
 def test_rate_test_matches_hand_computed_values(before, before_days, after, after_days, alternative, expected):
-    test = recurrence.rate_test(before, before_days, after, after_days, alternative)
+    test = ret.rate_test(before, before_days, after, after_days, alternative)
     assert test.p_value == pytest.approx(expected, rel=1e-9)
 
 
 def test_rate_test_reports_rates_and_refuses_nonsense():
-    test = recurrence.rate_test(90, 90, 23, 90)
+    test = ret.rate_test(90, 90, 23, 90)
     assert (test.before_rate, round(test.after_rate, 3), round(test.ratio, 3)) == (1.0, 0.256, 0.256)
-    assert recurrence.rate_test(0, 10, 0, 10).p_value == 1.0
+    assert ret.rate_test(0, 10, 0, 10).p_value == 1.0
     with pytest.raises(ValueError):
-        recurrence.rate_test(1, 0, 1, 10)
+        ret.rate_test(1, 0, 1, 10)
     with pytest.raises(ValueError):
-        recurrence.rate_test(1, 10, 1, 10, alternative="lower")
+        ret.rate_test(1, 10, 1, 10, alternative="lower")
 
 
 # -- matching a countermeasure's target ---------------------------------------------------------
@@ -98,8 +100,8 @@ def test_rate_test_reports_rates_and_refuses_nonsense():
 ])
 def test_match_target_tolerates_spelling_differences(fixture_store, target, dimension, name):
     with db.reader(fixture_store) as con:
-        found = recurrence.match_target(con, target)
-        names = recurrence.target_names(con)
+        found = ret.match_target(con, target)
+        names = ret.target_names(con)
     if dimension is None:
         assert found is None
         return
@@ -109,20 +111,20 @@ def test_match_target_tolerates_spelling_differences(fixture_store, target, dime
 def test_countermeasure_csv_with_japanese_headers_is_loaded_and_matched(fixture_store):
     log = recurrence.countermeasure_log(store=fixture_store)
     assert len(log) == 6
-    by_name = {recurrence.name_key(t): row for t, row in zip(log["対象"], log.itertuples(index=False))}
+    by_name = {ret.name_key(t): row for t, row in zip(log["対象"], log.itertuples(index=False))}
     # 実施日 as 2025/03/03, 2025年3月3日 and R7.3.3 (wareki) all read as the same day.
     for target in ("キャップ不良", "異物混入", "梱包不良"):
-        assert by_name[recurrence.name_key(target)].実施日 == MEASURE
-    assert by_name[recurrence.name_key("異物混入")].内容 == "㈱髙島製作所の検査機Ⅱを導入～"
-    assert by_name[recurrence.name_key("容器・包装")].評価した対象 == "容器・包装（テーマ）"
-    assert by_name[recurrence.name_key("宇宙人の襲来")].評価した対象 == "（一致なし）"
+        assert by_name[ret.name_key(target)].実施日 == MEASURE
+    assert by_name[ret.name_key("異物混入")].内容 == "㈱髙島製作所の検査機Ⅱを導入～"
+    assert by_name[ret.name_key("容器・包装")].評価した対象 == "容器・包装（テーマ）"
+    assert by_name[ret.name_key("宇宙人の襲来")].評価した対象 == "（一致なし）"
     assert set(log["登録元"]) == {"countermeasures.csv"}
 
 
 # -- before/after and returns on the fixture ----------------------------------------------------
 
 def test_countermeasure_that_works_fails_and_returns(fixture_store):
-    evaluations = recurrence.countermeasure_effects(ALL, store=fixture_store)
+    evaluations = ret.countermeasure_effects(ALL, store=fixture_store)
     works, fails, returns = (by_target(evaluations, t) for t in ("キャップ不良", "異物混入", "梱包不良"))
 
     assert works.verdict == "効果あり" and works.returned is None
@@ -140,12 +142,12 @@ def test_countermeasure_that_works_fails_and_returns(fixture_store):
 
 
 def test_unmatched_and_too_recent_countermeasures_say_why(fixture_store):
-    evaluations = recurrence.countermeasure_effects(ALL, store=fixture_store)
+    evaluations = ret.countermeasure_effects(ALL, store=fixture_store)
     unmatched = by_target(evaluations, "宇宙人の襲来")
     assert (unmatched.verdict, unmatched.match, unmatched.test) == ("効果不明", None, None)
     assert "一致する" in unmatched.note
     # Seen from 2025-03-15, the countermeasures of 3 March have 6 days (10–15 March) after the lag.
-    early = recurrence.countermeasure_effects(Filters(preset="all", as_of=date(2025, 3, 15)), store=fixture_store)
+    early = ret.countermeasure_effects(Filters(preset="all", as_of=date(2025, 3, 15)), store=fixture_store)
     assert "6日分" in by_target(early, "キャップ不良").note
     table = recurrence.effects_table(evaluations)
     assert list(table["判定"]).count("効果あり") >= 2 and table.loc[table["対象"] == "宇宙人の襲来", "評価した対象"].item() == "（一致なし）"
@@ -153,12 +155,12 @@ def test_unmatched_and_too_recent_countermeasures_say_why(fixture_store):
 
 def test_return_alerts_on_the_fixture(fixture_store):
     with db.reader(fixture_store) as con:
-        alerts = recurrence.return_alerts(con)
+        alerts = ret.return_alerts(con)
         alert = next(a for a in alerts if a.dimension == "cause" and a.key == "梱包不良")
         observed = con.execute(
             "SELECT count(*) FROM cases c JOIN case_causes x USING (case_id) WHERE x.cause = '梱包不良' "
             "AND c.received_at >= ?", [alert.since]).fetchall()[0][0]
-        replayed = recurrence.return_alerts(con, now=datetime(2025, 5, 25))
+        replayed = ret.return_alerts(con, now=datetime(2025, 5, 25))
     assert (alert.kind, alert.granularity) == ("return", "day")
     assert re.fullmatch(r"梱包不良：3月3日の対策後に減少したが、\d+月\d+日から再び増加（対策前の水準の1\.\d倍）", alert.message)
     assert alert.observed == observed and alert.expected < alert.observed / 2
@@ -184,7 +186,7 @@ def test_planted_returning_cause_is_flagged(sample):
     fixed_on = date.fromisoformat(planted["countermeasure_date"])
     returns_from = date.fromisoformat(planted["returns_from"])
     with db.reader(store) as con:
-        alerts = [a for a in recurrence.return_alerts(con) if a.dimension == "cause" and a.key == key]
+        alerts = [a for a in ret.return_alerts(con) if a.dimension == "cause" and a.key == key]
     assert len(alerts) == 1, alerts
     alert = alerts[0]
     assert abs((alert.since - returns_from).days) <= 10
@@ -195,7 +197,7 @@ def test_planted_returning_cause_is_flagged(sample):
 
 def test_planted_countermeasures_are_not_misjudged(sample):
     store, manifest = sample
-    evaluations = recurrence.countermeasure_effects(ALL, store=store)
+    evaluations = ret.countermeasure_effects(ALL, store=store)
     for planted in manifest["effective_countermeasures"]:
         evaluation = by_target(evaluations, planted["target"])
         assert evaluation.match is not None and evaluation.verdict != "悪化", evaluation
@@ -348,19 +350,19 @@ def test_recorded_countermeasure_is_masked_listed_and_evaluated(fixture_store, t
                               "WHERE file_name = ? ORDER BY batch_id", [FORM_SOURCE]).fetchall()
     assert batches == [(1, 1, 0), (1, 0, 1)]
     # The new countermeasure ends the horizon of the one of 3 March on the same cause.
-    evaluations = recurrence.countermeasure_effects(ALL, store=store)
+    evaluations = ret.countermeasure_effects(ALL, store=store)
     assert not by_target(evaluations, "梱包不良").returned.current
     with db.reader(store) as con:
-        assert not any(a.key == "梱包不良" and a.since == date(2025, 6, 1) for a in recurrence.return_alerts(con))
+        assert not any(a.key == "梱包不良" and a.since == date(2025, 6, 1) for a in ret.return_alerts(con))
 
 
-def test_record_from_page_writes_in_a_child_process(fixture_store, tmp_path):
+def test_a_countermeasure_from_the_page_is_written_by_a_job_in_a_child_process(fixture_store, tmp_path):
     store = tmp_path / "copy.duckdb"
     shutil.copy(fixture_store, store)
-    assert recurrence.record_from_page(date(2025, 8, 1), "容器・包装", "品質保証部", "検品を強化", store=store)
+    assert runner.record_countermeasure(date(2025, 8, 1), "容器・包装", "品質保証部", "検品を強化", store=store)
     assert "容器・包装（テーマ）" in set(recurrence.countermeasure_log(store=store)["評価した対象"])
     with pytest.raises(KakehashiError, match="target is missing"):
-        recurrence.record_from_page(date(2025, 8, 1), "", None, None, store=store)
+        runner.record_countermeasure(date(2025, 8, 1), "", None, None, store=store)
 
 
 # -- empty store and timings ------------------------------------------------------------------
@@ -368,12 +370,12 @@ def test_record_from_page_writes_in_a_child_process(fixture_store, tmp_path):
 def test_every_read_function_answers_on_an_empty_store(tmp_path):
     empty = tmp_path / "empty.duckdb"
     assert recurrence.data_status(store=empty).cases == 0
-    assert recurrence.countermeasure_effects(store=empty) == []
+    assert ret.countermeasure_effects(store=empty) == []
     assert recurrence.recurring_causes(store=empty).table.empty
     assert recurrence.repeat_customers(store=empty).empty
     assert recurrence.near_duplicates(store=empty).cases == 0
     assert recurrence.countermeasure_log(store=empty).empty
-    assert recurrence.target_choices(store=empty) == []
+    assert ret.target_choices(store=empty) == []
     assert recurrence.subject_series("cause", "x", store=empty).empty
     with db.reader(empty) as con:
-        assert recurrence.return_alerts(con) == []
+        assert ret.return_alerts(con) == []

@@ -8,8 +8,8 @@ import statistics
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import pytest

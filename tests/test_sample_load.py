@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+
 import duckdb
 import pytest
 
-from pipelines.ingest.load import LoadOptions, load_file
 from devtools.sample import generate
+from pipelines.ingest.load import LoadOptions, load_file
 
 # Independent of pipelines/nlp/pii.py: any 10-11 digit run starting with 0 once separators are removed.
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー－()（）]")

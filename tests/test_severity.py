@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from pipelines.rules.severity import Severity, load_severity_rules, score
 from pipelines.nlp.pii import doc_from_text
+from pipelines.rules.severity import Severity, load_severity_rules, score
 
 UNIDIC = "2.1.2"  # the tokenization the lemma-matched expectations were made with
 

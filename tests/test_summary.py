@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.store import db
-from pipelines.reports import summary
 from pipelines.detect.alerts import Alert
+from pipelines.reports import summary
+from pipelines.store import db, definitions
 from pipelines.store.filters import Filters
 
 T = datetime.fromisoformat
@@ -180,10 +180,9 @@ def test_praise_and_plain_questions_stay_off_the_ranking(tmp_path):
 
 
 def test_escalation_definition_is_the_flow_one(hand_store):
-    """One definition (flow.escalation_sql) for the summary's rate and the flow page."""
-    from pipelines.reports import flow
+    """One definition (definitions.escalation_sql) for the summary's rate and the flow page."""
 
-    sql, params = flow.escalated_cases_sql()
+    sql, params = definitions.escalated_cases_sql()
     with db.reader(hand_store) as con:
         ids = sorted(r[0] for r in con.execute(f"SELECT case_id FROM ({sql})", params).fetchall())
     assert ids == ["A1", "A3", "B1"]

@@ -14,8 +14,19 @@ import pytest
 
 from pipelines.nlp.pii import doc_from_text
 from pipelines.nlp.text import dictionary_version
-from pipelines.rules.themes import (DEFAULT_RULES, RuleError, RuleSet, docs_from_rows, evaluate, load_rules, loads_rules,
-                              make_theme, parse_expression, preview, save_rules)
+from pipelines.rules.themes import (
+    DEFAULT_RULES,
+    RuleError,
+    RuleSet,
+    docs_from_rows,
+    evaluate,
+    load_rules,
+    loads_rules,
+    make_theme,
+    parse_expression,
+    preview,
+    save_rules,
+)
 
 UNIDIC = "2.1.2"  # the split and negation expectations below hold for this dictionary
 DATA = Path(__file__).resolve().parent / "data"

@@ -12,11 +12,17 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.store import db
+from pipelines.analysis.topics import (
+    VOC_STOP_WORDS,
+    TopicSuggestion,
+    compound_terms,
+    rank_compounds,
+    rule_term,
+    suggest_topics,
+)
 from pipelines.nlp.pii import doc_from_text
 from pipelines.nlp.text import Term, dictionary_version
-from pipelines.analysis.topics import (VOC_STOP_WORDS, TopicSuggestion, compound_terms, rank_compounds, rule_term,
-                              suggest_topics)
+from pipelines.store import db
 
 UNIDIC = "2.1.2"  # the compound expectations below hold for this dictionary
 

@@ -25,9 +25,9 @@ from pipelines.analysis.tokenize import TERM_SCHEMA
 from pipelines.nlp.text import CaseDoc, Term, release_dictionary_pages
 from pipelines.rules.bundle import RuleBundle, load_bundle
 from pipelines.store import db
+from pipelines.store.definitions import REPEAT_WINDOW_DAYS
 
 CHUNK_CASES = 5000
-REPEAT_WINDOW_DAYS = 30
 Progress = Callable[[str, int, int], None]
 
 @dataclass

@@ -19,9 +19,9 @@ the strongest. docs/alerts.md explains the choices and the back-test that measur
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -29,40 +29,12 @@ import duckdb
 import numpy as np
 from scipy import stats
 
+from pipelines.analysis.topics import compound_terms
+from pipelines.detect.alert import DIMENSIONS, KINDS, Alert
+from pipelines.detect.returns import return_alerts
+from pipelines.nlp.vocabulary import FORMAL_NOUNS, KEEP_NEGATED, NEGATED_SUFFIX, VOC_STOP_WORDS
 from pipelines.store import db
 from pipelines.store import filters as flt
-
-KINDS = {"spike": "急増", "shift": "持続的な増加", "return": "対策後の再発"}
-DIMENSIONS = {"theme": "テーマ", "cause": "原因", "product": "商品"}
-GRANULARITIES = {"day": "日次", "week": "週次"}
-
-
-@dataclass(frozen=True)
-class Alert:
-    kind: str                  # spike / shift / return (see KINDS)
-    dimension: str             # theme / cause / product (see DIMENSIONS)
-    key: str                   # theme_id, canonical cause or product name
-    name: str                  # what rose, in Japanese (theme name, cause, product)
-    granularity: str           # day / week (the series the detector ran on)
-    since: date                # first day of the unusual stretch
-    detected_on: date          # day the detector first fired
-    observed: int              # cases in the flagged stretch
-    expected: float            # cases the baseline expected in that stretch
-    p_value: float | None = None
-    q_value: float | None = None   # after false-discovery control across all series
-    score: float = 0.0         # ordering within the alert budget (higher first)
-    words: tuple[str, ...] = field(default_factory=tuple)   # terms that rose with it
-    message: str = ""          # one Japanese sentence for the page and chat
-    until: date | None = None  # last day the detector still fired for this stretch (None: only detected_on)
-
-    def to_json(self) -> dict:
-        """JSON-ready dict with ISO dates (one line of `python -m pipelines alerts --json`)."""
-        record = asdict(self)
-        record["since"], record["detected_on"] = self.since.isoformat(), self.detected_on.isoformat()
-        record["until"] = self.until.isoformat() if self.until else None
-        record["words"] = list(self.words)
-        record["kind_label"], record["dimension_label"] = KINDS[self.kind], DIMENSIONS[self.dimension]
-        return record
 
 
 @dataclass(frozen=True)
@@ -424,16 +396,10 @@ def detect(con: duckdb.DuckDBPyConnection, now: datetime | None = None, since: d
 
 
 def _return_alerts(con: duckdb.DuckDBPyConnection, now: datetime, filters: flt.Filters) -> list[Alert]:
-    """recurrence.return_alerts when that module provides it; they are computed on every case, so
-    they are left out while the filters narrow the cases."""
+    """returns.return_alerts: computed on every case, so left out while the filters narrow the cases."""
     if any((filters.products, filters.channels, filters.departments, filters.themes)):
         return []
-    try:
-        from pipelines.reports import recurrence
-    except ImportError:
-        return []
-    finder = getattr(recurrence, "return_alerts", None)
-    return sorted(finder(con, now), key=lambda a: -a.score) if finder else []
+    return sorted(return_alerts(con, now), key=lambda a: -a.score)
 
 
 def _spike_alerts(con: duckdb.DuckDBPyConnection, now: datetime, since: date, filters: flt.Filters,
@@ -531,7 +497,6 @@ def _case_features(terms: tuple[tuple, ...]) -> frozenset[str]:
     text, and the page asks again for every period and filter."""
     from types import SimpleNamespace
 
-    from pipelines.analysis.topics import KEEP_NEGATED, NEGATED_SUFFIX, compound_terms
 
     found = set()
     for _, _, lemma, pos, negated in terms:
@@ -548,8 +513,6 @@ def _case_features(terms: tuple[tuple, ...]) -> frozenset[str]:
 
 @lru_cache(maxsize=65536)
 def _is_word(term: str) -> bool:
-    from pipelines.analysis.topics import FORMAL_NOUNS, VOC_STOP_WORDS
-
     # "-" marks a lemma UniDic keeps a sense tag on (円-助数詞: a bare counter).
     if term in VOC_STOP_WORDS or term in FORMAL_NOUNS or term.startswith("〔") or term.isdigit() or "-" in term:
         return False

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import duckdb
 
 from pipelines.ingest import staging
 from pipelines.ingest.mapping import Mapping
+from pipelines.nlp.pii import mask_text
+from pipelines.nlp.text import normalize
+from pipelines.store import db
+from pipelines.store.errors import KakehashiError
 
 
 def prepare_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
@@ -55,11 +60,7 @@ def record_countermeasure(implemented_on: dt.date | None, target: str | None, de
     >>> record_countermeasure(dt.date(2025, 4, 4), "キャップ不良", "製造部", "締め確認を強化")  # doctest: +SKIP
     True
     """
-    import os
-
-    from pipelines.store import db
-
-    implemented_on, target, department, description = _checked_entry(implemented_on, target, department, description)
+    implemented_on, target, department, description = checked_entry(implemented_on, target, department, description)
     masked = mask_description(description) if mask else description
     now = dt.datetime.now()
     with db.writer(store) as con:
@@ -86,17 +87,12 @@ def record_countermeasure(implemented_on: dt.date | None, target: str | None, de
 
 def mask_description(description: str | None) -> str | None:
     """A description as stored: NFKC, personal data masked (names too, unlike the CSV import's regexes)."""
-    from pipelines.nlp.pii import mask_text
-
     return mask_text(description).text if description else None
 
 
-def _checked_entry(implemented_on: dt.date | None, target: str | None, department: str | None,
+def checked_entry(implemented_on: dt.date | None, target: str | None, department: str | None,
                    description: str | None) -> tuple[dt.date, str, str | None, str | None]:
     """The form's values cleaned, or a KakehashiError that says what to fix (Japanese for the UI)."""
-    from pipelines.nlp.text import normalize
-    from pipelines.store.errors import KakehashiError
-
     if isinstance(implemented_on, dt.datetime):
         implemented_on = implemented_on.date()
     if not isinstance(implemented_on, dt.date):

@@ -1,4 +1,5 @@
-"""Background loads started from the UI: a child process per job, progress in a JSON file.
+"""Every write started from the UI — a load, a re-analysis, a countermeasure entered on the 再発 page —
+runs here: a child process per job, its progress and outcome in a JSON file.
 
 Long work never runs inside the Streamlit server (multi-threaded; forking worker pools there can
 deadlock, and a crash would take every session down). The child runs the same pipeline as the CLI
@@ -17,6 +18,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipelines.analysis.analyze import analyze
+from pipelines.ingest import countermeasures
+from pipelines.ingest.load import LoadOptions, load_file
+from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import DEFAULT_DB, PROJECT_DIR, SAMPLE_DIR, SAMPLE_FILES, db_path, jobs_dir
 
 
@@ -29,6 +34,7 @@ class JobSpec:
     save_mapping_as: str | None = None
     store: str = ""
     analyze_only: bool = False            # no files: re-run the (incremental) analysis, e.g. after a rules edit
+    countermeasure: dict | None = None    # no files: record this entry (record_countermeasure's fields, ISO date)
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -99,12 +105,13 @@ PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解�
 def run(path: Path) -> int:
     """Entry point of the child process (python -m pipelines job FILE)."""
     from pipelines.store.errors import KakehashiError
-    from pipelines.ingest.load import LoadOptions, load_file
 
     state = read(path) or {}
     spec = JobSpec(**state["spec"])
     state.update(status="running", pid=os.getpid(), started_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
+    if spec.countermeasure is not None:
+        return _run_countermeasure(path, state, spec)
     last = [0.0]
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -131,8 +138,6 @@ def run(path: Path) -> int:
             state["errors"].append({"file": name, "kind": kind, "message": f"予期しないエラー: {exc}"})
     if spec.analyze_only or state["results"] and any(r["kind"] == "cases" for r in state["results"]):
         # The upload page runs the analysis after a load, in the same child process.
-        from pipelines.analysis.analyze import analyze
-
         state.update(phase="テキスト分析中", done=0, total=0)
         _write(path, state)
         try:
@@ -145,6 +150,63 @@ def run(path: Path) -> int:
                  phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
     return 0 if not state["errors"] else 2
+
+
+def _run_countermeasure(path: Path, state: dict, spec: JobSpec) -> int:
+    """Child side of record_countermeasure: write the entry through the one writer path."""
+    entry = spec.countermeasure
+    try:
+        inserted = countermeasures.record_countermeasure(
+            dt.date.fromisoformat(entry["implemented_on"]), entry["target"], entry.get("department"),
+            entry.get("description"), store=spec.store, mask=False)
+        state["results"].append({"file": spec.display_names[0], "kind": "countermeasure", "inserted": inserted})
+    except KakehashiError as exc:
+        state["errors"].append({"file": spec.display_names[0], "kind": "countermeasure", "message": exc.message_ja(),
+                                "error": {"code": exc.code, "ja": exc.ja, "en": exc.en, "hint_ja": exc.hint_ja,
+                                          "hint_en": exc.hint_en}})
+    except Exception as exc:  # the page must learn of any failure, not find a dead job
+        state["errors"].append({"file": spec.display_names[0], "kind": "countermeasure",
+                                "message": f"予期しないエラー: {exc}"})
+    state.update(status="failed" if state["errors"] else "done", phase="完了",
+                 finished_at=dt.datetime.now().isoformat(timespec="seconds"))
+    _write(path, state)
+    return 0 if not state["errors"] else 2
+
+
+def record_countermeasure(implemented_on: dt.date | None, target: str | None, department: str | None,
+                          description: str | None, store: Path | str | None = None, timeout: float = 180.0) -> bool:
+    """Record one countermeasure entered on the 再発 page as a job, and wait for it; True when it was new.
+
+    The Streamlit server reads the store from many threads; a write from inside it would make
+    DuckDB refuse those readers ("different configuration"), whereas a write from another process
+    shows them the ordinary lock, which they wait out or report as 更新中. Bad input raises the
+    KakehashiError of countermeasures.checked_entry before any process is started.
+    """
+    implemented_on, target, department, description = countermeasures.checked_entry(
+        implemented_on, target, department, description)
+    # Masked here, where the tokenizer is already loaded, so the child only writes.
+    entry = {"implemented_on": implemented_on.isoformat(), "target": target, "department": department,
+             "description": countermeasures.mask_description(description)}
+    store = db_path(store)
+    job_id = start(JobSpec(files=[], display_names=[f"再発防止策: {target}"], kinds=[], store=str(store),
+                           countermeasure=entry))
+    deadline = time.monotonic() + timeout
+    while (state := read(job_file(store, job_id)) or {}).get("status") not in ("done", "failed"):
+        if time.monotonic() > deadline:
+            raise KakehashiError("countermeasure_write", "データの更新が長引いているため、再発防止策を保存できませんでした。",
+                                 f"Recording the countermeasure timed out after {timeout:.0f} s.",
+                                 "取り込みや分析が終わってから、もう一度「登録する」を押してください。",
+                                 "Wait for the running load or analysis to finish, then try again.")
+        time.sleep(0.1)
+    if state["results"]:
+        return bool(state["results"][0]["inserted"])
+    error = state["errors"][0] if state["errors"] else {}
+    detail = error.get("error") or {}
+    raise KakehashiError(detail.get("code", "countermeasure_write"),
+                         detail.get("ja", error.get("message", "再発防止策を保存できませんでした。")),
+                         detail.get("en", f"Recording the countermeasure failed: {error.get('message', '')}"),
+                         detail.get("hint_ja", "しばらくしてから再度お試しください。取り込み中のときは終わるまでお待ちください。"),
+                         detail.get("hint_en", "Try again; check the store is not being loaded."))
 
 
 def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書の変更を反映") -> str:

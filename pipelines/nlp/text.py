@@ -5,14 +5,15 @@ unidic-lite is UniDic 2.1.2. Tests that pin tokens name that version next to the
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, NamedTuple
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pipelines.nlp.vocabulary import FORMAL_NOUN_LEMMAS
 
 # Hyphen and dash look-alikes NFKC leaves alone; between digits or Latin letters they mean '-'.
 HYPHENS = "‐‑‒–—―−ー－﹣ｰ"
@@ -240,7 +241,6 @@ def _merge_masks(tokens: list[Token]) -> list[Token]:
     return merged
 
 
-FORMAL_NOUNS = {"訳", "事", "物", "為", "の", "所", "筈", "様", "方"}
 _PASS, _NEGATOR, _STOP = 1, 2, 0
 _PASS_POS = ("助動詞", "動詞-非自立可能", "形容詞-非自立可能", "接尾辞", "助詞-接続助詞")
 
@@ -254,7 +254,7 @@ def _kinds(pos: str, lemma: str) -> tuple[bool, bool, int]:
     if negator:
         return content, False, _NEGATOR
     # できない / できません: the ability itself is what is negated.
-    predicate = lemma not in FORMAL_NOUNS and (lemma == "出来る" or pos.startswith(
+    predicate = lemma not in FORMAL_NOUN_LEMMAS and (lemma == "出来る" or pos.startswith(
         ("動詞-一般", "形容詞-一般", "形状詞", "名詞-普通名詞", "名詞-固有名詞")))
     if pos.startswith("助詞-接続助詞"):
         role = _PASS if lemma in {"て", "ば", "で"} else _STOP

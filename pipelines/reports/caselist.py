@@ -25,8 +25,7 @@ import pandas as pd
 
 from pipelines.store import db
 from pipelines.store import filters as flt
-from pipelines.reports.flow import escalated_cases_sql
-from pipelines.reports.summary import create_effective_causes_view
+from pipelines.store.definitions import LEVEL_LABELS, create_effective_causes_view, escalated_cases_sql
 
 URL_KEYS = ("cause", "term", "q", "min_level", "customer", "case")
 KEY_LABELS = {"cause": "原因", "term": "語", "q": "本文検索", "min_level": "感情レベル", "customer": "顧客",
@@ -34,7 +33,7 @@ KEY_LABELS = {"cause": "原因", "term": "語", "q": "本文検索", "min_level"
 EXPORT_LIMIT = 100_000
 MAX_PAGE_SIZE = 500
 MAX_TEXT_KEY = 200   # characters of a search word; longer ones are cut (and the page says so)
-LEVELS = {0: "0 平静", 1: "1 不満", 2: "2 怒り・緊急", 3: "3 重大"}
+LEVELS = LEVEL_LABELS
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,21 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipelines.analysis import topics
+from pipelines.nlp.text import CaseDoc, Term
+from pipelines.nlp.vocabulary import CODE_WORDS, FORMAL_NOUNS, NEGATED_SUFFIX, VOC_STOP_WORDS
+from pipelines.rules import themes as th
 from pipelines.store import db
 from pipelines.store import filters as flt
-from pipelines.rules import themes as th
-from pipelines.analysis import topics
-from pipelines.nlp.text import FORMAL_NOUNS as TEXT_FORMAL_NOUNS, CaseDoc, Term
 
 UNCLASSIFIED = "__unclassified__"
 UNCLASSIFIED_NAME = "未分類"
-NEGATED_SUFFIX = topics.NEGATED_SUFFIX            # 届く(否定): a negated predicate, its own feature
 GRAINS = {"week": ("week", "1 week"), "month": ("month", "1 month")}   # grain → (date_trunc part, step)
 # Content words a term table or network shows: nouns (not numerals, masks or pronouns), general
 # verbs and adjectives, na-adjectives.
 _FEATURE_POS = r"^(名詞-普通名詞|名詞-固有名詞|動詞-一般|形容詞-一般|形状詞-一般)"
 _NOISE = r"^[0-9.,:/%-]+$|^[ -~]$"                   # bare numbers, single ASCII characters
-_STOP_WORDS = sorted(topics.VOC_STOP_WORDS | topics.FORMAL_NOUNS | TEXT_FORMAL_NOUNS | topics.CODE_WORDS)
+_STOP_WORDS = sorted(VOC_STOP_WORDS | FORMAL_NOUNS | CODE_WORDS)
 KWIC_WIDTH = 24                                    # characters of context on each side
 MAX_PAGE_SIZE = 200
 COMPOUND_SAMPLE = 3000                             # cases read to find compound terms (a seeded sample above)

@@ -7,15 +7,14 @@ the last holder, the case's closed_at. Hops read from a route column have no tim
 the flow and the counts, never the holding times or the stalls. "Now" is the filters' as_of or the
 latest received_at (filters.resolve), never the wall clock.
 
-The definition of an escalation lives here and nowhere else: `escalation_sql()` for one event,
-`escalated_cases_sql()` for the cases (the executive summary's エスカレーション率 uses it too).
+The definition of an escalation lives in pipelines.store.definitions: `escalation_sql()` for one
+event, `escalated_cases_sql()` for the cases (the executive summary's エスカレーション率 uses it too).
 
     >>> from pipelines.store.filters import Filters
     >>> stalls(Filters(preset="all"), stall_days=7).ranking.head(1)   # doctest: +SKIP
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,8 +24,8 @@ import pandas as pd
 
 from pipelines.store import db
 from pipelines.store import filters as flt
+from pipelines.store.definitions import RECEIVING_DESKS, STALL_DAYS, escalated_cases_sql, status_done_sql, words_pattern
 from pipelines.store.errors import KakehashiError
-from pipelines.store.settings import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
 
 # A hand-off back to the sender with one of these in its action is a return (差戻し), not an answer.
 RETURN_ACTIONS = ("差戻", "差し戻", "差しもど", "さしもど", "返戻", "return", "sent back", "bounce")
@@ -43,45 +42,6 @@ MORE_HOPS = "…"
 LISTED_VERDICTS = ("waiting", "closed_without", "late")   # see sql/flow_escalation.sql
 VERDICT_LABELS = {"waiting": "未エスカレーション（未完了）", "closed_without": "期限を過ぎ、エスカレーションなしで完了",
                   "late": "期限後にエスカレーション"}
-
-
-# ---------------------------------------------------------------- the escalation definition
-
-def _words_pattern(words: tuple[str, ...]) -> str:
-    """A case-insensitive RE2 alternation matching any of the words anywhere in a value."""
-    return "(?i)" + "|".join(re.escape(w) for w in words if w)
-
-
-def escalation_sql(alias: str = "e") -> tuple[str, list]:
-    """The one definition of an escalation event, as a SQL condition on a `case_events` row and its
-    parameters: a hand-off from a receiving desk (settings.RECEIVING_DESKS) to another department,
-    or an event whose action contains one of settings.ESCALATION_ACTIONS.
-
-        cond, params = escalation_sql("e")
-        con.execute(f"SELECT count(DISTINCT e.case_id) FROM case_events e WHERE {cond}", params)
-    """
-    if not alias.isidentifier():
-        raise ValueError(f"bad table alias: {alias!r}")
-    condition = (f"((list_contains(?::VARCHAR[], {alias}.from_department) "
-                 f"AND NOT list_contains(?::VARCHAR[], coalesce({alias}.to_department, {alias}.from_department))) "
-                 f"OR regexp_matches(coalesce({alias}.action, ''), ?))")
-    return condition, [list(RECEIVING_DESKS), list(RECEIVING_DESKS), _words_pattern(ESCALATION_ACTIONS)]
-
-
-def escalated_cases_sql(until: datetime | None = None) -> tuple[str, list]:
-    """A subquery over `case_events`: one row per escalated case — `case_id`, `escalated_at` (its first
-    time-stamped escalation; NULL when only a route column, which has no times, shows one).
-    `until` ignores events recorded after that moment (an as-of view).
-
-        sql, params = escalated_cases_sql()
-        con.execute(f"SELECT count(*) FROM cases c WHERE c.case_id IN (SELECT case_id FROM ({sql}))", params)
-    """
-    condition, params = escalation_sql("e")
-    if until is not None:
-        condition += ' AND (e."at" IS NULL OR e."at" <= ?)'
-        params.append(until)
-    return (f'SELECT e.case_id, min(e."at") AS escalated_at FROM case_events e WHERE {condition} '
-            "GROUP BY e.case_id"), params
 
 
 # ---------------------------------------------------------------- scope
@@ -106,7 +66,6 @@ def _prepare(con: duckdb.DuckDBPyConnection, filters: flt.Filters, cause: str | 
     Without as_of, "now" is the latest receipt and every stored event counts; with as_of, what
     happened after it is not seen yet.
     """
-    from pipelines.reports.summary import status_done_sql   # one definition of "done" (summary imports this module)
 
     period = flt.resolve(con, filters)
     now = period.now
@@ -125,7 +84,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, filters: flt.Filters, cause: str | 
         FROM cases c
         WHERE c.received_at <= ? AND {condition}""",
                 [period.start, period.end, seen_until, seen_until, seen_until, seen_until, *params])
-    con.execute(db.sql("flow_stints"), {"now": seen_until, "return_pattern": _words_pattern(RETURN_ACTIONS)})
+    con.execute(db.sql("flow_stints"), {"now": seen_until, "return_pattern": words_pattern(RETURN_ACTIONS)})
     return _Scope(period, now, seen_until)
 
 
@@ -136,7 +95,7 @@ def _events_known(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _desk_known(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether any department in the store is one of settings.RECEIVING_DESKS."""
+    """Whether any department in the store is one of definitions.RECEIVING_DESKS."""
     return con.execute("""
         SELECT EXISTS (SELECT 1 FROM case_events
                        WHERE list_contains($d, from_department) OR list_contains($d, to_department))
@@ -157,7 +116,7 @@ class Coverage:
     no_event_cases: int                    # neither: current department and status only
     untimed_departments: tuple[str, ...]   # held cases, but never with a time-stamped event
     events_known: bool                     # the store has time-stamped events at all
-    desk_known: bool                       # a department of the store is one of settings.RECEIVING_DESKS
+    desk_known: bool                       # a department of the store is one of definitions.RECEIVING_DESKS
     scored: bool                           # emotion levels were analysed (case_scores has rows)
 
 

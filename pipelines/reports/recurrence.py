@@ -1,6 +1,6 @@
-"""Recurrence (再発): causes that keep coming back, whether each countermeasure (再発防止策) worked
-and whether its cause returned later, customers who had to contact the desk again and again, and
-near-duplicate contacts that would otherwise count one incident many times.
+"""Recurrence (再発): what the 再発 page reads — causes that keep coming back, the before/after
+table of each countermeasure (evaluated by detect.returns), customers who had to contact the desk
+again and again, and near-duplicate contacts that would otherwise count one incident many times.
 
 Counting happens in DuckDB (the SQL is in pipelines/sql/recurrence_*.sql); the statistics run on
 the small aggregates: exact Poisson rate tests (a binomial test on counts given the exposure) and
@@ -16,423 +16,28 @@ Definitions used here:
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
-import numpy as np
 import pandas as pd
 
+from pipelines.detect.returns import (
+    DIMENSIONS,
+    Evaluation,
+    TargetMatch,
+    daily_series,
+    has_cases,
+    match_names,
+    rate_test,
+    target_names,
+)
 from pipelines.store import db
+from pipelines.store.definitions import DIMENSION_LABELS
 from pipelines.store.filters import Filters, resolve, where
 
-if TYPE_CHECKING:   # alerts imports the detectors' statistics; the page's child process needs none of it
-    from pipelines.detect.alerts import Alert
-
-DIMENSIONS = ("cause", "theme", "product")
-DIMENSION_LABELS = {"cause": "原因", "theme": "テーマ", "product": "商品"}
-VERDICTS = ("効果あり", "効果不明", "悪化")
 PLACEHOLDER_CONTACTS = 50   # a customer key on more cases than this is a placeholder, not a person
-
-
-# -- matching a countermeasure's target -------------------------------------------------------
-
-_BRACKETS = re.compile(r"[\s\u3000「」『』【】\[\]()（）〔〕<>＜＞\"'“”‘’]+")
-
-
-def name_key(text: str | None) -> str:
-    """How target names are compared: NFKC, case-folded, without spaces or brackets.
-
-    >>> name_key(" ｷｬｯﾌﾟ 不良 ") == name_key("キャップ不良")
-    True
-    """
-    return _BRACKETS.sub("", unicodedata.normalize("NFKC", text or "")).casefold()
-
-
-@dataclass(frozen=True)
-class TargetNames:
-    """The cause, theme and product names present in a store (what a target can match)."""
-
-    causes: tuple[str, ...]
-    themes: tuple[tuple[str, str], ...]      # (theme_id, name)
-    products: tuple[str, ...]
-
-    def display(self, dimension: str, key: str) -> str:
-        if dimension == "theme":
-            return dict(self.themes).get(key, key)
-        return key
-
-
-def target_names(con: duckdb.DuckDBPyConnection) -> TargetNames:
-    """Names present in the store, most frequent first (themes in rules-file order)."""
-    causes = tuple(r[0] for r in con.execute(
-        "SELECT cause FROM case_causes GROUP BY 1 ORDER BY count(*) DESC, 1").fetchall())
-    themes = tuple((r[0], r[1]) for r in con.execute(
-        "SELECT theme_id, name FROM themes ORDER BY position, theme_id").fetchall())
-    products = tuple(r[0] for r in con.execute(
-        "SELECT product FROM cases WHERE product IS NOT NULL AND trim(product) <> '' "
-        "GROUP BY 1 ORDER BY count(*) DESC, 1").fetchall())
-    return TargetNames(causes, themes, products)
-
-
-def match_target(con: duckdb.DuckDBPyConnection, target: str | None) -> tuple[str, str] | None:
-    """A countermeasure's target → (dimension, key): ("cause", canonical cause), ("theme",
-    theme_id) or ("product", product name); None when it names nothing in the store.
-
-    Exact names first (causes, then themes, then products), compared without NFKC, space or
-    bracket differences; then the cause dictionary's aliases (キャップの締め不良 → キャップ不良);
-    then a product named by part of its name when exactly one product contains it.
-    """
-    return _match(target_names(con), target)
-
-
-def _match(names: TargetNames, target: str | None) -> tuple[str, str] | None:
-    key = name_key(target)
-    if not key:
-        return None
-    for cause in names.causes:
-        if name_key(cause) == key:
-            return "cause", cause
-    for theme_id, theme in names.themes:
-        if name_key(theme) == key or theme_id.casefold() == key:
-            return "theme", theme_id
-    for product in names.products:
-        if name_key(product) == key:
-            return "product", product
-    from pipelines.rules.causes import canonical_cause
-
-    canonical = name_key(canonical_cause(target or ""))
-    for cause in names.causes:
-        if name_key(cause) == canonical:
-            return "cause", cause
-    if len(key) >= 2:
-        partial = [p for p in names.products if key in name_key(p)]
-        if len(partial) == 1:
-            return "product", partial[0]
-    return None
-
-
-@dataclass(frozen=True)
-class TargetMatch:
-    dimension: str
-    key: str
-    name: str          # what the page shows (a theme's name rather than its ID)
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}（{DIMENSION_LABELS[self.dimension]}）"
-
-
-def describe_target(target: str, store: Path | str | None = None) -> TargetMatch | None:
-    """What a countermeasure target typed on the page would be evaluated against, if anything."""
-    with db.reader(store, wait_seconds=2.0) as con:
-        names = target_names(con)
-    found = _match(names, target)
-    return TargetMatch(found[0], found[1], names.display(*found)) if found else None
-
-
-def target_choices(store: Path | str | None = None) -> list[str]:
-    """Names the countermeasure form offers: causes, then themes, then products."""
-    with db.reader(store, wait_seconds=2.0) as con:
-        names = target_names(con)
-    return list(dict.fromkeys([*names.causes, *(name for _, name in names.themes), *names.products]))
-
-
-# -- exact Poisson rate test ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RateTest:
-    """Two Poisson counts and their exposures (days), compared."""
-
-    before_count: int
-    before_days: float
-    after_count: int
-    after_days: float
-    p_value: float
-
-    @property
-    def before_rate(self) -> float:
-        return self.before_count / self.before_days if self.before_days else float("nan")
-
-    @property
-    def after_rate(self) -> float:
-        return self.after_count / self.after_days if self.after_days else float("nan")
-
-    @property
-    def ratio(self) -> float:
-        """after rate / before rate (inf when nothing happened before)."""
-        if self.before_count == 0:
-            return float("inf") if self.after_count else float("nan")
-        return self.after_rate / self.before_rate
-
-
-def rate_test(before_count: int, before_days: float, after_count: int, after_days: float,
-              alternative: str = "two-sided") -> RateTest:
-    """Exact test that two Poisson rates are equal: given n = before + after, the after count is
-    Binomial(n, after_days / (before_days + after_days)) under equal rates.
-
-    `alternative` is about the after rate: "less" (it dropped), "greater" (it rose) or "two-sided".
-
-    >>> round(rate_test(20, 10, 5, 10).p_value, 6)   # 2 · P(Bin(25, ½) ≤ 5) = 2 · 68406 / 2**25
-    0.004077
-    """
-    from scipy.stats import binomtest
-
-    if alternative not in ("less", "greater", "two-sided"):
-        raise ValueError(f"alternative must be less, greater or two-sided, not {alternative!r}")
-    if before_days <= 0 or after_days <= 0:
-        raise ValueError("both windows need a positive length in days")
-    total = int(before_count) + int(after_count)
-    p_value = 1.0 if total == 0 else float(binomtest(int(after_count), total, after_days / (before_days + after_days),
-                                                     alternative=alternative).pvalue)
-    return RateTest(int(before_count), float(before_days), int(after_count), float(after_days), min(p_value, 1.0))
-
-
-# -- countermeasures: before/after and returns ------------------------------------------------
-
-@dataclass(frozen=True)
-class EffectOptions:
-    """How a countermeasure is evaluated."""
-
-    before_days: int = 90       # window before the countermeasure
-    after_days: int = 90        # window after it, once the lag has passed
-    lag_days: int = 7           # implementation lag left out of the after window
-    alpha: float = 0.05         # significance level of every test
-    return_ratio: float = 1.0   # "came back": the rate is back to (at least) this multiple of the one before
-    min_days: int = 14          # shortest window (or stretch of a return) worth testing
-
-
-@dataclass(frozen=True)
-class Return:
-    """A cause that dropped after its countermeasure and later came back."""
-
-    since: date                 # first day of the return
-    detected_on: date           # first day on which the data up to it showed the return
-    observed: int               # cases from `since` to the end of the horizon
-    expected: float             # what the lowered rate after the countermeasure predicted for that stretch
-    days: int
-    before_rate: float          # cases/day before the countermeasure
-    low_rate: float             # cases/day between the countermeasure (+ lag) and the return
-    return_rate: float          # cases/day since the return
-    p_value: float              # the rise from the low rate, exact Poisson test
-    current: bool               # no later countermeasure on the same target
-
-    @property
-    def level(self) -> float:
-        """The return rate as a multiple of the rate before the countermeasure."""
-        return self.return_rate / self.before_rate if self.before_rate else float("inf")
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One countermeasure, its matched target, the before/after test and any return."""
-
-    implemented_on: date
-    target: str
-    department: str | None
-    description: str | None
-    match: TargetMatch | None
-    test: RateTest | None
-    verdict: str                # 効果あり / 効果不明 / 悪化
-    note: str                   # why a verdict is 効果不明 for want of data, in Japanese
-    returned: Return | None
-
-
-def countermeasure_effects(filters: Filters = Filters(), options: EffectOptions = EffectOptions(),
-                           store: Path | str | None = None) -> list[Evaluation]:
-    """Every countermeasure, evaluated under the filters' product/channel/department/theme choice.
-    The windows are set around each countermeasure, not by the period; "now" is the filters'."""
-    with db.reader(store, wait_seconds=2.0) as con:
-        now = resolve(con, filters).now if _has_cases(con) else None
-        return evaluate_countermeasures(con, filters, options, now)
-
-
-def evaluate_countermeasures(con: duckdb.DuckDBPyConnection, filters: Filters, options: EffectOptions,
-                             now: datetime | None) -> list[Evaluation]:
-    """The work behind countermeasure_effects and return_alerts, on an open connection."""
-    measures = con.execute("SELECT implemented_on, target, department, description FROM countermeasures "
-                           "ORDER BY implemented_on, target").fetchall()
-    first = con.execute("SELECT CAST(min(received_at) AS DATE) FROM cases").fetchall()[0][0]
-    if not measures or first is None:
-        return []
-    now = now or con.execute("SELECT max(received_at) FROM cases").fetchall()[0][0]
-    end = now.date() + timedelta(days=1)           # exclusive: the day "now" falls on counts
-    names = target_names(con)
-    matches = {target: _match(names, target) for _, target, _, _ in measures}
-    subjects = sorted({m for m in matches.values() if m})
-    series = _daily_series(con, subjects, filters, first, end, until=now)
-    later = _next_on_same_target(measures, matches)
-    evaluations = []
-    for index, (day, target, department, description) in enumerate(measures):
-        found = matches[target]
-        match = TargetMatch(found[0], found[1], names.display(*found)) if found else None
-        counts = series.get(found, np.zeros(max(0, (end - first).days), dtype=np.int64)) if found else None
-        evaluations.append(_evaluate_one(day, target, department, description, match, counts, first, end,
-                                         later.get(index), options))
-    return evaluations
-
-
-def _has_cases(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute("SELECT count(*) > 0 FROM cases").fetchall()[0][0]
-
-
-def _next_on_same_target(measures: list[tuple], matches: dict) -> dict[int, date]:
-    """For each countermeasure, the date of the next one on the same matched target."""
-    later: dict[int, date] = {}
-    for index, (day, target, _, _) in enumerate(measures):
-        for other_day, other_target, _, _ in measures[index + 1:]:
-            if matches[target] and matches[other_target] == matches[target] and other_day > day:
-                later[index] = other_day
-                break
-    return later
-
-
-def _daily_series(con: duckdb.DuckDBPyConnection, subjects: list[tuple[str, str]], filters: Filters,
-                  first: date, end: date, until: datetime | None = None) -> dict[tuple[str, str], np.ndarray]:
-    """Daily case counts per (dimension, key) from `first` to `end` (exclusive), zeros filled;
-    cases received after `until` (when given) are left out."""
-    if not subjects:
-        return {}
-    condition, params = where(filters, "c", with_period=False)
-    frame = pd.DataFrame(subjects, columns=["dimension", "key"])
-    con.register("kk_subjects", frame)
-    try:
-        rows = con.execute(db.sql("recurrence_subject_days").replace("{where}", condition),
-                           [*params, datetime.combine(first, datetime.min.time()),
-                            min(datetime.combine(end, datetime.min.time()),
-                                until + timedelta(microseconds=1) if until else datetime.max)]).fetchall()
-    finally:
-        con.unregister("kk_subjects")
-    length = max(0, (end - first).days)      # "now" (as_of) may lie before the first case
-    series = {subject: np.zeros(length, dtype=np.int64) for subject in subjects}
-    for dimension, key, day, cases in rows:
-        series[(dimension, key)][(day - first).days] = cases
-    return series
-
-
-def _evaluate_one(day: date, target: str, department, description, match: TargetMatch | None,
-                  counts: np.ndarray | None, first: date, end: date, next_day: date | None,
-                  options: EffectOptions) -> Evaluation:
-    def result(test, verdict, note, returned=None):
-        return Evaluation(day, target, department, description, match, test, verdict, note, returned)
-
-    if match is None:
-        return result(None, "効果不明", "対象に一致する原因・テーマ・商品がありません")
-    start = (day - first).days                      # index of the countermeasure day
-    horizon = (min(end, next_day) - first).days if next_day else (end - first).days
-    before_from = max(0, start - options.before_days)
-    before_days = max(0, min(start, len(counts)) - before_from)
-    after_from = start + options.lag_days
-    after_to = min(after_from + options.after_days, horizon)
-    after_days = max(0, after_to - after_from)
-    if before_days < options.min_days:
-        return result(None, "効果不明", f"対策前のデータが{max(before_days, 0)}日分しかありません")
-    if after_days < options.min_days:
-        return result(None, "効果不明", f"対策後（{options.lag_days}日の準備期間の後）のデータが{after_days}日分しかありません")
-    before_count = int(counts[before_from:before_from + before_days].sum())
-    test = rate_test(before_count, before_days, int(counts[after_from:after_to].sum()), after_days)
-    verdict = "効果不明"
-    if test.p_value < options.alpha:
-        verdict = "効果あり" if test.after_rate < test.before_rate else "悪化"
-    note = "" if after_days >= options.after_days else f"対策後は{after_days}日分で判定"
-    returned = _find_return(before_count, before_days, counts[after_from:horizon], first + timedelta(days=after_from),
-                            options, current=next_day is None)
-    return result(test, verdict, note, returned)
-
-
-def _change_point(post: np.ndarray, min_days: int) -> int | None:
-    """The split of `post` into a low then a higher stretch (each ≥ min_days) that maximises the
-    Poisson likelihood of two constant rates; None when no split has a higher second stretch."""
-    from scipy.special import xlogy
-
-    n = len(post)
-    if n < 2 * min_days:
-        return None
-    cumulative = np.concatenate([[0], np.cumsum(post)])
-    splits = np.arange(min_days, n - min_days + 1)
-    low, high = cumulative[splits], cumulative[n] - cumulative[splits]
-    low_rate, high_rate = low / splits, high / (n - splits)
-    likelihood = xlogy(low, low_rate) - low + xlogy(high, high_rate) - high
-    likelihood[high_rate <= low_rate] = -np.inf
-    best = int(np.argmax(likelihood))
-    return int(splits[best]) if np.isfinite(likelihood[best]) else None
-
-
-def _return_at(before_count: int, before_days: int, post: np.ndarray, options: EffectOptions) -> tuple | None:
-    """(split, low test, rise test) when `post` dropped below the rate before and came back."""
-    split = _change_point(post, options.min_days)
-    if split is None or before_count == 0:
-        return None
-    low_count, high_count = int(post[:split].sum()), int(post[split:].sum())
-    high_days = len(post) - split
-    if high_count / high_days < options.return_ratio * before_count / before_days:
-        return None
-    dropped = rate_test(before_count, before_days, low_count, split, alternative="less")
-    if dropped.p_value >= options.alpha:
-        return None
-    rose = rate_test(low_count, split, high_count, high_days, alternative="greater")
-    if rose.p_value >= options.alpha:
-        return None
-    return split, dropped, rose
-
-
-def _find_return(before_count: int, before_days: int, post: np.ndarray, post_start: date,
-                 options: EffectOptions, current: bool) -> Return | None:
-    found = _return_at(before_count, before_days, post, options)
-    if found is None:
-        return None
-    split, _, rose = found
-    # The first day on which the data up to that day already showed a return.
-    detected = len(post)
-    for upto in range(split + options.min_days, len(post) + 1):
-        if _return_at(before_count, before_days, post[:upto], options) is not None:
-            detected = upto
-            break
-    before_rate = before_count / before_days
-    days = len(post) - split
-    return Return(since=post_start + timedelta(days=split), detected_on=post_start + timedelta(days=detected - 1),
-                  observed=rose.after_count, expected=rose.before_rate * days, days=days, before_rate=before_rate,
-                  low_rate=rose.before_rate, return_rate=rose.after_rate, p_value=rose.p_value, current=current)
-
-
-def _day_label(day: date, now: date) -> str:
-    return f"{day.month}月{day.day}日" if day.year == now.year else f"{day.year}年{day.month}月{day.day}日"
-
-
-def return_message(evaluation: Evaluation, now: date) -> str:
-    """「キャップ不良：4月4日の対策後に減少したが、6月1日から再び増加（対策前の水準の1.3倍）」"""
-    back, match = evaluation.returned, evaluation.match
-    name = match.name if name_key(match.name) == name_key(evaluation.target) else \
-        f"{match.name}（対策の対象「{evaluation.target}」）"
-    return (f"{name}：{_day_label(evaluation.implemented_on, now)}の対策後に減少したが、"
-            f"{_day_label(back.since, now)}から再び増加（対策前の水準の{back.level:.1f}倍）")
-
-
-def return_alerts(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> list[Alert]:
-    """Causes (themes, products) that dropped after their countermeasure and came back, as alerts
-    for the alerts feed: one per countermeasure that is still the latest on its target. Only data
-    received up to `now` (default: the latest case) is read, so a past day can be replayed."""
-    from pipelines.detect.alerts import Alert
-
-    evaluations = evaluate_countermeasures(con, Filters(preset="all"), EffectOptions(), now)
-    if not evaluations:
-        return []
-    today = (now or con.execute("SELECT max(received_at) FROM cases").fetchall()[0][0]).date()
-    alerts = []
-    for evaluation in evaluations:
-        back = evaluation.returned
-        if back is None or not back.current:
-            continue
-        alerts.append(Alert(
-            kind="return", dimension=evaluation.match.dimension, key=evaluation.match.key,
-            name=evaluation.match.name, granularity="day", since=back.since, detected_on=back.detected_on,
-            observed=back.observed, expected=round(back.expected, 1), p_value=back.p_value,
-            score=min(-math.log10(max(back.p_value, 1e-300)), 50.0), message=return_message(evaluation, today)))
-    return sorted(alerts, key=lambda a: (a.since, a.name))
 
 
 def effects_table(evaluations: list[Evaluation]) -> pd.DataFrame:
@@ -468,7 +73,7 @@ def subject_series(dimension: str, key: str, filters: Filters = Filters(), granu
         if span[0] is None:
             return pd.DataFrame({"期間": pd.Series(dtype="datetime64[ns]"), "件数": pd.Series(dtype="int64")})
         end = span[1] + timedelta(days=1)
-        series = _daily_series(con, [(dimension, key)], filters, span[0], end)[(dimension, key)]
+        series = daily_series(con, [(dimension, key)], filters, span[0], end)[(dimension, key)]
     days = pd.Series(series, index=pd.date_range(span[0], periods=len(series), freq="D"))
     rule = "W-MON" if granularity == "week" else "MS"
     binned = days.resample(rule, label="left", closed="left").sum()
@@ -504,7 +109,7 @@ def recurring_causes(filters: Filters = Filters(), options: RecurringOptions = R
     """Causes ranked by how persistently they recur: months with at least `min_cases` cases, then
     the longest run of such months, then the count; with the trend of the last months."""
     with db.reader(store, wait_seconds=2.0) as con:
-        if not _has_cases(con):
+        if not has_cases(con):
             return RecurringCauses(_recurring_frame([]), (), datetime.min, datetime.min)
         period = resolve(con, filters)
         last_day = (period.end - timedelta(days=1)).date()
@@ -583,7 +188,7 @@ def repeat_customers(filters: Filters = Filters(), options: RepeatOptions = Repe
     columns = ["顧客", "回数", "内容", "初回", "最終", "期間（日）", "最大感情レベル", "チャネル", "商品", "最新の対応状況",
                "customer_key", "dimension", "key", "case_ids"]
     with db.reader(store, wait_seconds=2.0) as con:
-        if not _has_cases(con):
+        if not has_cases(con):
             return pd.DataFrame(columns=columns)
         period = resolve(con, filters)
         condition, params = where(filters, "c", with_period=False)
@@ -651,7 +256,7 @@ def near_duplicates(filters: Filters = Filters(), options: DuplicateOptions = Du
     """Groups of cases in the period that repeat one complaint: the same customer writing again in
     other words (or a reopened case), or an unknown sender posting near-identical text."""
     with db.reader(store, wait_seconds=2.0) as con:
-        if not _has_cases(con):
+        if not has_cases(con):
             return NearDuplicates(0, 0, 0, _group_frame([]), _member_frame(con, {}, {}))
         condition, params = where(filters, "c", con=con)
         total = con.execute(f"SELECT count(*) FROM cases c WHERE {condition}", params).fetchall()[0][0]
@@ -763,93 +368,8 @@ def countermeasure_log(store: Path | str | None = None) -> pd.DataFrame:
             ORDER BY m.implemented_on DESC, m.target""").df()
     matched = []
     for target in frame["対象"]:
-        found = _match(names, target)
+        found = match_names(names, target)
         matched.append(TargetMatch(found[0], found[1], names.display(*found)).label if found else "（一致なし）")
     frame.insert(2, "評価した対象", pd.Series(matched, dtype="object"))
     frame["実施日"] = pd.Series([d.date() for d in frame["実施日"]], dtype="object")   # a day, not a midnight
     return frame
-
-
-
-# -- recording a countermeasure from the page -------------------------------------------------
-
-def record_from_page(implemented_on: date | None, target: str | None, department: str | None,
-                     description: str | None, timeout: float = 180.0, store: Path | str | None = None) -> bool:
-    """Record one countermeasure in a short child process and wait for it; True when it was new.
-
-    The Streamlit server reads the store from many threads; a write from inside it would make
-    DuckDB refuse those readers ("different configuration"), whereas a write from another process
-    shows them the ordinary lock, which they wait out or report as 更新中. Bad input raises the
-    KakehashiError of countermeasures.record_countermeasure before any process is started.
-    """
-    import json
-    import subprocess
-    import sys
-
-    from pipelines.ingest.countermeasures import _checked_entry, mask_description
-    from pipelines.store.errors import KakehashiError
-    from pipelines.store.settings import PROJECT_DIR, db_path
-
-    implemented_on, target, department, description = _checked_entry(implemented_on, target, department, description)
-    # Masked here, where the tokenizer is already loaded, so the child only writes.
-    description = mask_description(description)
-    entry = {"implemented_on": implemented_on.isoformat(), "target": target, "department": department,
-             "description": description, "store": str(db_path(store))}
-    try:
-        done = subprocess.run([sys.executable, "-m", "pipelines.reports.recurrence", "record-countermeasure"],
-                              cwd=PROJECT_DIR, input=json.dumps(entry, ensure_ascii=False), capture_output=True,
-                              text=True, encoding="utf-8", timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise KakehashiError("countermeasure_write", "データの更新が長引いているため、再発防止策を保存できませんでした。",
-                             f"Recording the countermeasure timed out after {timeout:.0f} s.",
-                             "取り込みや分析が終わってから、もう一度「登録する」を押してください。",
-                             "Wait for the running load or analysis to finish, then try again.") from exc
-    lines = done.stdout.strip().splitlines()
-    answer = json.loads(lines[-1]) if lines else {}
-    if "inserted" in answer:
-        return bool(answer["inserted"])
-    error = answer.get("error") or {}
-    raise KakehashiError(error.get("code", "countermeasure_write"),
-                         error.get("ja", "再発防止策を保存できませんでした。"),
-                         error.get("en", f"Recording the countermeasure failed: {done.stderr.strip()[-500:]}"),
-                         error.get("hint_ja", "しばらくしてから再度お試しください。取り込み中のときは終わるまでお待ちください。"),
-                         error.get("hint_en", "Try again; check the store is not being loaded."))
-
-
-def _record_main() -> int:
-    """Child side of record_from_page: one JSON entry on stdin, one JSON answer on stdout."""
-    import json
-    import sys
-
-    from pipelines.ingest.countermeasures import record_countermeasure
-    from pipelines.store.errors import KakehashiError
-
-    entry = json.loads(sys.stdin.read())
-    try:
-        inserted = record_countermeasure(date.fromisoformat(entry["implemented_on"]), entry["target"],
-                                         entry.get("department"), entry.get("description"), store=entry["store"],
-                                         mask=False)
-    except KakehashiError as exc:
-        print(json.dumps({"error": {"code": exc.code, "ja": exc.ja, "en": exc.en, "hint_ja": exc.hint_ja,
-                                    "hint_en": exc.hint_en}}, ensure_ascii=False))
-        return exc.exit_code
-    print(json.dumps({"inserted": inserted}))
-    return 0
-
-__all__ = [
-    "DIMENSIONS", "DataStatus", "DuplicateOptions", "EffectOptions", "Evaluation", "NearDuplicates", "RateTest",
-    "RecurringCauses", "RecurringOptions", "RepeatOptions", "Return", "TargetMatch", "TargetNames",
-    "countermeasure_effects", "countermeasure_log", "customer_timeline", "data_status", "describe_target",
-    "effects_table", "evaluate_countermeasures", "match_target", "name_key", "near_duplicates", "rate_test",
-    "record_from_page", "recurring_causes", "repeat_customers", "return_alerts", "return_message", "subject_series",
-    "target_choices", "target_names",
-]
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] != ["record-countermeasure"]:
-        print("usage: python -m pipelines.reports.recurrence record-countermeasure < entry.json", file=sys.stderr)
-        raise SystemExit(2)
-    raise SystemExit(_record_main())

@@ -4,13 +4,13 @@ Every number here is for the shared filters (pipelines.store.filters): the cases
 period, compared with the equally long period before it. Definitions, once:
 
 - 解決日数: closed_at − received_at in days, over the period's cases that have a completion time.
-- 未完了: no completion time and a status that does not say done (CLOSED_STATUSES).
+- 未完了: no completion time and a status that does not say done (definitions.CLOSED_STATUSES).
 - 再発: the case's cause — or, for a case without a cause, one of its themes — was already seen in
   an earlier calendar month (anywhere in the store).
 - 高重度: emotion level ≥ HIGH_SEVERITY_LEVEL (2 = angry or urgent, 3 = severe).
 - エスカレーション: at least one hand-off out of a receiving desk to another department, or an
-  escalation action — the one definition is flow.escalation_sql (settings.RECEIVING_DESKS,
-  settings.ESCALATION_ACTIONS).
+  escalation action — the one definition is definitions.escalation_sql (definitions.RECEIVING_DESKS,
+  definitions.ESCALATION_ACTIONS).
 
 The priority ranking puts themes, causes and products on one "act on this first" list with a
 transparent 100-point score (see PriorityWeights); each row carries its reason in words.
@@ -25,45 +25,16 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipelines.detect.alerts import DIMENSIONS, KINDS, Alert
 from pipelines.store import db
 from pipelines.store import filters as flt
-from pipelines.detect.alerts import DIMENSIONS, KINDS, Alert
-from pipelines.reports.flow import escalated_cases_sql
+from pipelines.store.definitions import create_effective_causes_view, escalated_cases_sql, status_done_sql
 
 HIGH_SEVERITY_LEVEL = 2
 MIN_CASES = 5            # an item needs this many cases in the period to be ranked at all
 MIN_CONCERN_SHARE = 0.2  # ranked items: at least this share of cases dissatisfied (level ≥ 1)
-# Status words that mean done, for exports without a completion time (compared lower-cased).
-CLOSED_STATUSES = ("完了", "対応完了", "完了済", "完了済み", "解決", "解決済", "解決済み", "クローズ", "クローズ済み",
-                   "終了", "対応済", "対応済み", "処理済", "処理済み", "closed", "solved", "resolved", "done",
-                   "complete", "completed")
 COMPARISON = {"4w": "前4週比", "month": "前月同期比", "prev_month": "前月比", "quarter": "前四半期同期比",
               "all": "前期間比", "custom": "前期間比"}
-
-
-# -- shared definitions ------------------------------------------------------------------------
-
-def status_done_sql(alias: str = "c") -> str:
-    """SQL condition: the case's status says it is done (CLOSED_STATUSES, any case, trimmed)."""
-    if not alias.isidentifier():
-        raise ValueError(f"bad table alias: {alias!r}")
-    words = ", ".join("'" + w.replace("'", "''") + "'" for w in CLOSED_STATUSES)
-    return f"list_contains([{words}], lower(trim(coalesce({alias}.status, ''))))"
-
-
-# The effective causes of a case: the desk's own (source 'export') when the export gave one, else
-# the extracted ones. analyze.py already stores them so; the view states the rule where it is read.
-EFFECTIVE_CAUSES_VIEW = """
-    CREATE OR REPLACE TEMP VIEW kk_causes AS
-    SELECT cc.case_id, cc.cause, cc.source, cc.evidence
-    FROM case_causes cc
-    WHERE cc.source = 'export'
-       OR NOT EXISTS (SELECT 1 FROM case_causes x WHERE x.case_id = cc.case_id AND x.source = 'export')"""
-
-
-def create_effective_causes_view(con: duckdb.DuckDBPyConnection) -> None:
-    """Define the temp view kk_causes(case_id, cause, source, evidence) on this connection."""
-    con.execute(EFFECTIVE_CAUSES_VIEW)
 
 
 def comparison_label(filters: flt.Filters) -> str:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from pipelines.rules.causes import CauseRules, load_cause_rules
 from pipelines.rules.severity import SeverityRules, load_severity_rules
-from pipelines.rules.themes import RuleSet, load_rules as load_theme_rules
+from pipelines.rules.themes import RuleSet
+from pipelines.rules.themes import load_rules as load_theme_rules
 
 
 @dataclass(frozen=True)

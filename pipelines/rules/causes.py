@@ -27,9 +27,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from pipelines.nlp.text import CaseDoc, Term, for_tokenizer, normalize, tokenize
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import RULES_DIR
-from pipelines.nlp.text import CaseDoc, Term, for_tokenizer, normalize, tokenize
 
 DEFAULT_CAUSES_FILE = RULES_DIR / "causes.txt"
 # Bump when the matching code changes what a dictionary yields, so stored tags are re-made.

@@ -28,9 +28,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from pipelines.rules.causes import NEGATORS, PhraseTable, check_phrase, compile_alternation, load_while_unchanged, read_rules_file, rule_error, term_offsets
-from pipelines.store.settings import RULES_DIR
 from pipelines.nlp.text import CaseDoc, for_tokenizer, normalize, tokenize
+from pipelines.rules.causes import (
+    NEGATORS,
+    PhraseTable,
+    check_phrase,
+    compile_alternation,
+    load_while_unchanged,
+    read_rules_file,
+    rule_error,
+    term_offsets,
+)
+from pipelines.store.settings import RULES_DIR
 
 DEFAULT_SEVERITY_FILE = RULES_DIR / "severity.txt"
 MATCHER_VERSION = "severity-1"

@@ -8,7 +8,7 @@
 -- verdict (the first that applies):
 --   in_time         escalated before the deadline                            (not listed)
 --   untimed         escalated, but only a route column shows it: no time     (not listed, counted)
---   not_desk        never held by a receiving desk (settings.RECEIVING_DESKS): nothing to escalate from
+--   not_desk        never held by a receiving desk (definitions.RECEIVING_DESKS): nothing to escalate from
 --   late            escalated after the deadline                             (listed)
 --   resolved        closed before the deadline without escalation: settled at the desk in time
 --   not_due         open, not escalated yet, the deadline still ahead        (not listed, counted)

@@ -16,14 +16,6 @@ SQL_DIR = PACKAGE_DIR / "sql"
 DEFAULT_DB = DATA_DIR / "kakehashi.duckdb"
 DB_ENV = "KAKEHASHI_DB"
 
-# Desks that receive cases first; a hand-off away from them is an escalation.
-RECEIVING_DESKS = ("お客様相談室", "カスタマーセンター", "お客様センター", "コールセンター")
-# Hand-off actions that count as an escalation wherever they happen (the definition: flow.escalation_sql).
-ESCALATION_ACTIONS = ("エスカレーション", "上申", "エスカレ", "転送")
-# An open case with no movement for this many days is stalled (部門フロー; changeable on the page).
-STALL_DAYS = 7
-
-
 RULES_ENV = "KAKEHASHI_RULES_DIR"
 
 
