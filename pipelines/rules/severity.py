@@ -19,9 +19,7 @@ Negation and hedging are handled cheaply: 「二度と買わないなんてこ�
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,14 +27,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipelines.nlp.text import CaseDoc, for_tokenizer, normalize, tokenize
-from pipelines.rules.causes import (
+from pipelines.rules.rulesfile import (
     NEGATORS,
     PhraseTable,
+    Rechecked,
     check_phrase,
     compile_alternation,
     load_while_unchanged,
     read_rules_file,
     rule_error,
+    rules_text_hash,
     term_offsets,
 )
 from pipelines.store.settings import RULES_DIR
@@ -262,8 +262,6 @@ def load_severity_rules(path: str | Path | None = None) -> SeverityRules:
 
 @lru_cache(maxsize=8)
 def _load_cached(path_str: str, mtime_ns: int, size: int) -> SeverityRules:
-    from pipelines.nlp.text import dictionary_version
-
     path = Path(path_str)
     cues = PhraseTable()
     lemma_cues: dict[tuple[str, bool], Cue] = {}
@@ -294,12 +292,9 @@ def _load_cached(path_str: str, mtime_ns: int, size: int) -> SeverityRules:
     for item in lists["exclude"]:
         cues.add(item, Cue("除外", EXCLUDED_LEVEL, ""))  # one scan finds cues and the look-alikes that cancel them
     cues.build()
-    digest = hashlib.sha256()
-    for part in (MATCHER_VERSION, dictionary_version(), path.read_bytes().decode("utf-8-sig", errors="replace")):
-        digest.update(part.encode("utf-8") + b"\x00")
+    text_hash = rules_text_hash(path, MATCHER_VERSION)
     return SeverityRules(path, cues, lemma_cues, compile_alternation(lists["cancel"]),
-                         compile_alternation(lists["thanks"]), compile_alternation(lists["praise"]),
-                         digest.hexdigest()[:16])
+                         compile_alternation(lists["thanks"]), compile_alternation(lists["praise"]), text_hash)
 
 
 _DICTIONARY_FORM_END = tuple("うくぐすつぬぶむるい")
@@ -334,15 +329,12 @@ def score(doc: CaseDoc, repeat_contacts: int = 0) -> Severity:
     return default_severity_rules().score(doc, repeat_contacts)
 
 
-_DEFAULT: list = [None, 0.0]  # (rules, when the file was last checked)
+_DEFAULT = Rechecked(load_severity_rules)
 
 
 def default_severity_rules() -> SeverityRules:
     """The shipped lexicon, re-checked for edits at most once a second (a stat per case adds up)."""
-    now = time.monotonic()
-    if _DEFAULT[0] is None or now - _DEFAULT[1] > 1.0:
-        _DEFAULT[0], _DEFAULT[1] = load_severity_rules(), now
-    return _DEFAULT[0]
+    return _DEFAULT()
 
 
 def __getattr__(name: str) -> str:

@@ -6,6 +6,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from pipelines.rules.rulesfile import decode_rules_text
 from pipelines.rules.themes.matcher import RuleSet, dumps_rules, loads_rules
 from pipelines.rules.themes.parser import RuleError
 from pipelines.store.settings import RULES_DIR, rules_dir
@@ -27,11 +28,7 @@ def load_rules(path: str | os.PathLike | None = None) -> RuleSet:
     except FileNotFoundError:
         raise RuleError(f"テーマ辞書 {path} が見つかりません。", f"Theme rules file {path} not found.",
                         origin=str(path)) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp932")   # a file saved from Windows Notepad in ANSI; never shift_jis (no ①, ～)
-    return _loads_cached(text, path.name)
+    return _loads_cached(decode_rules_text(data), path.name)
 
 
 @lru_cache(maxsize=4)
