@@ -1,6 +1,8 @@
 """Personal data never reaches the store in clear; look-alikes (order numbers, prices, carriers) survive.
 
-Name masks depend on UniDic's 人名 tags: expectations below were made with unidic-lite, UniDic 2.1.2.
+The string-by-string cases live in tests/data/golden/pii_*.tsv. Name masks depend on UniDic's 人名
+tags: each of those files names the dictionary its expectations were made with (unidic-lite 1.0.8 =
+UniDic 2.1.2), and a test checks that this is the one installed.
 """
 from __future__ import annotations
 
@@ -9,22 +11,42 @@ import io
 import json
 import re
 import unicodedata
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.store import db
 from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.nlp.pii import mask_regex, mask_text
 from pipelines.nlp.text import dictionary_version, normalize
+from pipelines.store import db
 
 EXPORTS = Path(__file__).resolve().parent / "data" / "exports"
 PII_FILE = EXPORTS / "pii_heavy.csv"
 EXPECTED = json.loads((EXPORTS / "expected.json").read_text(encoding="utf-8"))["pii_heavy.csv"]
-UNIDIC = "2.1.2"  # name expectations below hold for this dictionary
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+DICTIONARY_LINE = re.compile(r"^# dictionary: unidic-lite (\S+) = UniDic (\S+)", re.MULTILINE)
 PHONE_LIKE = re.compile(r"^[0-9０-９+＋()（）\-‐−ー―－ ]{10,}$")
 
+
+def golden_tsv(name: str, columns: int) -> list[tuple[str, ...]]:
+    """The cases of tests/data/golden/<name>: `columns` TAB-separated values a line, then an optional
+    note; lines starting with # are comments. Split on LF only: str.splitlines() would also split on
+    U+2028 and other characters a case may hold; a CR means the file lost its LF endings."""
+    cases = []
+    for number, line in enumerate((GOLDEN / name).read_bytes().decode("utf-8").split("\n"), 1):
+        if "\r" in line:
+            raise ValueError(f"{name}:{number}: CR in a line; save the file with LF line endings")
+        if not line or line.startswith("#"):
+            continue
+        values = line.split("\t")
+        if len(values) not in (columns, columns + 1):
+            raise ValueError(f"{name}:{number}: {len(values)} TAB-separated values, expected {columns} and a note")
+        cases.append(tuple(values[:columns]))
+    if not cases:  # an empty table would skip its tests instead of failing them
+        raise ValueError(f"{name} holds no cases")
+    return cases
 
 
 def _store_text(store: Path) -> list[tuple[str, str]]:
@@ -111,20 +133,7 @@ def test_contact_columns_are_not_kept_in_clear(stored, row):
 
 
 # case → mask tokens its stored text must show (so the reader sees that something was there)
-MASKS_SHOWN = [
-    ("P-001", ["〔氏名〕", "〔電話番号〕"]),
-    ("P-002", ["〔氏名〕", "〔電話番号〕", "〔メール〕"]),
-    ("P-003", ["〔氏名〕", "〔電話番号〕", "〔郵便番号〕", "〔住所〕"]),
-    ("P-004", ["〔氏名〕", "〔電話番号〕"]),
-    ("P-005", ["〔氏名〕", "〔電話番号〕", "〔住所〕"]),
-    ("P-006", ["〔氏名〕", "〔電話番号〕"]),
-    ("P-007", ["〔氏名〕", "〔電話番号〕", "〔メール〕"]),
-    ("P-008", ["〔氏名〕", "〔電話番号〕", "〔メール〕"]),
-    ("P-009", ["〔氏名〕", "〔電話番号〕"]),
-    ("P-010", ["〔氏名〕", "〔郵便番号〕", "〔住所〕"]),
-    ("P-011", ["〔氏名〕", "〔電話番号〕"]),
-    ("P-012", ["〔氏名〕", "〔電話番号〕"]),
-]
+MASKS_SHOWN = [(case_id, masks.split(" ")) for case_id, masks in golden_tsv("pii_masks_shown.tsv", 2)]
 
 
 @pytest.mark.parametrize(("case_id", "masks"), MASKS_SHOWN)
@@ -150,49 +159,29 @@ def test_rejected_rows_keep_no_personal_data(tmp_path):
 # ---------------------------------------------------------------- mask_text, string by string
 
 # (raw input, expected masked text) — the text is NFKC-normalized on the way.
-MASK_CASES = [
-    ("電話は090‐1234‐5678です", "電話は〔電話番号〕です"),             # U+2010 hyphen
-    ("電話は090−1234−5678です", "電話は〔電話番号〕です"),             # U+2212 minus
-    ("電話は090ー1234ー5678です", "電話は〔電話番号〕です"),           # long-vowel mark typed as a dash
-    ("電話は090―1234―5678です", "電話は〔電話番号〕です"),           # U+2015 horizontal bar
-    ("電話は０９０－１２３４－５６７８です", "電話は〔電話番号〕です"),  # full width
-    ("連絡先09087654321まで", "連絡先〔電話番号〕まで"),
-    ("自宅03(1234)5678まで", "自宅〔電話番号〕まで"),
-    ("海外から+81-90-9876-5432に", "海外から〔電話番号〕に"),
-    ("固定電話(03)3333-4444。", "固定電話〔電話番号〕。"),
-    ("メールはtaro.yamada@example.co.jpまで", "メールは〔メール〕まで"),
-    ("ｓａｋｕｒａ．ｗ＠ｅｘａｍｐｌｅ．ｊｐ", "〔メール〕"),
-    ("〒105-0011 東京都港区芝浦9丁目8番7号", "〔郵便番号〕 〔住所〕"),
-    ("大阪府大阪市北区梅田7丁目3番21号", "〔住所〕"),
-    ("住所は大阪府大阪市北区梅田7丁目3番21号です", "住所は〔住所〕です"),
-    ("東京都港区芝浦9丁目8番7号のご自宅に", "〔住所〕のご自宅に"),
-    # names (UniDic 2.1.2)
-    ("山田様から連絡", "〔氏名〕様から連絡"),
-    ("担当の田中さんが対応", "担当の〔氏名〕さんが対応"),
-    ("ちゃむ様より", "〔氏名〕様より"),
-    ("佐藤健太様からのお電話", "〔氏名〕様からのお電話"),
-    ("髙橋一郎と申します", "〔氏名〕と申します"),  # 髙橋 is unknown to UniDic 2.1.2
-    # not names, not numbers to hide (UniDic 2.1.2 for the honorific cases)
-    ("お客様より", "お客様より"),
-    ("ご担当者様へ", "ご担当者様へ"),
-    ("佐川急便さんが来ない", "佐川急便さんが来ない"),
-    ("ヤマト運輸で発送", "ヤマト運輸で発送"),
-    ("配達員さんが丁寧", "配達員さんが丁寧"),
-    ("LOT 2405-113", "LOT 2405-113"),
-    ("注文番号 A-20250401-0032", "注文番号 A-20250401-0032"),
-    ("伝票番号 4321-8765-2109", "伝票番号 4321-8765-2109"),
-    ("代金3,240円", "代金3,240円"),
-    ("2025-04-01受付", "2025-04-01受付"),
-    ("JANコード 4901234567894", "JANコード 4901234567894"),
-]
+MASK_CASES = golden_tsv("pii_mask.tsv", 2)
 
 
-def test_name_expectations_use_the_pinned_dictionary():
-    assert dictionary_version() == UNIDIC
+@pytest.mark.parametrize("name", ["pii_mask.tsv", "pii_masks_shown.tsv"])
+def test_name_expectations_use_the_pinned_dictionary(name):
+    named = DICTIONARY_LINE.search((GOLDEN / name).read_text(encoding="utf-8"))
+    assert named, f"{name} must name the dictionary its expectations were made with"
+    package, unidic = named.groups()
+    assert (version("unidic-lite"), dictionary_version()) == (package, unidic)
 
 
 @pytest.mark.parametrize(("raw", "masked"), MASK_CASES)
 def test_mask_text(raw, masked):
+    assert mask_text(raw).text == masked
+
+
+@pytest.mark.xfail(strict=True, reason="pii._noun_run_before takes ASCII punctuation (記号-一般: \" ' :) into the "
+                                       "noun run before 様/さん, so up to four tokens before the name are masked too")
+@pytest.mark.parametrize(("raw", "masked"), [
+    ('担当:"田中さん"が対応', '担当:"〔氏名〕さん"が対応'),
+    ('{"区分":null,"メモ":"山田様へ連絡済み"}', '{"区分":null,"メモ":"〔氏名〕様へ連絡済み"}'),  # a rejected row as read
+])
+def test_a_quoted_name_takes_nothing_before_it(raw, masked):
     assert mask_text(raw).text == masked
 
 
@@ -204,11 +193,7 @@ def sql():
     con.close()
 
 
-def _raw(case) -> str:
-    return case.values[0] if hasattr(case, "values") else case[0]
-
-
-REGEX_INPUTS = [_raw(c) for c in MASK_CASES] + [
+REGEX_INPUTS = [raw for raw, _ in MASK_CASES] + [
     "TEL 03-1234-5678 / FAX 03-1234-5679", "〒530-0001", "郵便番号 105-0011", "a.b-c@example.com,d@example.jp",
     "東京都千代田区千代田1-1", "注文番号 A-20250401-0032 の 3,240円", "",
 ]

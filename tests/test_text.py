@@ -1,17 +1,65 @@
 """Normalization and tokenization of Japanese text: golden tables.
 
-Token expectations depend on the dictionary: they hold for unidic-lite, UniDic 2.1.2 (pinned below).
+The cases live in tests/data/golden/ (text_*.tsv, tokenize_*.tsv, one case a line). Token
+expectations depend on the dictionary: each file that depends on it names it in a header line
+(unidic-lite 1.0.8 = UniDic 2.1.2), and the first test checks that this is the one installed.
 """
 from __future__ import annotations
 
+import json
+import re
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from pipelines.nlp import text
 from pipelines.nlp.text import dictionary_version, for_tokenizer, normalize, tokenize
+from pipelines.rules.causes import load_cause_rules
+from pipelines.rules.severity import load_severity_rules
+from pipelines.rules.themes import load_rules as load_theme_rules
 
-UNIDIC = "2.1.2"
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+DICTIONARY_LINE = re.compile(r"^# dictionary: unidic-lite (\S+) = UniDic (\S+)", re.MULTILINE)
+# Files whose expectations hold for one dictionary only.
+DICTIONARY_DEPENDENT = ("tokenize_lemmas.tsv", "tokenize_terms.tsv", "tokenize_negation.tsv")
+
+
+def _golden_lines(name: str) -> list[tuple[int, str]]:
+    """(line number, line) of a golden file's cases. Split on LF only: str.splitlines() would also
+    split on U+2028 and other characters a case may hold; a CR means the file lost its LF endings."""
+    content = (GOLDEN / name).read_bytes().decode("utf-8")
+    lines = []
+    for number, line in enumerate(content.split("\n"), 1):
+        if "\r" in line:
+            raise ValueError(f"{name}:{number}: CR in a line; save the file with LF line endings")
+        if line and not line.startswith("#"):
+            lines.append((number, line))
+    if not lines:  # an empty table would skip its tests instead of failing them
+        raise ValueError(f"{name} holds no cases")
+    return lines
+
+
+def golden_tsv(name: str, columns: int) -> list[tuple[str, ...]]:
+    """The cases of tests/data/golden/<name>: `columns` TAB-separated values a line, then an optional note."""
+    cases = []
+    for number, line in _golden_lines(name):
+        values = line.split("\t")
+        if len(values) not in (columns, columns + 1):
+            raise ValueError(f"{name}:{number}: {len(values)} TAB-separated values, expected {columns} and a note")
+        cases.append(tuple(values[:columns]))
+    return cases
+
+
+def golden_jsonl(name: str, *keys: str) -> list[tuple]:
+    """The cases of tests/data/golden/<name>: one JSON object a line, the values of `keys` in order."""
+    return [tuple(json.loads(line)[key] for key in keys) for _, line in _golden_lines(name)]
+
+
+def _flag(value: str) -> bool:
+    if value not in ("true", "false"):
+        raise ValueError(f"expected true or false, not {value!r}")
+    return value == "true"
 
 
 def content(sentence: str):
@@ -19,32 +67,18 @@ def content(sentence: str):
     return [t for t in tokenize(for_tokenizer(normalize(sentence))) if t.content]
 
 
-def test_expectations_use_the_pinned_dictionary():
-    assert dictionary_version() == UNIDIC
+@pytest.mark.parametrize("name", DICTIONARY_DEPENDENT)
+def test_expectations_use_the_pinned_dictionary(name):
+    named = DICTIONARY_LINE.search((GOLDEN / name).read_text(encoding="utf-8"))
+    assert named, f"{name} must name the dictionary its expectations were made with"
+    package, unidic = named.groups()
+    assert (version("unidic-lite"), dictionary_version()) == (package, unidic)
 
 
 # ---------------------------------------------------------------- normalize
 
 # (as typed, as stored)
-NORMALIZED = [
-    ("090‐1234‐5678", "090-1234-5678"),       # U+2010 hyphen
-    ("090−1234−5678", "090-1234-5678"),       # U+2212 minus
-    ("090ー1234ー5678", "090-1234-5678"),     # long-vowel mark between digits
-    ("090―1234―5678", "090-1234-5678"),       # U+2015 horizontal bar
-    ("０９０－１２３４－５６７８", "090-1234-5678"),
-    ("E‐203", "E-203"),
-    ("コーヒー", "コーヒー"),                 # a real long vowel stays
-    ("ﾌﾟﾛﾃｲﾝﾊﾞｰ", "プロテインバー"),        # half-width kana
-    ("ＳＰＲＩＮＧ２０２５", "SPRING2025"),   # full-width Latin and digits
-    ("全角\u3000スペース", "全角 スペース"),
-    ("10時～18時", "10時〜18時"),             # U+FF5E → U+301C
-    ("10時〜18時", "10時〜18時"),
-    ("10時~18時", "10時〜18時"),
-    ("㈱ミナト電機", "(株)ミナト電機"),
-    ("スキンケアローションⅡ", "スキンケアローションII"),
-    ("髙橋", "髙橋"),                         # NFKC keeps the variant kanji
-    ("", ""),
-]
+NORMALIZED = golden_tsv("text_normalize.tsv", 2)
 
 
 @pytest.mark.parametrize(("typed", "stored"), NORMALIZED)
@@ -53,13 +87,7 @@ def test_normalize(typed, stored):
 
 
 # Text whose emphasis and line breaks are blanked for the tokenizer: offsets must not move.
-FOR_TOKENIZER = [
-    ("最悪!!!", "最悪!  "),
-    ("本当?!", "本当? "),
-    ("すごーーーい", "すごー  い"),
-    ("届かない。\n至急\r\n連絡を", "届かない。 至急  連絡を"),
-    ("そのまま", "そのまま"),
-]
+FOR_TOKENIZER = golden_jsonl("text_for_tokenizer.jsonl", "text", "blanked")
 
 
 @pytest.mark.parametrize(("text", "blanked"), FOR_TOKENIZER)
@@ -71,22 +99,7 @@ def test_for_tokenizer_keeps_every_offset(text, blanked):
 # ---------------------------------------------------------------- lemmas (UniDic 2.1.2)
 
 # (sentence, a lemma its stored terms must contain) — spelling variants meet on one lemma.
-LEMMAS = [
-    ("問合せの件です", "問い合わせ"),
-    ("問い合わせの件です", "問い合わせ"),
-    ("お問合わせしました", "問い合わせ"),
-    ("出来る", "出来る"),
-    ("できる", "出来る"),
-    ("返品できますか", "返品"),
-    ("クレームが来た", "クレーム"),            # UniDic lemma クレーム-claim, gloss stripped
-    ("メイルが来ない", "メール"),
-    ("ｽﾏﾎが壊れた", "スマホ"),
-    ("わからない", "分かる"),
-    ("分かりません", "分かる"),
-    ("電話がつながらない", "繋がる"),
-    ("サポートに繋がらず困っている", "繋がる"),
-    ("ありがとうございました", "有り難う"),
-]
+LEMMAS = golden_tsv("tokenize_lemmas.tsv", 2)
 
 
 @pytest.mark.parametrize(("sentence", "lemma"), LEMMAS)
@@ -97,13 +110,7 @@ def test_spelling_variants_share_a_lemma(sentence, lemma):
 
 
 # (sentence, the content lemmas stored, in order) — particles, auxiliaries and light verbs are not terms.
-TERMS = [
-    ("パスワードを忘れた", ["パスワード", "忘れる"]),
-    ("キャンセルしたい", ["キャンセル"]),
-    ("届かない", ["届く"]),
-    ("ログインできません", ["ログ", "イン", "出来る"]),   # unidic-lite splits ログイン
-    ("不具合があります", ["不", "具合"]),                # … and 不具合
-]
+TERMS = [(sentence, lemmas.split(" ")) for sentence, lemmas in golden_tsv("tokenize_terms.tsv", 2)]
 
 
 @pytest.mark.parametrize(("sentence", "lemmas"), TERMS)
@@ -114,33 +121,7 @@ def test_only_content_words_are_terms(sentence, lemmas):
 # ---------------------------------------------------------------- negation (UniDic 2.1.2)
 
 # (sentence, lemma, negated?)
-NEGATION = [
-    ("届かない", "届く", True),
-    ("無事に届いた", "届く", False),
-    ("届かないわけではない", "届く", False),   # double negation
-    ("届きませんでした", "届く", True),
-    ("商品が届いていない", "届く", True),
-    ("まだ届いていません", "届く", True),
-    ("届いてない", "届く", True),
-    ("問題はない", "問題", True),
-    ("問題ない", "問題", True),
-    ("ログインできません", "ログ", True),
-    ("ログインできません", "イン", True),
-    ("折り返しがない", "折り返し", True),
-    ("連絡がありません", "連絡", True),
-    ("返金されない", "返金", True),
-    ("使えなかった", "使う", True),
-    ("壊れていません", "壊れる", True),
-    ("動かなくなった", "動く", True),
-    ("電話がつながらない", "繋がる", True),
-    ("電話がつながらない", "電話", False),       # the call exists; it does not connect
-    ("二度と買わない", "買う", True),
-    ("遅くない", "遅い", True),
-    ("遅い", "遅い", False),
-    ("交換してほしい", "交換", False),
-    ("返品できますか", "返品", False),
-    ("できない", "出来る", True),
-]
+NEGATION = [(sentence, lemma, _flag(negated)) for sentence, lemma, negated in golden_tsv("tokenize_negation.tsv", 3)]
 
 
 @pytest.mark.parametrize(("sentence", "lemma", "negated"), NEGATION)
@@ -158,9 +139,9 @@ def _resident_file_kb() -> int:
 def test_released_dictionary_pages_leave_the_rss_and_come_back_when_read():
     sentence = "注文した商品がまだ届かないのですが。"
     before = tokenize(for_tokenizer(normalize(sentence)))
-    from pipelines.analysis.analyze import load_rules
-
-    load_rules()  # compiling the rules touches much of the dictionary, as in a load's parent process
+    # Compiling the rules touches much of the dictionary, as in a load's parent process.
+    for load in (load_theme_rules, load_cause_rules, load_severity_rules):
+        load()
     resident = _resident_file_kb()
     text.release_dictionary_pages()
     assert _resident_file_kb() < resident
