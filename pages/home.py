@@ -11,7 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages import ui
-from pipelines.detect.alerts import DIMENSIONS, KINDS
+from pipelines.detect.alert import DIMENSIONS, KINDS
 from pipelines.reports.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
 from pipelines.store import filters as flt
 

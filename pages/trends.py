@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages import ui
-from pipelines.detect.alerts import DIMENSIONS as ALERT_DIMENSIONS
-from pipelines.detect.alerts import GRANULARITIES as ALERT_GRANULARITIES
-from pipelines.detect.alerts import KINDS
+from pipelines.detect.alert import DIMENSIONS as ALERT_DIMENSIONS
+from pipelines.detect.alert import GRANULARITIES as ALERT_GRANULARITIES
+from pipelines.detect.alert import KINDS
 from pipelines.reports import trends
 from pipelines.reports.shared import UNCLASSIFIED_COLOR, csv_for_excel
 from pipelines.store.filters import Filters

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date, datetime, time
 from pathlib import Path
 
 from pipelines.store.errors import KakehashiError
@@ -21,7 +22,7 @@ class _Bar:
     def __call__(self, phase: str, done: int, total: int) -> None:
         if not self.enabled:
             return
-        from tqdm import tqdm
+        from tqdm import tqdm  # only when a progress bar is drawn
 
         bar = self.bars.get(phase)
         if bar is None:
@@ -38,6 +39,7 @@ class _Bar:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.ingest.load import LoadOptions, load_file
 
     kind = "events" if args.events else "countermeasures" if args.countermeasures else "cases"
@@ -72,6 +74,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.ingest.load import load_sample
 
     for result in load_sample(args.db, progress=None if args.quiet else _Bar(sys.stderr.isatty())):
@@ -81,6 +84,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.analysis.analyze import analyze
 
     bar = _Bar(not args.quiet and sys.stderr.isatty())
@@ -99,7 +103,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def _cli_day(value: str | None, option: str):
     """A YYYY-MM-DD option value as a date (None when absent); ValueError says how to fix it."""
-    from datetime import date
 
     if value is None:
         return None
@@ -110,8 +113,8 @@ def _cli_day(value: str | None, option: str):
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from datetime import datetime, time
 
+    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.detect import alerts
     from pipelines.store import db
     from pipelines.store.settings import db_path
@@ -148,6 +151,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_job(args: argparse.Namespace) -> int:
+    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.jobs.runner import run
 
     return run(Path(args.job_file))

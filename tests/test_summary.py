@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.detect.alerts import Alert
+from pipelines.detect.alert import Alert
 from pipelines.reports import summary
 from pipelines.store import db, definitions
 from pipelines.store.filters import Filters

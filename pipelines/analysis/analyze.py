@@ -30,6 +30,7 @@ from pipelines.store.definitions import REPEAT_WINDOW_DAYS
 CHUNK_CASES = 5000
 Progress = Callable[[str, int, int], None]
 
+
 @dataclass
 class AnalyzeResult:
     analysed: int = 0

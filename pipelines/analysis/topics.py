@@ -19,6 +19,8 @@ from typing import Protocol
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+from scipy import sparse
 
 from pipelines.nlp.vocabulary import CODE_WORDS, FORMAL_NOUNS, KEEP_NEGATED, NEGATED_SUFFIX, VOC_STOP_WORDS
 
@@ -277,7 +279,6 @@ def _case_filter(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence
 def _load_tokens(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence[str], seed: int,
                  max_cases: int) -> tuple[list[str], _Tokens]:
     """Terms of the chosen cases from one query, one row per case; above max_cases a seeded sample."""
-    import pyarrow.compute as pc
 
     condition, params = _case_filter(con, case_ids)
     # md5(id + seed) picks a sample that stays put when other cases are added, unlike USING SAMPLE.
@@ -320,7 +321,6 @@ def _load_tokens(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequence
 
 def _corpus(case_ids: list[str], tok: _Tokens, min_df: int, max_features: int) -> _Corpus:
     """Cases × features counts: words (lemma, lemma(否定)) and compounds, at most max_features of them."""
-    from scipy import sparse
 
     found = _find_features(tok)
     plain, negated, names = _word_feature_ids(tok)
@@ -359,6 +359,7 @@ def suggest_topics(con: duckdb.DuckDBPyConnection, case_ids: None | str | Sequen
 
     Largest topic first; the same store and seed give the same suggestions.
     """
+    # scikit-learn takes ~1 s to import and only topic suggestions use it.
     from sklearn.decomposition import NMF
     from sklearn.feature_extraction.text import TfidfTransformer
     from threadpoolctl import threadpool_limits
@@ -409,7 +410,6 @@ def _class_term_scores(present, labels: np.ndarray, n_topics: int) -> tuple[np.n
     contain t, A is the average Σ tf per topic and f(t) the cases containing t in any topic.
     precision(t, c) = tf(t, c) / f(t): how often a case with t belongs to c.
     """
-    from scipy import sparse
 
     assigned = np.flatnonzero(labels >= 0)
     membership = sparse.csr_matrix((np.ones(assigned.size), (labels[assigned], assigned)),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 import duckdb
@@ -495,8 +496,6 @@ def _case_features(terms: tuple[tuple, ...]) -> frozenset[str]:
     """A case's countable terms — content-word lemmas (届く(否定) when negated) and compound terms —
     from its (idx, surface, lemma, pos, negated) terms. Cached: a case's terms change only with its
     text, and the page asks again for every period and filter."""
-    from types import SimpleNamespace
-
 
     found = set()
     for _, _, lemma, pos, negated in terms:

@@ -18,6 +18,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.special import xlogy
+from scipy.stats import binomtest
 
 from pipelines.detect.alert import Alert
 from pipelines.rules.causes import canonical_cause
@@ -169,7 +171,6 @@ def rate_test(before_count: int, before_days: float, after_count: int, after_day
     >>> round(rate_test(20, 10, 5, 10).p_value, 6)   # 2 · P(Bin(25, ½) ≤ 5) = 2 · 68406 / 2**25
     0.004077
     """
-    from scipy.stats import binomtest
 
     if alternative not in ("less", "greater", "two-sided"):
         raise ValueError(f"alternative must be less, greater or two-sided, not {alternative!r}")
@@ -336,7 +337,6 @@ def _evaluate_one(day: date, target: str, department, description, match: Target
 def _change_point(post: np.ndarray, min_days: int) -> int | None:
     """The split of `post` into a low then a higher stretch (each ≥ min_days) that maximises the
     Poisson likelihood of two constant rates; None when no split has a higher second stretch."""
-    from scipy.special import xlogy
 
     n = len(post)
     if n < 2 * min_days:

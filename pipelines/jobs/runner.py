@@ -104,7 +104,6 @@ PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解�
 
 def run(path: Path) -> int:
     """Entry point of the child process (python -m pipelines job FILE)."""
-    from pipelines.store.errors import KakehashiError
 
     state = read(path) or {}
     spec = JobSpec(**state["spec"])

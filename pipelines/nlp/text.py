@@ -4,14 +4,19 @@ unidic-lite is UniDic 2.1.2. Tests that pin tokens name that version next to the
 """
 from __future__ import annotations
 
+import ctypes
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+import fugashi
 import pyarrow as pa
 import pyarrow.compute as pc
+import unidic_lite
 
 from pipelines.nlp.vocabulary import FORMAL_NOUN_LEMMAS
 
@@ -110,10 +115,6 @@ bos-format-kk =
 @lru_cache(maxsize=1)
 def tagger():
     """One fugashi Tagger per process, with a tab-separated output format read by split()."""
-    import tempfile
-
-    import fugashi
-    import unidic_lite
 
     rc = Path(tempfile.gettempdir()) / "kakehashi-mecabrc"
     if not rc.exists() or rc.read_text(encoding="utf-8") != _RC:
@@ -129,10 +130,6 @@ def release_dictionary_pages() -> None:
     them, yet they would count in its RSS for the whole load. The files are mapped read-only, so
     MADV_DONTNEED loses nothing: a later read faults the page back in from the page cache.
     """
-    import ctypes
-    import sys
-
-    import unidic_lite
 
     if not sys.platform.startswith("linux"):
         return
@@ -150,7 +147,6 @@ def release_dictionary_pages() -> None:
 
 
 def dictionary_version() -> str:
-    import unidic_lite
 
     return (Path(unidic_lite.DICDIR) / "version").read_text(encoding="utf-8").strip()
 

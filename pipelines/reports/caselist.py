@@ -16,6 +16,7 @@ to them. Every value is bound as a parameter.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -23,6 +24,8 @@ from typing import Mapping
 import duckdb
 import pandas as pd
 
+from pipelines.nlp.text import normalize
+from pipelines.reports.shared import csv_for_excel
 from pipelines.store import db
 from pipelines.store import filters as flt
 from pipelines.store.definitions import LEVEL_LABELS, create_effective_causes_view, escalated_cases_sql
@@ -66,7 +69,6 @@ def parse_keys(params: Mapping[str, str], filters: flt.Filters | None = None) ->
         >>> parse_keys({"min_level": "2", "cause": "梱包不良"})[0].min_level
         2
     """
-    from pipelines.nlp.text import normalize
 
     problems: list[str] = []
     values: dict[str, object] = {}
@@ -171,7 +173,6 @@ def export_rows(query: CaseQuery, limit: int = EXPORT_LIMIT, store: Path | str |
 
 def export_csv(query: CaseQuery, limit: int = EXPORT_LIMIT, store: Path | str | None = None) -> bytes:
     """The search as CSV that Excel opens in Japanese (UTF-8 with BOM, formulas neutralised)."""
-    from pipelines.reports.shared import csv_for_excel
 
     return csv_for_excel(export_rows(query, limit, store=store))
 
@@ -234,7 +235,6 @@ def detail(case_id: str, store: Path | str | None = None) -> CaseDetail | None:
 
 def _extra_fields(extra: str | None) -> dict[str, str]:
     """The export's other columns (JSON, already masked) as label → text."""
-    import json
 
     if not extra:
         return {}
@@ -245,4 +245,3 @@ def _extra_fields(extra: str | None) -> dict[str, str]:
     if not isinstance(values, dict):
         return {}
     return {str(k): str(v) for k, v in values.items() if v not in (None, "")}
-

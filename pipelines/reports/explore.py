@@ -20,6 +20,7 @@ from typing import NamedTuple
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from pipelines.analysis import topics
 from pipelines.nlp.text import CaseDoc, Term
@@ -310,7 +311,6 @@ def cooccurrence(filters: flt.Filters, theme: str | None = None, top_edges: int 
 
 def _strongest_edges(case_no: np.ndarray, term_no: np.ndarray, n_terms: int, top: int) -> np.ndarray:
     """Rows (i, j, co-occurring cases, Jaccard), i < j, strongest first (ties: more cases, then i, j)."""
-    from scipy import sparse
 
     n_cases = int(case_no.max()) + 1 if case_no.size else 0
     incidence = sparse.csr_matrix((np.ones(case_no.size), (case_no, term_no)), shape=(n_cases, n_terms))

@@ -1,12 +1,13 @@
 """Read functions the pages call: plain DataFrames and values, aggregated in DuckDB."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from pipelines.store import db
+from pipelines.store import db, filters
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ def saved_mapping_names(store: Path | str | None = None) -> list[str]:
 
 
 def saved_mapping(name: str, store: Path | str | None = None) -> dict | None:
-    import json
 
     with db.reader(store, wait_seconds=2.0) as con:
         row = con.execute("SELECT mapping FROM saved_mappings WHERE name = ? ORDER BY saved_at DESC LIMIT 1",
@@ -89,7 +89,6 @@ def csv_for_excel(frame: pd.DataFrame) -> bytes:
 
 def filter_options(store: Path | str | None = None) -> dict[str, list]:
     """Choices for the shared sidebar filters (see pipelines.store.filters)."""
-    from pipelines.store import filters
 
     with db.reader(store, wait_seconds=2.0) as con:
         return filters.options(con)
@@ -97,7 +96,6 @@ def filter_options(store: Path | str | None = None) -> dict[str, list]:
 
 def period(flt, store: Path | str | None = None):
     """The period the filters cover on this store ("now" = latest received_at unless overridden)."""
-    from pipelines.store import filters
 
     with db.reader(store, wait_seconds=2.0) as con:
         return filters.resolve(con, flt)

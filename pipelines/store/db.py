@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.nlp.pii import mask_sql_macro
 from pipelines.store.errors import StoreBusy
 from pipelines.store.settings import SQL_DIR, db_path
 
@@ -59,7 +60,6 @@ def init_store(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
-    from pipelines.nlp.pii import mask_sql_macro
 
     con.execute(sql("macros"))
     con.execute(mask_sql_macro())
