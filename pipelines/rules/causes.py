@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from pipelines.nlp.pii import doc_from_text
 from pipelines.nlp.text import CaseDoc, Term, for_tokenizer, normalize, tokenize
 from pipelines.rules.rulesfile import (
     NEGATORS,
@@ -586,8 +587,6 @@ def _canonical(rules: CauseRules, label: str) -> str:
         return ""
     if key in rules.aliases:
         return rules.aliases[key]
-    from pipelines.nlp.pii import doc_from_text
-
     hits = rules.extract(doc_from_text("label", key))
     if hits:
         return hits[0].cause

@@ -335,11 +335,3 @@ _DEFAULT = Rechecked(load_severity_rules)
 def default_severity_rules() -> SeverityRules:
     """The shipped lexicon, re-checked for edits at most once a second (a stat per case adds up)."""
     return _DEFAULT()
-
-
-def __getattr__(name: str) -> str:
-    """`severity.VERSION` is the live hash of the shipped lexicon, so stored scores go stale when it is
-    edited (pipelines/analysis/analyze.py reads it); load_severity_rules(path).hash() is the explicit form."""
-    if name == "VERSION":
-        return default_severity_rules().hash()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -784,7 +784,7 @@ def _required_literals(pattern: str) -> tuple[tuple[str, ...], ...]:
     one looked up for every case; the others are checked only when it is present. () = none known.
     """
     try:
-        from re import _parser   # private, but stable across 3.11–3.13; any surprise means "no prefilter"
+        from re import _parser  # private, but stable across 3.11–3.13; any surprise means "no prefilter"
         parsed = _parser.parse(pattern)
         if parsed.state.flags & re.IGNORECASE:
             return ()
@@ -796,7 +796,7 @@ def _required_literals(pattern: str) -> tuple[tuple[str, ...], ...]:
 
 
 def _mandatory_literals(items: list) -> Iterator[tuple[str, ...]]:
-    from re import _constants as c   # local, like _parser: a Python without it gets no prefilter, not an ImportError
+    from re import _constants as c  # local, like _parser: a Python without it gets no prefilter, not an ImportError
     run = ""
     for op, av in items + [(None, None)]:
         if op is c.LITERAL:
@@ -817,7 +817,7 @@ def _mandatory_literals(items: list) -> Iterator[tuple[str, ...]]:
 
 
 def _leading_literal(items: list) -> str:
-    from re import _constants as c   # local, like _parser: a Python without it gets no prefilter, not an ImportError
+    from re import _constants as c  # local, like _parser: a Python without it gets no prefilter, not an ImportError
     out = ""
     for op, av in items:
         if op is not c.LITERAL:
