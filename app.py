@@ -3,37 +3,38 @@ from __future__ import annotations
 
 import streamlit as st
 
+import ui
 from pipelines.jobs import runner
 from pipelines.store.settings import should_autoload_sample
 
 st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=":material/diversity_3:", layout="wide")
 
 if should_autoload_sample():
-    # First start on the default store: load the bundled sample in a child process (see jobs.py).
+    # First start on the default store: load the bundled sample in a child process (pipelines/jobs/runner.py).
     runner.start_sample_autoload()
 
+# The pages live in app_pages/, not pages/: Streamlit treats a folder named pages/ next to the entry
+# file as a legacy multipage app, and runs a deep link (and every AppTest.switch_page) on its own,
+# without this frame, until st.navigation has been called once in the process.
 PAGES = {
     "概要": [
-        st.Page("pages/home.py", title="経営サマリー", icon=":material/home:", url_path="home", default=True),
+        st.Page("app_pages/home.py", title="経営サマリー", icon=":material/home:", url_path="home", default=True),
     ],
     "分析": [
-        st.Page("pages/trends.py", title="トレンド", icon=":material/trending_up:", url_path="trends"),
-        st.Page("pages/themes.py", title="テーマ探索", icon=":material/category:", url_path="themes"),
-        st.Page("pages/cases.py", title="ケース一覧", icon=":material/list_alt:", url_path="cases"),
-        st.Page("pages/recurrence.py", title="再発", icon=":material/autorenew:", url_path="recurrence"),
-        st.Page("pages/flow.py", title="部門フロー", icon=":material/account_tree:", url_path="flow"),
+        st.Page("app_pages/trends.py", title="トレンド", icon=":material/trending_up:", url_path="trends"),
+        st.Page("app_pages/themes.py", title="テーマ探索", icon=":material/category:", url_path="themes"),
+        st.Page("app_pages/cases.py", title="ケース一覧", icon=":material/list_alt:", url_path="cases"),
+        st.Page("app_pages/recurrence.py", title="再発", icon=":material/autorenew:", url_path="recurrence"),
+        st.Page("app_pages/flow.py", title="部門フロー", icon=":material/account_tree:", url_path="flow"),
     ],
     "データ": [
-        st.Page("pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),
-        st.Page("pages/history.py", title="取り込み履歴", icon=":material/history:", url_path="history"),
+        st.Page("app_pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),
+        st.Page("app_pages/history.py", title="取り込み履歴", icon=":material/history:", url_path="history"),
     ],
 }
 
 navigation = st.navigation(PAGES)
 st.sidebar.caption("懸け橋 — 最前線の声を経営へ")
-
-from pages import ui  # noqa: E402  (imported after st.navigation has set up the app frame; see ui.frame)
-
 ui.begin_run()
 ui.sidebar_filters(navigation)
 navigation.run()

@@ -1,4 +1,4 @@
-"""AppTest for the 部門フロー page: the sample, an empty store, exports without events, filter changes."""
+"""AppTest of 部門フロー (app_pages/flow.py): the sample, an empty store, exports without events, filter changes."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pipelines.ingest.load import LoadOptions, load_file
@@ -14,23 +13,6 @@ from pipelines.store.settings import SAMPLE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "tests" / "data" / "flow"
-TIMEOUT = 90
-
-
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def open_flow(store: Path, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("KAKEHASHI_DB", str(store))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.switch_page("pages/flow.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def table_with(at: AppTest, *columns: str) -> pd.DataFrame:
@@ -42,9 +24,9 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def test_flow_page_on_the_sample(sample_store, monkeypatch):
+def test_flow_page_on_the_sample(sample_store, open_page):
     manifest = json.loads((SAMPLE_DIR / "manifest.json").read_text(encoding="utf-8"))
-    at = open_flow(sample_store, monkeypatch)
+    at = open_page(sample_store, "flow")
     assert at.title[0].value == "部門フロー"
     assert len(at.get("plotly_chart")) >= 5                      # flow, holding times, stalls, themes, matrix
     assert table_with(at, "滞留件数").iloc[0]["部署"] == manifest["slow_department"]
@@ -66,8 +48,8 @@ def test_flow_page_on_the_sample(sample_store, monkeypatch):
     assert int(metrics(at)["滞留ケース"].split()[0]) < before
 
 
-def test_flow_page_cause_filter(sample_store, monkeypatch):
-    at = open_flow(sample_store, monkeypatch)
+def test_flow_page_cause_filter(sample_store, open_page):
+    at = open_page(sample_store, "flow")
     cause = at.selectbox(key="flow_cause").options[1]           # the most frequent cause
     at.selectbox(key="flow_cause").set_value(cause).run()
     assert not at.exception
@@ -75,14 +57,16 @@ def test_flow_page_cause_filter(sample_store, monkeypatch):
     assert at.query_params["cause"] in (cause, [cause])         # shareable by link
 
 
-def test_flow_page_unknown_cause_in_the_link(sample_store, monkeypatch):
-    at = open_flow(sample_store, monkeypatch, query={"cause": "存在しない原因"})
+def test_flow_page_unknown_cause_in_the_link(sample_store, open_page):
+    at = open_page(sample_store, "flow", cause="存在しない原因")
+    assert not at.exception
     assert any("存在しない原因" in w.value and "ありません" in w.value for w in at.warning)
     assert at.selectbox(key="flow_cause").value == "（すべての原因）"
 
 
-def test_flow_page_empty_store(tmp_path, monkeypatch):
-    at = open_flow(tmp_path / "empty.duckdb", monkeypatch)
+def test_flow_page_empty_store(tmp_path, open_page):
+    at = open_page(tmp_path / "empty.duckdb", "flow")
+    assert not at.exception
     assert any("まだケースがありません" in i.value for i in at.info)
 
 
@@ -100,8 +84,8 @@ def route_store(tmp_path_factory) -> Path:
     return store
 
 
-def test_flow_page_without_events_says_what_is_missing(cases_only_store, monkeypatch):
-    at = open_flow(cases_only_store, monkeypatch)
+def test_flow_page_without_events_says_what_is_missing(cases_only_store, open_page):
+    at = open_page(cases_only_store, "flow")
     assert any("対応履歴" in w.value and "取り込まれていません" in w.value for w in at.warning)
     assert metrics(at)["最後の動きが分からないケース"] == "4 件"
     open_by_age = table_with(at, "未完了計").set_index("部署")
@@ -112,8 +96,8 @@ def test_flow_page_without_events_says_what_is_missing(cases_only_store, monkeyp
     assert not at.exception
 
 
-def test_flow_page_route_column_without_times(route_store, monkeypatch):
-    at = open_flow(route_store, monkeypatch)
+def test_flow_page_route_column_without_times(route_store, open_page):
+    at = open_page(route_store, "flow")
     at.sidebar.selectbox(key="f_period").set_value("all").run()
     assert not at.exception
     assert any("対応経路" in i.value and "日時がない" in i.value for i in at.info)

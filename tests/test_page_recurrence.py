@@ -1,4 +1,4 @@
-"""AppTest of the 再発 page ("pages/recurrence.py"): the sample with its planted returning cause and
+"""AppTest of 再発 (app_pages/recurrence.py): the sample with its planted returning cause and
 repeat customer, a filter change, an empty store, exports without countermeasures, events or
 customer IDs, and recording countermeasures through the form on a copy of a store."""
 from __future__ import annotations
@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pipelines.rules.causes import canonical_cause
@@ -17,13 +16,6 @@ from pipelines.store.settings import SAMPLE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data" / "recurrence"
-PAGE = "pages/recurrence.py"
-
-
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _load(store: Path, files: tuple[tuple[str, str], ...], analyse: bool = True) -> Path:
@@ -43,15 +35,6 @@ def fixture_store(tmp_path_factory) -> Path:
                  (("cases.csv", "cases"), ("countermeasures.csv", "countermeasures"), ("events.csv", "events")))
 
 
-def _page(store: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("KAKEHASHI_DB", str(store))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
-
-
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -65,10 +48,10 @@ def _texts(elements) -> str:
     return "\n".join(e.value for e in elements)
 
 
-def test_sample_shows_the_returning_cause_and_the_repeat_customer(sample_store, monkeypatch):
+def test_sample_shows_the_returning_cause_and_the_repeat_customer(sample_store, open_page):
     manifest = json.loads((SAMPLE_DIR / "manifest.json").read_text(encoding="utf-8"))
     returning = manifest["returning_cause"]
-    at = _page(sample_store, monkeypatch)
+    at = open_page(sample_store, "recurrence")
     fixed_on = date.fromisoformat(returning["countermeasure_date"])
     assert any(w.value.startswith(f"{canonical_cause(returning['cause'])}：{fixed_on.month}月{fixed_on.day}日の対策後")
                for w in at.warning)
@@ -91,8 +74,8 @@ def test_sample_shows_the_returning_cause_and_the_repeat_customer(sample_store, 
     assert (at.sidebar.multiselect(key="f_channels").value == ["電話"])
 
 
-def test_page_options_change_the_results(fixture_store, monkeypatch):
-    at = _page(fixture_store, monkeypatch)
+def test_page_options_change_the_results(fixture_store, open_page):
+    at = open_page(fixture_store, "recurrence")
     at.sidebar.selectbox(key="f_period").set_value("all").run()
     assert _table(at, "発生月数").iloc[0]["原因"] == "異物混入"
     at.number_input(key="rc_min_cases").set_value(40).run()
@@ -106,22 +89,24 @@ def test_page_options_change_the_results(fixture_store, monkeypatch):
     assert not at.exception
 
 
-def test_empty_store_points_to_the_upload_page(tmp_path, monkeypatch):
-    at = _page(tmp_path / "empty.duckdb", monkeypatch)
+def test_empty_store_points_to_the_upload_page(tmp_path, open_page):
+    at = open_page(tmp_path / "empty.duckdb", "recurrence")
+    assert not at.exception
     assert "まだケースがありません" in _texts(at.info)
     assert not at.tabs
 
 
-def test_export_without_countermeasures_or_events_says_what_is_missing(tmp_path, monkeypatch):
+def test_export_without_countermeasures_or_events_says_what_is_missing(tmp_path, open_page):
     store = _load(tmp_path / "cases-only.duckdb", (("cases.csv", "cases"),))
-    at = _page(store, monkeypatch)
+    at = open_page(store, "recurrence")
+    assert not at.exception
     notes = _texts(at.info)
     assert "再発防止策が登録されていません" in notes and "対応履歴" in notes
     assert "まだ再発防止策は登録されていません" in notes
     assert "判定" not in {c for d in at.dataframe for c in d.value.columns}
 
 
-def test_export_without_customers_or_analysis_says_what_is_missing(tmp_path, monkeypatch):
+def test_export_without_customers_or_analysis_says_what_is_missing(tmp_path, open_page, monkeypatch):
     # A theme rules file that does not parse: the load stores the cases but cannot analyse them.
     broken = tmp_path / "rules"
     broken.mkdir()
@@ -129,16 +114,17 @@ def test_export_without_customers_or_analysis_says_what_is_missing(tmp_path, mon
     monkeypatch.setenv("KAKEHASHI_RULES_DIR", str(broken))
     store = _load(tmp_path / "anonymous.duckdb", (("no_customer.csv", "cases"),), analyse=False)
     monkeypatch.delenv("KAKEHASHI_RULES_DIR")
-    at = _page(store, monkeypatch)
+    at = open_page(store, "recurrence")
+    assert not at.exception
     notes = _texts(at.info)
     assert "顧客ID" in notes and "テキスト分析の結果がありません" in notes and "テーマ辞書に誤り" in notes
     assert "原因のついたケースがありません" in notes
 
 
-def test_recording_countermeasures_through_the_form(fixture_store, tmp_path, monkeypatch):
+def test_recording_countermeasures_through_the_form(fixture_store, tmp_path, open_page):
     store = tmp_path / "copy.duckdb"
     shutil.copy(fixture_store, store)
-    at = _page(store, monkeypatch)
+    at = open_page(store, "recurrence")
     assert len(_table(at, "登録元")) == 6
 
     at.button(key="cm_submit").click().run()

@@ -1,4 +1,4 @@
-"""AppTest of the テーマ探索 page (pages/themes.py): every tab on the sample store, an empty store, a
+"""AppTest of テーマ探索 (app_pages/themes.py): every tab on the sample store, an empty store, a
 filter change, KWIC, the topic suggestion → editor hand-off, rule previews and a save that re-tags.
 
 Every test points KAKEHASHI_RULES_DIR at a copy of data/rules, so the editor never writes the
@@ -12,23 +12,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pipelines.reports import explore as ex
 from pipelines.store import filters as flt
 from pipelines.store.settings import RULES_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = "pages/themes.py"
-TIMEOUT = 90
+RETAG_SECONDS = 90   # how long the re-tag started by a save may take
 EDITOR, KWIC, TERMS, UNCLASSIFIED = "テーマ辞書の編集", "KWIC（文脈付き検索）", "特徴語・共起ネットワーク", "未分類・トピック提案"
-
-
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -39,11 +30,8 @@ def rules_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def _page(store: Path, monkeypatch, tab: str | None = None) -> AppTest:
-    monkeypatch.setenv("KAKEHASHI_DB", str(store))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("pages/themes.py").run()
+def _page(open_page, store: Path, tab: str | None = None) -> AppTest:
+    at = open_page(store, "themes")
     if tab:
         at.session_state["th_tab"] = tab
         at.run()
@@ -60,8 +48,8 @@ def _count(store: Path, query: str, params=()) -> int:
         return con.execute(query, list(params)).fetchall()[0][0]
 
 
-def test_distribution_tab_on_the_sample(sample_store, monkeypatch):
-    at = _page(sample_store, monkeypatch)
+def test_distribution_tab_on_the_sample(sample_store, open_page):
+    at = _page(open_page, sample_store)
     assert at.title[0].value == "テーマ探索"
     expected = ex.unclassified_cases(flt.Filters(), store=sample_store)
     metrics = _metrics(at)
@@ -71,8 +59,8 @@ def test_distribution_tab_on_the_sample(sample_store, monkeypatch):
     assert not at.exception and len(at.get("plotly_chart")) == 2
 
 
-def test_filter_change_narrows_every_count(sample_store, monkeypatch):
-    at = _page(sample_store, monkeypatch)
+def test_filter_change_narrows_every_count(sample_store, open_page):
+    at = _page(open_page, sample_store)
     at.sidebar.multiselect(key="f_channels").set_value(["電話"]).run()
     assert not at.exception
     expected = ex.unclassified_cases(flt.Filters(channels=("電話",)), store=sample_store)
@@ -82,8 +70,8 @@ def test_filter_change_narrows_every_count(sample_store, monkeypatch):
     assert not at.exception and at.dataframe[0].value["件数"].gt(0).all()
 
 
-def test_terms_tab_shows_terms_compounds_and_the_network(sample_store, monkeypatch):
-    at = _page(sample_store, monkeypatch)
+def test_terms_tab_shows_terms_compounds_and_the_network(sample_store, open_page):
+    at = _page(open_page, sample_store)
     at.selectbox(key="th_theme").set_value("delivery").run()
     at.session_state["th_tab"] = TERMS
     at.run()
@@ -96,8 +84,8 @@ def test_terms_tab_shows_terms_compounds_and_the_network(sample_store, monkeypat
     assert not at.exception and len(at.dataframe[2].value) == 30
 
 
-def test_kwic_tab_follows_the_term_and_the_search(sample_store, monkeypatch):
-    at = _page(sample_store, monkeypatch)
+def test_kwic_tab_follows_the_term_and_the_search(sample_store, open_page):
+    at = _page(open_page, sample_store)
     at.selectbox(key="th_theme").set_value("delivery").run()
     at.session_state["th_tab"] = KWIC
     at.run()
@@ -115,8 +103,8 @@ def test_kwic_tab_follows_the_term_and_the_search(sample_store, monkeypatch):
     assert at.number_input(key="th_kwic_page").value == 1   # a new search starts on its first page
 
 
-def test_unclassified_tab_lists_cases_and_fills_the_editor_from_a_suggestion(sample_store, monkeypatch):
-    at = _page(sample_store, monkeypatch)
+def test_unclassified_tab_lists_cases_and_fills_the_editor_from_a_suggestion(sample_store, open_page):
+    at = _page(open_page, sample_store)
     at.sidebar.selectbox(key="f_period").set_value("all").run()
     at.session_state["th_tab"] = UNCLASSIFIED
     at.run()
@@ -133,8 +121,8 @@ def test_unclassified_tab_lists_cases_and_fills_the_editor_from_a_suggestion(sam
     assert at.text_input(key="th_edit_id").value == "topic_1"
 
 
-def test_a_page_beyond_the_end_after_a_filter_change_starts_over(sample_store, monkeypatch):
-    at = _page(sample_store, monkeypatch)
+def test_a_page_beyond_the_end_after_a_filter_change_starts_over(sample_store, open_page):
+    at = _page(open_page, sample_store)
     at.sidebar.selectbox(key="f_period").set_value("all").run()
     at.session_state["th_tab"] = UNCLASSIFIED
     at.run()
@@ -145,9 +133,9 @@ def test_a_page_beyond_the_end_after_a_filter_change_starts_over(sample_store, m
     assert at.number_input(key="th_uncl_page").value == 1 and len(at.dataframe[0].value) > 0
 
 
-def test_editor_preview_of_a_valid_rule(sample_store, monkeypatch, rules_dir):
+def test_editor_preview_of_a_valid_rule(sample_store, open_page, rules_dir):
     before = (rules_dir / "themes.txt").read_bytes()
-    at = _page(sample_store, monkeypatch, EDITOR)
+    at = _page(open_page, sample_store, EDITOR)
     at.selectbox(key="th_edit_target").set_value("packaging").run()
     assert at.text_input(key="th_edit_name").value == "容器・包装"
     at.text_area(key="th_edit_rule").set_value("キャップ and 緩い").run()
@@ -161,9 +149,9 @@ def test_editor_preview_of_a_valid_rule(sample_store, monkeypatch, rules_dir):
     assert (rules_dir / "themes.txt").read_bytes() == before   # a preview never saves
 
 
-def test_editor_preview_of_an_invalid_rule_shows_where_and_saves_nothing(sample_store, monkeypatch, rules_dir):
+def test_editor_preview_of_an_invalid_rule_shows_where_and_saves_nothing(sample_store, open_page, rules_dir):
     before = (rules_dir / "themes.txt").read_bytes()
-    at = _page(sample_store, monkeypatch, EDITOR)
+    at = _page(open_page, sample_store, EDITOR)
     at.text_area(key="th_edit_rule").set_value("キャップ 蓋").run()
     at.button(key="th_preview_button").click().run()
     assert not at.exception
@@ -175,17 +163,18 @@ def test_editor_preview_of_an_invalid_rule_shows_where_and_saves_nothing(sample_
     assert "th_retag_job" not in at.session_state
 
 
-def test_empty_store_shows_the_way_to_the_upload_page(tmp_path, monkeypatch):
-    at = _page(tmp_path / "empty.duckdb", monkeypatch)
+def test_empty_store_shows_the_way_to_the_upload_page(tmp_path, open_page):
+    at = _page(open_page, tmp_path / "empty.duckdb")
+    assert not at.exception
     assert any("まだケースがありません" in i.value for i in at.info)
     assert not at.dataframe
 
 
-def test_save_rewrites_the_rule_and_retags_the_store(sample_store, tmp_path, monkeypatch, rules_dir):
+def test_save_rewrites_the_rule_and_retags_the_store(sample_store, tmp_path, open_page, rules_dir):
     store = tmp_path / "copy.duckdb"
     shutil.copy(sample_store, store)
     repo_rules = (RULES_DIR / "themes.txt").read_bytes()
-    at = _page(store, monkeypatch, EDITOR)
+    at = _page(open_page, store, EDITOR)
     at.selectbox(key="th_edit_target").set_value("packaging").run()
     at.text_input(key="th_edit_name").set_value("容器・キャップ")
     at.text_area(key="th_edit_rule").set_value("キャップ and 緩い").run()
@@ -195,7 +184,7 @@ def test_save_rewrites_the_rule_and_retags_the_store(sample_store, tmp_path, mon
     assert not at.exception
     assert "th_retag_job" in at.session_state
     assert any("更新中" in p.proto.text for p in at.get("progress"))
-    for _ in range(TIMEOUT):
+    for _ in range(RETAG_SECONDS):
         if "th_retag_job" not in at.session_state:
             break
         time.sleep(1)

@@ -1,122 +1,154 @@
-"""AppTest for every page, on one session-wide fixture store and on an empty store."""
+"""The frame around every page: app.py's navigation (each page has its test file), the shared
+sidebar filters (ui/sidebar.py) and the cached reads every page goes through (ui/data.py).
+Each page's own behaviour is tested in tests/test_page_<url_path>.py."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-from pipelines.ingest.load import LoadOptions, load_file
+import ui
+from pipelines.reports import summary
+from pipelines.store import db
+from pipelines.store.errors import KakehashiError
 
-ROOT = Path(__file__).resolve().parent.parent
-EXPORTS = ROOT / "tests" / "data" / "exports"
-TIMEOUT = 60
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 
-@pytest.fixture(scope="session")
-def fixture_store(tmp_path_factory) -> Path:
-    store = tmp_path_factory.mktemp("pages") / "store.duckdb"
-    for name in ("salesforce_ja_cp932.csv", "generic_ja.xlsx", "mixed_bad_rows.csv"):
-        load_file(EXPORTS / name, store, LoadOptions(workers=1))
-    load_file(EXPORTS / "events_ja.csv", store, LoadOptions(kind="events", workers=1))
+# -- the navigation ------------------------------------------------------------------------------
+
+def test_every_navigation_page_has_its_test_file(navigation):
+    missing = [f"tests/test_page_{url_path}.py ({page})" for url_path, page in navigation.items()
+               if not (TESTS / f"test_page_{url_path}.py").exists()]
+    assert not missing, "pages in app.py's navigation without a test file: " + ", ".join(missing)
+
+
+def test_every_page_test_file_belongs_to_a_navigation_page(navigation):
+    stale = [path.name for path in TESTS.glob("test_page_*.py") if path.stem.removeprefix("test_page_") not in navigation]
+    assert not stale, f"test files for pages no longer in app.py's navigation: {stale}"
+
+
+def test_every_page_test_checks_for_an_exception():
+    """A page test that forgets `assert not at.exception` passes on a page that crashed half-way."""
+    unchecked = []
+    for path in sorted(TESTS.glob("test_page_*.py")):
+        source = path.read_text(encoding="utf-8")
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") \
+                    and "assert not at.exception" not in ast.get_source_segment(source, node):
+                unchecked.append(f"{path.name}::{node.name}")
+    assert not unchecked, "page tests without `assert not at.exception`: " + ", ".join(unchecked)
+
+
+def test_every_url_path_is_its_file_name(navigation):
+    # open_page and bench/bench_pages.py open a page before the first run, when AppTest can only
+    # find it by its file name; a different url_path would silently open the default page.
+    assert all(Path(page).stem == url_path for url_path, page in navigation.items()), navigation
+
+
+def test_the_pages_folder_is_not_named_pages(navigation):
+    # Streamlit treats a folder named pages/ next to the entry file as a legacy multipage app: a
+    # deep link (and every AppTest.switch_page) would run the page without app.py around it.
+    assert not (ROOT / "pages").exists()
+    assert {Path(page).parent.name for page in navigation.values()} == {"app_pages"}
+
+
+def test_a_deep_link_runs_inside_the_app_frame(tmp_path, open_page):
+    at = open_page(tmp_path / "empty.duckdb", "trends")
+    assert not at.exception
+    assert at.title[0].value == "トレンド"
+    assert at.sidebar.selectbox(key="f_period").value == "4w"          # the shared filters from app.py
+
+
+# -- the shared filters in the sidebar -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    from pipelines.ingest.load import LoadOptions, load_file
+
+    store = tmp_path_factory.mktemp("filters") / "store.duckdb"
+    load_file(TESTS / "data" / "exports" / "salesforce_ja_cp932.csv", store, LoadOptions(workers=1))
     return store
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
+def test_a_shared_link_sets_the_sidebar(small_store, open_page):
+    at = open_page(small_store, period="quarter", channel=["電話"])
+    assert not at.exception
+    assert at.sidebar.selectbox(key="f_period").value == "quarter"
+    assert at.sidebar.multiselect(key="f_channels").value == ["電話"]
 
 
-def _app(store: Path, monkeypatch) -> AppTest:
+def test_a_filter_change_reaches_the_url_and_survives_a_page_switch(small_store, open_page, navigation):
+    at = open_page(small_store)
+    assert dict(at.query_params) == {}
+    at.sidebar.multiselect(key="f_channels").set_value(["電話"]).run()
+    at.sidebar.selectbox(key="f_period").set_value("all").run()
+    assert not at.exception
+    assert at.query_params["channel"] in ("電話", ["電話"]) and at.query_params["period"] in ("all", ["all"])
+    at.switch_page(navigation["upload"]).run()          # a page without filters
+    assert not at.sidebar.get("multiselect")
+    at.switch_page(navigation["home"]).run()
+    assert not at.exception
+    assert at.sidebar.multiselect(key="f_channels").value == ["電話"]
+    assert at.query_params["channel"] in ("電話", ["電話"])
+
+
+# -- cached reads ----------------------------------------------------------------------------------
+
+CALLS: list[tuple[str, object]] = []
+
+
+def first_read(value, store=None):
+    CALLS.append(("first", value))
+    return ("first", value, store)
+
+
+def second_read(value, store=None):
+    CALLS.append(("second", value))
+    return ("second", value, store)
+
+
+def test_reads_are_cached_per_function_store_version_and_viewer(tmp_path, monkeypatch):
+    store = tmp_path / "store.duckdb"
     monkeypatch.setenv("KAKEHASHI_DB", str(store))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    return at
+    CALLS.clear()
+    assert ui.query(first_read, 1) == ("first", 1, str(store))
+    assert ui.query(first_read, 1) == ("first", 1, str(store))        # cached
+    assert ui.query(second_read, 1) == ("second", 1, str(store))      # same arguments, another function
+    assert ui.query(first_read, 2) == ("first", 2, str(store))
+    assert ui.query(first_read, 1, viewer="品質保証部") == ("first", 1, str(store))
+    assert CALLS == [("first", 1), ("second", 1), ("first", 2), ("first", 1)]
+    with db.writer(store) as con:                                      # any write bumps the version
+        db.bump_version(con)
+    assert ui.query(first_read, 1) == ("first", 1, str(store))
+    assert CALLS[-1] == ("first", 1) and len(CALLS) == 5
 
 
-def navigation_pages() -> list[str]:
-    """Page files named in app.py's st.navigation."""
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
-    return [node.args[0].value for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page"]
+def test_a_read_needs_a_function_with_a_name():
+    with pytest.raises(TypeError, match="module-level function"):
+        ui.query(lambda store=None: 1)
 
 
-def test_every_navigation_page_has_an_apptest():
-    tested = "".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_*.py"))
-    for page in navigation_pages():
-        assert f'"{page}"' in tested, f"{page} is in the navigation but has no AppTest"
-
-
-def test_every_page_starts_inside_the_app_frame():
-    for page in navigation_pages():
-        assert "ui.frame()" in (ROOT / page).read_text(encoding="utf-8"), f"{page} does not call ui.frame()"
-
-
-def test_home_shows_counts(fixture_store, monkeypatch):
-    at = _app(fixture_store, monkeypatch)
-    assert not at.exception
-    assert "ケース数" in {m.label for m in at.metric}  # the default page (直近4週)
-    at.sidebar.selectbox(key="f_period").set_value("all").run()   # 全期間: every loaded case
-    assert not at.exception
-    assert {m.label: m.value for m in at.metric}["ケース数"] == "35 件"
-    at.switch_page("pages/home.py").run()
-    assert {m.label: m.value for m in at.metric}["ケース数"] == "35 件"
-
-
-def test_home_empty_store_points_to_upload(tmp_path, monkeypatch):
-    at = _app(tmp_path / "empty.duckdb", monkeypatch)
-    assert not at.exception
-    assert any("まだケースがありません" in i.value for i in at.info)
-
-
-def test_history_lists_imports_and_rejected_rows(fixture_store, monkeypatch):
-    at = _app(fixture_store, monkeypatch)
-    at.switch_page("pages/history.py").run()
-    assert not at.exception
-    history = at.dataframe[0].value
-    assert set(history["状態"]) == {"完了"}
-    assert history["除外"].max() == 6
-    rejected = at.dataframe[1].value
-    assert len(rejected) == 6 and rejected["理由"].str.contains("受付日時|問い合わせ内容").all()
-
-
-def test_history_empty_store(tmp_path, monkeypatch):
-    at = _app(tmp_path / "empty.duckdb", monkeypatch)
-    at.switch_page("pages/history.py").run()
-    assert not at.exception
-    assert any("取り込みの記録がありません" in i.value for i in at.info)
-
-
-def test_upload_page_validates_and_reports_rejects(fixture_store, monkeypatch):
-    at = _app(fixture_store, monkeypatch)
-    at.switch_page("pages/upload.py").run()
-    assert not at.exception
-    at.session_state["upload_staged"] = (str(EXPORTS / "mixed_bad_rows.csv"), "mixed_bad_rows.csv")
+def test_a_busy_store_reads_as_none_and_pages_say_so(exports_store, open_page, monkeypatch):
+    at = open_page(exports_store)
+    assert not at.exception and at.metric
+    monkeypatch.setattr(db, "store_version", lambda path=None: "busy")    # another process is writing
+    assert ui.query(first_read, 1) is None
     at.run()
     assert not at.exception
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"データ行": "14", "取り込める行": "8", "ファイル内の重複": "0", "除外される行": "6"}
-    assert at.selectbox(key="map_cases_received_at_自動判定").value == "受付日"
+    assert any("更新中" in i.value for i in at.info) and not at.metric
 
 
-def test_upload_page_refuses_bad_file_in_japanese(fixture_store, monkeypatch):
-    at = _app(fixture_store, monkeypatch)
-    at.switch_page("pages/upload.py").run()
-    at.session_state["upload_staged"] = (str(EXPORTS / "no_text_column.csv"), "no_text_column.csv")
-    at.run()
+def refuse(filters, store=None):
+    raise KakehashiError("bad_option", "この期間は選べません。", "This period cannot be chosen.",
+                         hint_ja="サイドバーで期間を選び直してください。")
+
+
+def test_a_refused_read_shows_its_japanese_message(exports_store, open_page, monkeypatch):
+    monkeypatch.setattr(summary, "kpis", refuse)
+    at = open_page(exports_store)
     assert not at.exception
-    assert any("問い合わせ内容" in e.value and "見つかりません" in e.value for e in at.error)
-
-
-def test_upload_page_kind_switch_to_events(fixture_store, monkeypatch):
-    at = _app(fixture_store, monkeypatch)
-    at.switch_page("pages/upload.py").run()
-    at.radio(key="upload_kind").set_value("events").run()
-    at.session_state["upload_staged"] = (str(EXPORTS / "events_ja.csv"), "events_ja.csv")
-    at.run()
-    assert not at.exception
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["データ行"] == "12" and metrics["除外される行"] == "0"
+    assert [e.value for e in at.error] == ["この期間は選べません。\nサイドバーで期間を選び直してください。"]
+    assert not at.metric

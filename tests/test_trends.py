@@ -1,4 +1,4 @@
-"""トレンド: counts and shares over time (pipelines/reports/trends.py) and the page (pages/trends.py)."""
+"""トレンド: counts and shares over time (pipelines/reports/trends.py); the page is tested in test_page_trends.py."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,13 +7,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from pipelines.reports import trends
 from pipelines.store.filters import Filters
 
-ROOT = Path(__file__).resolve().parent.parent
 JULY = Filters(preset="custom", start=date(2025, 7, 1), end=date(2025, 7, 31))
 
 
@@ -131,77 +128,3 @@ def test_empty_store_has_no_rows(tmp_path):
     assert trend.period_cases == 0 and trend.frame["count"].sum() == 0
     assert trends.breakdown(Filters(), "cause", store=tmp_path / "empty.duckdb").empty
 
-
-# ---------------------------------------------------------------- the page
-
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def open_trends(store: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("KAKEHASHI_DB", str(store))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/trends.py").run()
-    assert not at.exception
-    return at
-
-
-def captions(at: AppTest) -> str:
-    return " ".join(c.value for c in at.caption)
-
-
-def test_page_renders_on_the_sample_and_follows_controls(sample_store, monkeypatch):
-    at = open_trends(sample_store, monkeypatch)
-    assert at.title[0].value == "トレンド"
-    assert "ケース×テーマ" in captions(at) and "網掛けが選択期間" in captions(at)
-    breakdown = at.dataframe[0].value
-    assert "容器・包装" in set(breakdown["テーマ"])
-    at.segmented_control(key="tr_granularity").set_value("month").run()
-    assert not at.exception
-    at.segmented_control(key="tr_dimension").set_value("cause").run()
-    assert not at.exception and "原因未特定" in captions(at)
-    assert "梱包不良" in set(at.dataframe[0].value["原因"])
-    at.segmented_control(key="tr_measure").set_value("share").run()
-    assert not at.exception and "構成比は" in captions(at)
-    at.sidebar.multiselect(key="f_channels").set_value(["電話"]).run()
-    assert not at.exception
-    assert at.segmented_control(key="tr_dimension").value == "cause"
-
-
-def test_page_lists_the_planted_spike_with_links_to_its_cases(sample_store, monkeypatch):
-    at = open_trends(sample_store, monkeypatch)
-    at.sidebar.selectbox(key="f_period").set_value("custom").run()
-    at.sidebar.date_input(key="f_range").set_value((date(2025, 7, 1), date(2025, 7, 31))).run()
-    assert not at.exception
-    listed = at.dataframe[1].value
-    assert {"種類", "対象", "開始日", "検知日", "観測", "通常", "q値", "増えた語"} <= set(listed.columns)
-    assert listed["対象"].str.contains("梱包不良").any()
-    links = [link for link in at.get("page_link") if "梱包不良" in link.label]
-    query = links[0].proto.query_string if links else ""
-    assert "cause=" in query and "period=custom" in query and "from=2025-07" in query
-
-
-def test_page_on_an_empty_store_points_to_upload(tmp_path, monkeypatch):
-    at = open_trends(tmp_path / "empty.duckdb", monkeypatch)
-    assert any("まだケースがありません" in i.value for i in at.info)
-
-
-def test_page_says_when_the_filters_leave_nothing(sample_store, monkeypatch):
-    at = open_trends(sample_store, monkeypatch)
-    at.sidebar.selectbox(key="f_period").set_value("custom").run()
-    at.sidebar.date_input(key="f_range").set_value((date(2020, 1, 1), date(2020, 1, 31))).run()
-    assert not at.exception
-    assert any("当てはまるケースがありません" in i.value for i in at.info)
-
-
-def test_page_on_a_short_unanalysed_export_says_what_alerts_need(tmp_path, monkeypatch):
-    from pipelines.ingest.load import LoadOptions, load_file
-
-    store = tmp_path / "short.duckdb"
-    load_file(ROOT / "tests" / "data" / "exports" / "salesforce_ja_cp932.csv", store, LoadOptions(workers=1))
-    at = open_trends(store, monkeypatch)
-    assert "未分類" in set(at.dataframe[0].value["テーマ"])          # loaded, not analysed yet: no themes
-    assert any("29日分以上のデータが必要" in i.value for i in at.info)

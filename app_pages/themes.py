@@ -13,15 +13,13 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import ui
+import ui
 from pipelines.jobs import runner
 from pipelines.nlp.text import normalize
 from pipelines.reports import explore, shared
 from pipelines.reports.caselist import LEVELS
 from pipelines.rules import themes as th
 from pipelines.store import filters as flt
-
-ui.frame()
 
 TABS = ("分布・推移", "特徴語・共起ネットワーク", "KWIC（文脈付き検索）", "未分類・トピック提案", "テーマ辞書の編集")
 TAB_DIST, TAB_TERMS, TAB_KWIC, TAB_UNCLASSIFIED, TAB_EDITOR = TABS
@@ -92,11 +90,11 @@ _retag_status()
 ui.wait_for_running_jobs()
 
 overview = ui.store_overview("テーマごとの件数・特徴語・共起ネットワーク・文脈付き検索が表示されます。")
-names = ui.fetch("explore.theme_names")
+names = ui.fetch(explore.theme_names)
 
 filters = ui.filters()
-period = ui.query("period", filters)
-distribution = ui.query("explore.theme_distribution", filters)
+period = ui.query(shared.period, filters)
+distribution = ui.query(explore.theme_distribution, filters)
 if period is None or distribution is None:
     ui.busy_notice()
     st.stop()
@@ -125,7 +123,7 @@ tab = dict(zip(TABS, tabs))
 # -- 分布・推移 ----------------------------------------------------------------------------------
 
 def render_distribution() -> None:
-    scope = ui.query("explore.unclassified_cases", filters, 1, 1)
+    scope = ui.query(explore.unclassified_cases, filters, 1, 1)
     if scope is None:
         ui.busy_notice()
         return
@@ -148,7 +146,7 @@ def render_distribution() -> None:
 
     grain = st.radio("推移の単位", ["week", "month"], format_func={"week": "週別", "month": "月別"}.get,
                      horizontal=True, key="th_grain")
-    trend = ui.query("explore.theme_trend", filters, grain)
+    trend = ui.query(explore.theme_trend, filters, grain)
     if trend is None:
         ui.busy_notice()
         return
@@ -215,8 +213,8 @@ def network_figure(network: explore.Network) -> go.Figure:
 
 
 def render_terms() -> None:
-    terms = ui.query("explore.top_terms", filters, theme, TERM_LIMIT)
-    compounds = ui.query("explore.top_compounds", filters, theme, COMPOUND_LIMIT)
+    terms = ui.query(explore.top_terms, filters, theme, TERM_LIMIT)
+    compounds = ui.query(explore.top_compounds, filters, theme, COMPOUND_LIMIT)
     if terms is None or compounds is None:
         ui.busy_notice()
         return
@@ -254,7 +252,7 @@ def render_terms() -> None:
     edges = controls[0].slider("描画する共起関係（上位）", 10, 150, step=10, key="th_edges")
     min_cases = controls[1].number_input("語の最小出現ケース数（0 = 自動）", min_value=0, max_value=10_000, step=1,
                                          key="th_min_cases")
-    network = ui.query("explore.cooccurrence", filters, theme, int(edges), int(min_cases) or None)
+    network = ui.query(explore.cooccurrence, filters, theme, int(edges), int(min_cases) or None)
     if network is None:
         ui.busy_notice()
         return
@@ -279,8 +277,8 @@ def _reset_kwic_page() -> None:
 
 
 def render_kwic() -> None:
-    terms = ui.query("explore.top_terms", filters, theme, TERM_LIMIT)
-    compounds = ui.query("explore.top_compounds", filters, theme, COMPOUND_LIMIT)
+    terms = ui.query(explore.top_terms, filters, theme, TERM_LIMIT)
+    compounds = ui.query(explore.top_compounds, filters, theme, COMPOUND_LIMIT)
     if terms is None or compounds is None:
         ui.busy_notice()
         return
@@ -310,13 +308,13 @@ def render_kwic() -> None:
     elif option.startswith("c:"):
         text = option[2:]
     page_number = int(st.session_state.get("th_kwic_page", 1))
-    result = ui.query("explore.kwic", filters, theme, term, text, page_number, PAGE_SIZE)
+    result = ui.query(explore.kwic, filters, theme, term, text, page_number, PAGE_SIZE)
     if result is None:
         ui.busy_notice()
         return
     if page_number > result.pages:
         st.session_state["th_kwic_page"] = page_number = 1
-        result = ui.query("explore.kwic", filters, theme, term, text, 1, PAGE_SIZE)
+        result = ui.query(explore.kwic, filters, theme, term, text, 1, PAGE_SIZE)
         if result is None:
             ui.busy_notice()
             return
@@ -372,7 +370,7 @@ def _fill_editor(rule: str, terms: str, topic_no: int) -> None:
 
 
 def render_unclassified() -> None:
-    first = ui.query("explore.unclassified_cases", filters, 1, PAGE_SIZE)
+    first = ui.query(explore.unclassified_cases, filters, 1, PAGE_SIZE)
     if first is None:
         ui.busy_notice()
         return
@@ -387,7 +385,7 @@ def render_unclassified() -> None:
     if page_number > first.pages:   # the filters changed under a later page
         st.session_state["th_uncl_page"] = page_number = 1
     st.number_input(f"ページ（全 {first.pages:,}）", min_value=1, max_value=first.pages, step=1, key="th_uncl_page")
-    result = first if page_number == 1 else ui.query("explore.unclassified_cases", filters, page_number, PAGE_SIZE)
+    result = first if page_number == 1 else ui.query(explore.unclassified_cases, filters, page_number, PAGE_SIZE)
     if result is None:
         ui.busy_notice()
         return
@@ -399,7 +397,7 @@ def render_unclassified() -> None:
     st.caption("未分類のケースを、よく一緒に出てくる語でまとめた候補です（NMF、同じデータなら毎回同じ結果）。"
                "「エディタに入れる」で、そのルールを新しいテーマとしてテーマ辞書の編集に入れます。"
                "保存する前にプレビューで該当ケースを確かめてください。")
-    suggestions = ui.query("explore.topic_suggestions", filters)
+    suggestions = ui.query(explore.topic_suggestions, filters)
     if suggestions is None:
         ui.busy_notice()
         return
@@ -507,8 +505,8 @@ def render_editor() -> None:
                  help="例: 届く!neg（届かない）／ near(荷物, 遅れる, 8) ／ キャップ and (緩い | 漏れる) ／ text:置き配。"
                       "詳しくは docs/themes.md")
     buttons = st.columns([1, 1, 1, 3])
-    # Callbacks, not `if st.button(...)`: they run before the script, so the result survives the
-    # rerun ui.frame() may ask for (a button is True for one script run only).
+    # Callbacks, not `if st.button(...)`: they run before the script, so their result is in the
+    # session before the page draws and survives any rerun (a button is True for one script run only).
     buttons[0].button("プレビュー", key="th_preview_button", on_click=_preview, args=(explore.theme_headers(rules),),
                       icon=":material/visibility:")
     buttons[1].button("保存", key="th_save_button", on_click=_save, args=(path,), type="primary", icon=":material/save:")
@@ -529,7 +527,7 @@ def render_editor() -> None:
 
 
 def _preview(headers: tuple[tuple[str, str, str], ...]) -> None:
-    result = ui.query("explore.preview_rule", _draft(), headers)
+    result = ui.query(explore.preview_rule, _draft(), headers)
     st.session_state["th_preview"] = "busy" if result is None else result
 
 

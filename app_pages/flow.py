@@ -9,12 +9,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
 
-from pages import ui
-from pipelines.reports import flow
+import ui
+from pipelines.reports import flow, shared
 from pipelines.reports.shared import csv_for_excel
 from pipelines.store.definitions import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
-
-ui.frame()
 
 st.title("部門フロー")
 st.caption("ケースが部署から部署へどう渡り、どこで止まり、どこで行き来しているか。")
@@ -81,7 +79,7 @@ def coverage_notes(cov: flow.Coverage) -> None:
         st.warning("対応履歴（部署間の移管の記録）が取り込まれていません。担当部署と対応状況から分かる"
                    "「いまの担当」と「受付からの経過日数」だけを表示します。部署間の流れ・保持時間・滞留・差し戻しを見るには、"
                    "ケース番号・日時・移管元・移管先の列がある対応履歴ファイルを取り込んでください。", icon=":material/info:")
-        st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
+        ui.upload_link()
     if cov.route_cases:
         st.info(f"{cov.route_cases:,} 件のケースは、対応経路の列だけから移管が分かります。経路には日時がないため、"
                 "流れと件数には使い、保持時間と滞留には使っていません。", icon=":material/route:")
@@ -138,7 +136,7 @@ def _faded(color: str) -> str:
 
 
 def render_flow(filters, options: dict) -> None:
-    links = ui.fetch("flow.sankey_links", filters, options["cause"], options["max_hops"])
+    links = ui.fetch(flow.sankey_links, filters, options["cause"], options["max_hops"])
     if links.empty:
         st.info("この条件に当てはまるケースがありません。サイドバーの期間や絞り込みを変えてください。", icon=":material/filter_alt_off:")
         return
@@ -150,7 +148,7 @@ def render_flow(filters, options: dict) -> None:
 # ---------------------------------------------------------------- per department
 
 def render_departments(filters, options: dict) -> None:
-    stats = ui.fetch("flow.department_stats", filters, options["cause"])
+    stats = ui.fetch(flow.department_stats, filters, options["cause"])
     if stats.empty:
         st.info("この条件に当てはまるケースがありません。", icon=":material/filter_alt_off:")
         return
@@ -180,7 +178,7 @@ def render_departments(filters, options: dict) -> None:
 # ---------------------------------------------------------------- stalls
 
 def render_stalls(filters, options: dict) -> None:
-    result = ui.fetch("flow.stalls", filters, options["cause"], options["stall_days"])
+    result = ui.fetch(flow.stalls, filters, options["cause"], options["stall_days"])
     cols = st.columns(3)
     cols[0].metric("滞留ケース", f"{len(result.cases):,} 件")
     cols[1].metric("未完了ケース", f"{result.open_cases:,} 件")
@@ -210,7 +208,7 @@ def render_stalls(filters, options: dict) -> None:
 # ---------------------------------------------------------------- ping-pong
 
 def render_ping_pong(filters, options: dict) -> None:
-    result = ui.fetch("flow.ping_pong", filters, options["cause"])
+    result = ui.fetch(flow.ping_pong, filters, options["cause"])
     if result.cases.empty:
         st.success("期間内に、部署のあいだを行き来したケースはありません。", icon=":material/check_circle:")
         return
@@ -233,7 +231,7 @@ def render_ping_pong(filters, options: dict) -> None:
 # ---------------------------------------------------------------- escalation check
 
 def render_escalation(filters, options: dict, colors: dict[str, str]) -> None:
-    result = ui.fetch("flow.escalation_check", filters, options["cause"], options["min_level"],
+    result = ui.fetch(flow.escalation_check, filters, options["cause"], options["min_level"],
                    options["within_hours"], options["signals"])
     limit = f"{options['within_hours']:g} 時間"
     severe_words = f"感情レベル {options['min_level']} 以上" + (
@@ -280,7 +278,7 @@ def render_escalation(filters, options: dict, colors: dict[str, str]) -> None:
 # ---------------------------------------------------------------- theme × department
 
 def render_matrix(filters, options: dict) -> None:
-    matrix = ui.fetch("flow.theme_department_matrix", filters, options["cause"])
+    matrix = ui.fetch(flow.theme_department_matrix, filters, options["cause"])
     if matrix.empty:
         st.info("この条件に当てはまるケースがありません。", icon=":material/filter_alt_off:")
         return
@@ -309,12 +307,12 @@ overview = ui.store_overview("部署間の移管の流れ・滞留・ピンポ�
                               "（対応履歴＝部署間の移管の記録も取り込んでください）。")
 
 current = ui.filters()
-options = controls(ui.fetch("flow.cause_options"))
-period = ui.fetch("period", current)
+options = controls(ui.fetch(flow.cause_options))
+period = ui.fetch(shared.period, current)
 st.caption(f"期間: {period.label}（{period.start:%Y/%m/%d}〜{period.end - timedelta(days=1):%Y/%m/%d}）　"
            f"基準時点: {period.now:%Y/%m/%d %H:%M}"
            + (f"　原因: {options['cause']}" if options["cause"] else ""))
-coverage = ui.fetch("flow.coverage", current, options["cause"])
+coverage = ui.fetch(flow.coverage, current, options["cause"])
 coverage_notes(coverage)
 
 tabs = st.tabs(["流れ", "部署別", "滞留", "差し戻し", "エスカレーション確認", "テーマ × 部署"])

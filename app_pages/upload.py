@@ -8,15 +8,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import ui
+import ui
 from pipelines.ingest import mapping as mapping_mod
 from pipelines.ingest import preview
 from pipelines.jobs import runner
 from pipelines.reports import shared
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import jobs_dir
-
-ui.frame()
 
 KINDS = {"cases": "ケース（問い合わせ・苦情の一覧）", "events": "対応履歴（部署間の移管記録）",
          "countermeasures": "再発防止策の記録"}
@@ -37,7 +35,7 @@ def job_panel() -> None:
         ui.job_progress(state)
         for result in state.get("results", []):
             if result.get("rejected"):
-                rejected = ui.query("rejected_rows", result["batch_id"])
+                rejected = ui.query(shared.rejected_rows, result["batch_id"])
                 if rejected is not None and not rejected.empty:
                     st.download_button(f"{result['file']} の除外行を CSV でダウンロード（{len(rejected):,} 行）",
                                        shared.csv_for_excel(rejected), file_name=f"除外行_{result['batch_id']}.csv",
@@ -83,7 +81,7 @@ if path is not None:
 
         st.subheader("2. 列の対応づけ")
         presets = mapping_mod.presets()
-        saved = ui.query("saved_mapping_names") or []
+        saved = ui.query(shared.saved_mapping_names) or []
         choices = ["自動判定"] + [f"プリセット: {presets[n].get('label', n)}" for n in presets] + [f"保存済み: {n}" for n in saved]
         preset_choice = st.selectbox("対応づけの元", choices, key="upload_preset")
         base = dict(inspection.auto)
@@ -94,7 +92,7 @@ if path is not None:
             except KakehashiError:
                 base = {f: h for f, h in base.items()}  # required fields missing: keep the automatic guess
         elif preset_choice.startswith("保存済み"):
-            base = ui.query("saved_mapping", preset_choice.removeprefix("保存済み: ")) or base
+            base = ui.query(shared.saved_mapping, preset_choice.removeprefix("保存済み: ")) or base
         headers = [NONE] + [h for h in source.header if h]
         required = mapping_mod.required_for(kind)
         chosen: dict[str, str] = {}

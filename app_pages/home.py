@@ -10,12 +10,12 @@ from datetime import timedelta
 import plotly.express as px
 import streamlit as st
 
-from pages import ui
+import ui
+from pipelines.detect import alerts
 from pipelines.detect.alert import DIMENSIONS, KINDS
+from pipelines.reports import shared, summary
 from pipelines.reports.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
 from pipelines.store import filters as flt
-
-ui.frame()
 
 st.title("経営サマリー")
 ui.wait_for_running_jobs()
@@ -83,9 +83,9 @@ def _priority_row(item, filters: flt.Filters) -> None:
 overview = ui.store_overview("ここに期間の件数・増えている問題・まず手を打つべきことが表示されます。")
 
 current_filters = ui.filters()
-kpis = ui.fetch("summary.kpis", current_filters)
+kpis = ui.fetch(summary.kpis, current_filters)
 period = kpis.period
-theme_names = {theme_id: name for theme_id, name in (ui.query("filter_options") or {}).get("themes", [])}
+theme_names = {theme_id: name for theme_id, name in (ui.query(shared.filter_options) or {}).get("themes", [])}
 described = flt.describe(current_filters, theme_names)
 one_day = timedelta(days=1)
 st.caption(f"{period.label}：{_day(period.start)}〜{_day(period.end - one_day)}"
@@ -97,9 +97,9 @@ if kpis.current.cases == 0:
             icon=":material/filter_alt_off:")
     st.stop()
 
-alerts = ui.query("alerts.current", current_filters, budget=5)
-summary = ui.query("summary.home", current_filters, tuple(alerts)) if alerts is not None else None
-if summary is None:
+current_alerts = ui.query(alerts.current, current_filters, budget=5)
+home = ui.query(summary.home, current_filters, tuple(current_alerts)) if current_alerts is not None else None
+if home is None:
     ui.busy_notice()
     st.stop()
 
@@ -142,7 +142,7 @@ if not comparable:
 
 # -- priority ranking ---------------------------------------------------------------------------
 st.subheader("まず手を打つべきこと", help=PRIORITY_HELP)
-ranking = summary.priorities
+ranking = home.priorities
 if ranking.empty:
     st.info(f"目立つ項目はありません（期間内 {MIN_CASES} 件以上の項目が対象です）。", icon=":material/task_alt:")
 
@@ -158,9 +158,9 @@ if len(rows) > 5:
 # -- alerts -------------------------------------------------------------------------------------
 st.subheader("アラート", help="急増・持続的な増加・対策後の再発を、偶然の揺らぎと区別して検出したものです"
                            "（重要度の高い順に最大 5 件）。")
-if not alerts:
+if not current_alerts:
     st.success("いま検出されているアラートはありません。", icon=":material/check_circle:")
-for alert in alerts:
+for alert in current_alerts:
     with st.container(border=True):
         left, right = st.columns([5, 1], vertical_alignment="center")
         left.text(alert.message or f"{alert.name}（{DIMENSIONS.get(alert.dimension, alert.dimension)}）："
@@ -174,7 +174,7 @@ for alert in alerts:
 st.subheader("増えているテーマと原因",
              help=f"直前の期間より増えたもの（期間内 {MIN_CASES} 件以上）。増え方のはっきりしている順です。")
 left, right = st.columns(2)
-for column, frame, label in ((left, summary.rising_themes, "テーマ"), (right, summary.rising_causes, "原因")):
+for column, frame, label in ((left, home.rising_themes, "テーマ"), (right, home.rising_causes, "原因")):
     with column:
         if frame.empty:
             st.caption(f"直前の期間より増えた{label}はありません。")
@@ -183,7 +183,7 @@ for column, frame, label in ((left, summary.rising_themes, "テーマ"), (right,
         table = table.rename(columns={"name": label, "cases": "件数", "previous": "前期間"})
         ui.text_table(table[[label, "件数", "前期間", "増減"]])
 
-weekly = summary.weekly
+weekly = home.weekly
 if not weekly.empty:
     figure = px.bar(weekly, x="週", y="件数", color="期間", height=240, title="週別の受付件数",
                     color_discrete_map={"今期": "#1F77B4", "前期": "#9ECAE1", "それ以前": "#D9D9D9"},

@@ -9,14 +9,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import ui
+import ui
 from pipelines.detect import returns
 from pipelines.jobs import runner
-from pipelines.reports import recurrence
+from pipelines.reports import recurrence, shared
 from pipelines.reports.shared import csv_for_excel
 from pipelines.store.errors import KakehashiError
-
-ui.frame()
 
 st.title("再発")
 ui.wait_for_running_jobs()
@@ -52,15 +50,15 @@ def missing_notes(status: recurrence.DataStatus) -> None:
         st.info("\n".join(f"- {n}" for n in notes), icon=":material/info:")
 
 
-status = ui.fetch("recurrence.data_status")
+status = ui.fetch(recurrence.data_status)
 if status.cases == 0:
     st.info("まだケースがありません。お客様相談室の CRM や表計算ソフトから書き出したファイルを取り込むと、"
             "繰り返し起きる原因や再発防止策の効果をここで確認できます。", icon=":material/inbox:")
-    st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
+    ui.upload_link()
     st.stop()
 
 flt = ui.filters()
-period = ui.fetch("period", flt)
+period = ui.fetch(shared.period, flt)
 missing_notes(status)
 
 tab_causes, tab_effects, tab_repeats, tab_duplicates, tab_log = st.tabs(
@@ -77,7 +75,7 @@ def recurring_section() -> None:
                                     key="rc_min_cases")
     fallback = right.checkbox("原因のないケースはテーマで数える", key="rc_theme_fallback")
     options = recurrence.RecurringOptions(months=int(months), min_cases=int(min_cases), theme_fallback=fallback)
-    result = ui.fetch("recurrence.recurring_causes", flt, options)
+    result = ui.fetch(recurrence.recurring_causes, flt, options)
     table = result.table
     if table.empty:
         st.info("この条件では原因のついたケースがありません。絞り込みを広げるか、テキスト分析の完了をお待ちください。",
@@ -119,14 +117,14 @@ def effects_section() -> None:
         st.info("再発防止策が登録されていません。「再発防止策の記録」タブで1件ずつ登録するか、"
                 "実施日・対象・担当部署・内容の列を持つ CSV / Excel を取り込んでください"
                 "（コマンドでは `python -m pipelines ingest FILE --countermeasures`）。", icon=":material/fact_check:")
-        st.page_link("pages/upload.py", label="データ取り込みへ", icon=":material/upload_file:")
+        ui.upload_link()
         return
     left, middle, right = st.columns(3)
     before = left.number_input("対策前の日数", min_value=14, max_value=730, value=90, step=1, key="ba_before")
     after = middle.number_input("対策後の日数", min_value=14, max_value=730, value=90, step=1, key="ba_after")
     lag = right.number_input("準備期間（対策後から除く日数）", min_value=0, max_value=180, value=7, step=1, key="ba_lag")
     options = returns.EffectOptions(before_days=int(before), after_days=int(after), lag_days=int(lag))
-    evaluations = ui.fetch("returns.countermeasure_effects", flt, options)
+    evaluations = ui.fetch(returns.countermeasure_effects, flt, options)
     table = recurrence.effects_table(evaluations)
     returned = [e for e in evaluations if e.returned]
     cols = st.columns(4)
@@ -160,7 +158,7 @@ def effects_section() -> None:
 
 def effect_chart(evaluation: returns.Evaluation, options: returns.EffectOptions) -> None:
     match = evaluation.match
-    series = ui.fetch("recurrence.subject_series", match.dimension, match.key, flt, "week")
+    series = ui.fetch(recurrence.subject_series, match.dimension, match.key, flt, "week")
     color = ui.theme_colors().get(match.name, "#1f77b4") if match.dimension == "theme" else "#1f77b4"
     figure = go.Figure(go.Scatter(x=series["期間"], y=series["件数"], mode="lines+markers", name="件数",
                                   line={"color": color}))
@@ -197,7 +195,7 @@ def repeats_section() -> None:
     window = left.number_input("前回からの日数（以内）", min_value=1, max_value=365, value=30, step=1, key="rp_window")
     minimum = right.number_input("最低の回数", min_value=2, max_value=50, value=3, step=1, key="rp_min")
     options = recurrence.RepeatOptions(window_days=int(window), min_contacts=int(minimum))
-    frame = ui.fetch("recurrence.repeat_customers", flt, options)
+    frame = ui.fetch(recurrence.repeat_customers, flt, options)
     st.caption(f"同じお客様が同じ原因またはテーマで、前回から{int(window)}日以内に問い合わせを重ねたもの"
                f"（{int(minimum)}回以上）。期間内に1回でも問い合わせがあれば、期間より前からの一連の問い合わせも数えます。"
                "回数の多い順、同じ回数なら短い期間・高い感情レベルの順。")
@@ -212,7 +210,7 @@ def repeats_section() -> None:
     keys = list(frame["customer_key"])
     described = {row.customer_key: f"{row.顧客} — {row.回数}回（{row.内容}）" for row in frame.itertuples(index=False)}
     customer = st.selectbox("タイムラインを見るお客様", keys, key="rp_customer", format_func=described.get)
-    timeline = ui.fetch("recurrence.customer_timeline", customer)
+    timeline = ui.fetch(recurrence.customer_timeline, customer)
     st.subheader("問い合わせのタイムライン")
     ui.text_table(timeline)
     ui.case_link("このお客様のケースをケース一覧で見る", customer=customer)
@@ -232,7 +230,7 @@ def duplicates_section() -> None:
                              key="dup_anonymous", help="顧客IDのない問い合わせは、同じ商品で3日以内、語の重なり（Jaccard）がこの値以上のときだけまとめます。")
     options = recurrence.DuplicateOptions(window_days=int(window), similarity=float(similarity),
                                           anonymous_similarity=float(anonymous))
-    result = ui.fetch("recurrence.near_duplicates", flt, options)
+    result = ui.fetch(recurrence.near_duplicates, flt, options)
     cols = st.columns(4)
     cols[0].metric("期間内のケース", f"{result.cases:,} 件")
     cols[1].metric("重複をまとめた件数", f"{result.deduplicated:,} 件",
@@ -254,12 +252,12 @@ def duplicates_section() -> None:
 # -- the countermeasure log and form ---------------------------------------------------------
 
 def log_section() -> None:
-    log = ui.fetch("recurrence.countermeasure_log")
+    log = ui.fetch(recurrence.countermeasure_log)
     if log.empty:
         st.info("まだ再発防止策は登録されていません。下のフォームから登録できます。", icon=":material/fact_check:")
     else:
         ui.text_table(log, column_config={"実施日": st.column_config.DateColumn(format="YYYY/MM/DD")})
-    choices = ui.fetch("returns.target_choices")
+    choices = ui.fetch(returns.target_choices)
     st.subheader("再発防止策を登録する")
     with st.form("cm_form", clear_on_submit=False):
         left, right = st.columns(2)
@@ -296,7 +294,7 @@ def record(day: date | None, target: str | None, department: str, description: s
         errors.append("対象を一覧から選ぶか、自由入力欄に入力してください。")
     if errors:
         return "error", "\n".join(f"- {e}" for e in errors)
-    match = ui.query("returns.describe_target", target)
+    match = ui.query(returns.describe_target, target)
     if match is None and not force:
         return "warning", (f"「{target}」に一致する原因・テーマ・商品がデータにありません。このままでは効果を判定できません。"
                            "名前を確認するか、今後のデータのために登録する場合は「データと一致しない対象でも登録する」に"

@@ -11,15 +11,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages import ui
+import ui
+from pipelines.detect import alerts
 from pipelines.detect.alert import DIMENSIONS as ALERT_DIMENSIONS
 from pipelines.detect.alert import GRANULARITIES as ALERT_GRANULARITIES
 from pipelines.detect.alert import KINDS
 from pipelines.reports import trends
 from pipelines.reports.shared import UNCLASSIFIED_COLOR, csv_for_excel
 from pipelines.store.filters import Filters
-
-ui.frame()
 
 st.title("トレンド")
 ui.wait_for_running_jobs()
@@ -83,13 +82,13 @@ dimension = dimension if dimension in trends.DIMENSIONS else "theme"
 granularity = granularity if granularity in trends.GRANULARITIES else "week"
 measure = measure if measure in MEASURES else "count"
 
-trend = ui.fetch("trends.series", filters, dimension, granularity, int(top))
+trend = ui.fetch(trends.series, filters, dimension, granularity, int(top))
 period_label = f"{trend.period_start:%Y/%m/%d}〜{trend.period_end - timedelta(days=1):%Y/%m/%d}"
 if trend.period_cases == 0:
     st.info(f"選択した期間（{period_label}）と絞り込みに当てはまるケースがありません。サイドバーの期間・商品・チャネル・"
             "部署・テーマの選択を見直してください。", icon=":material/filter_alt_off:")
     st.stop()
-period_alerts = ui.fetch("alerts.for_period", filters)
+period_alerts = ui.fetch(alerts.for_period, filters)
 
 # -- chart ------------------------------------------------------------------------------------
 frame = trend.frame.copy()
@@ -159,7 +158,7 @@ st.download_button("グラフのデータをCSVでダウンロード", csv_for_e
 
 # -- the period at a glance -------------------------------------------------------------------
 st.subheader(f"{trends.DIMENSIONS[dimension]}別の内訳（{period_label}）")
-breakdown = ui.fetch("trends.breakdown", filters, dimension)
+breakdown = ui.fetch(trends.breakdown, filters, dimension)
 st.dataframe(
     breakdown.assign(share=breakdown["share"] * 100,
                      change=[None if c is None or pd.isna(c) else c * 100 for c in breakdown["change"]])

@@ -8,10 +8,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from pages import ui
-from pipelines.reports import caselist
-
-ui.frame()
+import ui
+from pipelines.reports import caselist, shared
 
 st.title("ケース一覧")
 ui.wait_for_running_jobs()
@@ -79,7 +77,7 @@ if other_keys:
 if query.pinned:
     st.caption("顧客またはケース番号を指定しているため、サイドバーの期間・絞り込みは適用していません。")
 else:
-    period = ui.query("period", query.filters)
+    period = ui.query(shared.period, query.filters)
     if period is not None:
         st.caption(f"{period.label}：{period.start:%Y/%m/%d}〜{period.end - timedelta(days=1):%Y/%m/%d}"
                    " に受け付けたケース（サイドバーの絞り込みを適用）")
@@ -90,7 +88,7 @@ if st.session_state.get("_cases_signature") != signature:
     # A new search starts on its first page.
     st.session_state["_cases_signature"] = signature
     st.session_state["cases_page"] = 1
-result = ui.fetch("caselist.search", query, st.session_state.get("cases_page", 1), page_size)
+result = ui.fetch(caselist.search, query, st.session_state.get("cases_page", 1), page_size)
 
 if result.total == 0:
     if query.case_id:
@@ -143,7 +141,7 @@ labels = {row["ケース番号"]: f"{row['ケース番号']}（{row['受付日�
                               f"{' ' + row['商品'] if pd.notna(row['商品']) else ''}）"
           for _, row in result.rows.iterrows()}
 picked = st.selectbox("ケースを選ぶ（このページの中から）", choices, format_func=labels.get, key="cases_pick")
-case = ui.query("caselist.detail", picked)
+case = ui.query(caselist.detail, picked)
 if case is None:
     if ui.version() == "busy":
         ui.busy_notice()
