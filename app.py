@@ -13,23 +13,22 @@ if should_autoload_sample():
     # First start on the default store: load the bundled sample in a child process (pipelines/jobs/runner.py).
     runner.start_sample_autoload()
 
-# The pages live in app_pages/, not pages/: Streamlit treats a folder named pages/ next to the entry
-# file as a legacy multipage app, and runs a deep link (and every AppTest.switch_page) on its own,
-# without this frame, until st.navigation has been called once in the process.
+# The pages live in pages/ (the product's agreed layout). Streamlit also treats that folder as a legacy
+# multipage app until st.navigation has run once in the process: every page calls ui.frame() first.
 PAGES = {
     "概要": [
-        st.Page("app_pages/home.py", title="経営サマリー", icon=":material/home:", url_path="home", default=True),
+        st.Page("pages/home.py", title="経営サマリー", icon=":material/home:", url_path="home", default=True),
     ],
     "分析": [
-        st.Page("app_pages/trends.py", title="トレンド", icon=":material/trending_up:", url_path="trends"),
-        st.Page("app_pages/themes.py", title="テーマ探索", icon=":material/category:", url_path="themes"),
-        st.Page("app_pages/cases.py", title="ケース一覧", icon=":material/list_alt:", url_path="cases"),
-        st.Page("app_pages/recurrence.py", title="再発", icon=":material/autorenew:", url_path="recurrence"),
-        st.Page("app_pages/flow.py", title="部門フロー", icon=":material/account_tree:", url_path="flow"),
+        st.Page("pages/trends.py", title="トレンド", icon=":material/trending_up:", url_path="trends"),
+        st.Page("pages/themes.py", title="テーマ探索", icon=":material/category:", url_path="themes"),
+        st.Page("pages/cases.py", title="ケース一覧", icon=":material/list_alt:", url_path="cases"),
+        st.Page("pages/recurrence.py", title="再発", icon=":material/autorenew:", url_path="recurrence"),
+        st.Page("pages/flow.py", title="部門フロー", icon=":material/account_tree:", url_path="flow"),
     ],
     "データ": [
-        st.Page("app_pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),
-        st.Page("app_pages/history.py", title="取り込み履歴", icon=":material/history:", url_path="history"),
+        st.Page("pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),
+        st.Page("pages/history.py", title="取り込み履歴", icon=":material/history:", url_path="history"),
     ],
 }
 

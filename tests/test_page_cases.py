@@ -1,4 +1,4 @@
-"""AppTest of ケース一覧 (app_pages/cases.py): the sample's cases, newest first and paged; the keys
+"""AppTest of ケース一覧 (pages/cases.py): the sample's cases, newest first and paged; the keys
 other pages put in the link (cause, min_level, q, term, customer, case), bad or unknown ones
 explained, cleared and searched; a filter change; an empty store; a search that finds nothing."""
 from __future__ import annotations

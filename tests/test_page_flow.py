@@ -1,4 +1,4 @@
-"""AppTest of 部門フロー (app_pages/flow.py): the sample, an empty store, exports without events, filter changes."""
+"""AppTest of 部門フロー (pages/flow.py): the sample, an empty store, exports without events, filter changes."""
 from __future__ import annotations
 
 import json

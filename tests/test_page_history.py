@@ -1,4 +1,4 @@
-"""AppTest of 取り込み履歴 (app_pages/history.py): every import with its accounting and the
+"""AppTest of 取り込み履歴 (pages/history.py): every import with its accounting and the
 rejected rows of a batch; an empty store."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AppTest of 経営サマリー (app_pages/home.py, the default page): the counts of real exports, the
+"""AppTest of 経営サマリー (pages/home.py, the default page): the counts of real exports, the
 planted spike of two generated data sets, a filter change, a period without cases, an empty store."""
 from __future__ import annotations
 

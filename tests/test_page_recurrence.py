@@ -1,4 +1,4 @@
-"""AppTest of 再発 (app_pages/recurrence.py): the sample with its planted returning cause and
+"""AppTest of 再発 (pages/recurrence.py): the sample with its planted returning cause and
 repeat customer, a filter change, an empty store, exports without countermeasures, events or
 customer IDs, and recording countermeasures through the form on a copy of a store."""
 from __future__ import annotations

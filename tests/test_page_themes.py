@@ -1,4 +1,4 @@
-"""AppTest of テーマ探索 (app_pages/themes.py): every tab on the sample store, an empty store, a
+"""AppTest of テーマ探索 (pages/themes.py): every tab on the sample store, an empty store, a
 filter change, KWIC, the topic suggestion → editor hand-off, rule previews and a save that re-tags.
 
 Every test points KAKEHASHI_RULES_DIR at a copy of data/rules, so the editor never writes the

@@ -1,4 +1,4 @@
-"""AppTest of トレンド (app_pages/trends.py): the sample's chart controls and breakdown, the planted
+"""AppTest of トレンド (pages/trends.py): the sample's chart controls and breakdown, the planted
 spike listed with links to its cases, an empty store, filters that leave nothing, and a short
 export without analysis (what alerts need)."""
 from __future__ import annotations

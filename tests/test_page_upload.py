@@ -1,4 +1,4 @@
-"""AppTest of データ取り込み (app_pages/upload.py): checking a file before loading it — the rows it
+"""AppTest of データ取り込み (pages/upload.py): checking a file before loading it — the rows it
 would load and reject, the automatic column mapping, a refused file in Japanese, an events file.
 (AppTest cannot drive a file uploader: the tests hand the page a saved file, as the page allows;
 tests/test_browser.py uploads through the real file input.)"""

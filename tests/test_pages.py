@@ -48,11 +48,17 @@ def test_every_url_path_is_its_file_name(navigation):
     assert all(Path(page).stem == url_path for url_path, page in navigation.items()), navigation
 
 
-def test_the_pages_folder_is_not_named_pages(navigation):
-    # Streamlit treats a folder named pages/ next to the entry file as a legacy multipage app: a
-    # deep link (and every AppTest.switch_page) would run the page without app.py around it.
-    assert not (ROOT / "pages").exists()
-    assert {Path(page).parent.name for page in navigation.values()} == {"app_pages"}
+def test_every_page_enters_the_app_frame_first(navigation):
+    # Streamlit treats the pages/ folder as a legacy multipage app until st.navigation has run in the
+    # process: a deep link (and every AppTest.switch_page) would run the page without app.py around
+    # it. ui.frame() switches to the navigation mode; it must run before the page draws anything.
+    assert {Path(page).parent.name for page in navigation.values()} == {"pages"}
+    for page in navigation.values():
+        tree = ast.parse((ROOT / page).read_text(encoding="utf-8"))
+        statements = [node for node in tree.body if not isinstance(node, (ast.Import, ast.ImportFrom))
+                      and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+        first = statements[0]
+        assert isinstance(first, ast.Expr) and ast.unparse(first.value) == "ui.frame()", page
 
 
 def test_a_deep_link_runs_inside_the_app_frame(tmp_path, open_page):

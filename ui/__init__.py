@@ -1,4 +1,4 @@
-"""Streamlit-side helpers shared by app.py and the pages in app_pages/ (pipelines/ never imports this).
+"""Streamlit-side helpers shared by app.py and the pages in pages/ (pipelines/ never imports this).
 
     data      reading the store from a page: query functions called by reference, cached on the
               store version; 「更新中」 while another process writes
@@ -9,11 +9,12 @@ Pages use the names re-exported here: `ui.fetch(summary.kpis, ui.filters())`.
 """
 from __future__ import annotations
 
-from ui.data import begin_run, busy_notice, fetch, query, store_path, theme_colors, version
+from ui.data import begin_run, busy_notice, fetch, frame, query, store_path, theme_colors, version
 from ui.sidebar import filters, sidebar_filters
 from ui.widgets import case_link, job_progress, store_overview, text_table, upload_link, wait_for_running_jobs
 
 __all__ = [
+    "frame",
     "begin_run", "busy_notice", "case_link", "fetch", "filters", "job_progress", "query", "sidebar_filters",
     "store_overview", "store_path", "text_table", "theme_colors", "upload_link", "version", "wait_for_running_jobs",
 ]

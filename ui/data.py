@@ -23,6 +23,25 @@ Result = TypeVar("Result")
 _VERSION_KEY = "_kk_store_version"
 
 
+def frame() -> None:
+    """Call first on every page. Streamlit treats a folder named pages/ next to app.py as an
+    old-style multipage app until app.py has called st.navigation in this process (and AppTest
+    resets that flag before every run), so a deep link would run a page on its own: without the
+    app frame, the shared filters and the sample auto-load. This switches to the st.navigation
+    mode and reruns through app.py.
+
+    A patch of Streamlit's PagesManager flag, kept deliberately: no public option stops the
+    discovery (client.showSidebarNavigation only hides the menu), and pages/ is the product's
+    agreed folder name. tests/test_pages.py fails if a page stops calling it, and its deep-link
+    test fails if a Streamlit upgrade changes the flag.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # internal: see the docstring
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def store_path() -> str:
     """The store every page reads and writes ($KAKEHASHI_DB, or data/kakehashi.duckdb)."""
     return str(db_path())

@@ -10,8 +10,8 @@ from ui.data import busy_notice, query
 from ui.sidebar import filters as current_filters
 
 # Page files as app.py's navigation names them (st.page_link takes the file).
-CASES_PAGE = "app_pages/cases.py"
-UPLOAD_PAGE = "app_pages/upload.py"
+CASES_PAGE = "pages/cases.py"
+UPLOAD_PAGE = "pages/upload.py"
 
 
 def case_link(label: str, *, filters: flt.Filters | None = None, icon: str = ":material/list_alt:", **keys) -> None:

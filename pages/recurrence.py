@@ -16,6 +16,8 @@ from pipelines.reports import recurrence, shared
 from pipelines.reports.shared import csv_for_excel
 from pipelines.store.errors import KakehashiError
 
+ui.frame()
+
 st.title("再発")
 ui.wait_for_running_jobs()
 

@@ -14,6 +14,8 @@ from pipelines.reports import flow, shared
 from pipelines.reports.shared import csv_for_excel
 from pipelines.store.definitions import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
 
+ui.frame()
+
 st.title("部門フロー")
 st.caption("ケースが部署から部署へどう渡り、どこで止まり、どこで行き来しているか。")
 ui.wait_for_running_jobs()

@@ -17,6 +17,8 @@ from pipelines.reports import shared, summary
 from pipelines.reports.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
 from pipelines.store import filters as flt
 
+ui.frame()
+
 st.title("経営サマリー")
 ui.wait_for_running_jobs()
 

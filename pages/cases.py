@@ -11,6 +11,8 @@ import streamlit as st
 import ui
 from pipelines.reports import caselist, shared
 
+ui.frame()
+
 st.title("ケース一覧")
 ui.wait_for_running_jobs()
 

@@ -21,6 +21,8 @@ from pipelines.reports.caselist import LEVELS
 from pipelines.rules import themes as th
 from pipelines.store import filters as flt
 
+ui.frame()
+
 TABS = ("分布・推移", "特徴語・共起ネットワーク", "KWIC（文脈付き検索）", "未分類・トピック提案", "テーマ辞書の編集")
 TAB_DIST, TAB_TERMS, TAB_KWIC, TAB_UNCLASSIFIED, TAB_EDITOR = TABS
 NEW_THEME = "__new__"

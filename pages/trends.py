@@ -20,6 +20,8 @@ from pipelines.reports import trends
 from pipelines.reports.shared import UNCLASSIFIED_COLOR, csv_for_excel
 from pipelines.store.filters import Filters
 
+ui.frame()
+
 st.title("トレンド")
 ui.wait_for_running_jobs()
 

@@ -16,6 +16,8 @@ from pipelines.reports import shared
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import jobs_dir
 
+ui.frame()
+
 KINDS = {"cases": "ケース（問い合わせ・苦情の一覧）", "events": "対応履歴（部署間の移管記録）",
          "countermeasures": "再発防止策の記録"}
 NONE = "（使わない）"

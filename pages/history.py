@@ -6,6 +6,8 @@ import streamlit as st
 import ui
 from pipelines.reports import shared
 
+ui.frame()
+
 st.title("取り込み履歴")
 st.caption("各ファイルの全行が「追加・更新・変更なし・ファイル内重複・除外」のいずれかに数えられます。"
            "受付できなかったファイルも理由とともに記録されます。")
