@@ -1,7 +1,7 @@
 """ケース一覧: search the cases behind a number, page through them, export them, open one.
 
 A search is the shared filters (pipelines.store.filters) plus the case list's own drill-down keys, the
-ones other pages put in a link's query string (pages/ui.case_link):
+ones other pages put in a link's query string (ui.case_link):
 
     cause      an effective cause (the desk's own when the export gave one, else extracted)
     term       a word: a lemma or surface form in case_terms (表記ゆれ merged); a compound term
