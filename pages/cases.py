@@ -10,6 +10,7 @@ import streamlit as st
 
 import ui
 from pipelines.reports import caselist, shared
+from pipelines.store.definitions import LEVEL_NAMES
 
 ui.frame()
 
@@ -17,7 +18,9 @@ st.title("ケース一覧")
 ui.wait_for_running_jobs()
 
 PAGE_SIZES = (25, 50, 100, 200)
-LEVEL_CHOICES = {"": "指定なし", "1": "1 以上（不満）", "2": "2 以上（怒り・緊急）", "3": "3（重大）"}
+TOP_LEVEL = max(LEVEL_NAMES)
+LEVEL_CHOICES = {"": "指定なし", **{str(level): f"{level} 以上（{name}）" if level < TOP_LEVEL else f"{level}（{name}）"
+                                   for level, name in LEVEL_NAMES.items() if level > 0}}
 
 
 def _md(value: object) -> str:

@@ -83,7 +83,7 @@ if path is not None:
 
         st.subheader("2. 列の対応づけ")
         presets = mapping_mod.presets()
-        saved = ui.query(shared.saved_mapping_names) or []
+        saved = ui.query(mapping_mod.saved_mapping_names) or []
         choices = ["自動判定"] + [f"プリセット: {presets[n].get('label', n)}" for n in presets] + [f"保存済み: {n}" for n in saved]
         preset_choice = st.selectbox("対応づけの元", choices, key="upload_preset")
         base = dict(inspection.auto)
@@ -94,7 +94,7 @@ if path is not None:
             except KakehashiError:
                 base = {f: h for f, h in base.items()}  # required fields missing: keep the automatic guess
         elif preset_choice.startswith("保存済み"):
-            base = ui.query(shared.saved_mapping, preset_choice.removeprefix("保存済み: ")) or base
+            base = ui.query(mapping_mod.saved_mapping, preset_choice.removeprefix("保存済み: ")) or base
         headers = [NONE] + [h for h in source.header if h]
         required = mapping_mod.required_for(kind)
         chosen: dict[str, str] = {}

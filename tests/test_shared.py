@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from pipelines.ingest.load import LoadOptions, load_file
+from pipelines.ingest.mapping import saved_mapping, saved_mapping_names
 from pipelines.reports.shared import (
     UNCLASSIFIED_COLOR,
     csv_for_excel,
@@ -21,8 +22,6 @@ from pipelines.reports.shared import (
     monthly_counts,
     overview,
     rejected_rows,
-    saved_mapping,
-    saved_mapping_names,
     theme_palette,
 )
 from pipelines.store.errors import RefusedFile

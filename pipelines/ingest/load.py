@@ -26,7 +26,7 @@ from pipelines.analysis.tagging import store_results
 from pipelines.ingest import staging
 from pipelines.ingest.countermeasures import load_countermeasures
 from pipelines.ingest.events import load_events, route_events
-from pipelines.ingest.mapping import Mapping, load_preset, resolve
+from pipelines.ingest.mapping import Mapping, load_preset, resolve, save_mapping, saved_mapping
 from pipelines.ingest.result import LoadOptions, LoadResult, PhaseTimer, Progress
 from pipelines.ingest.sources import Source, open_source, sha256_of
 from pipelines.nlp.text import normalize_arrow, release_dictionary_pages
@@ -86,14 +86,7 @@ def _mapping_spec(options: LoadOptions, store) -> tuple[str, dict | None]:
         return "自動判定", None
     if isinstance(options.mapping, dict):
         return options.save_mapping_as or "手動", options.mapping
-    return load_preset(options.mapping, lambda n: saved_mapping(store, n))
-
-
-def saved_mapping(store, name: str) -> dict | None:
-    with db.reader(store) as con:
-        row = con.execute("SELECT mapping FROM saved_mappings WHERE name = ? ORDER BY saved_at DESC LIMIT 1",
-                          [name]).fetchone()
-    return json.loads(row[0]) if row else None
+    return load_preset(options.mapping, lambda n: saved_mapping(n, store))
 
 
 def _record_refusal(store, kind: str, name: str, path: Path, started: dt.datetime, exc: KakehashiError) -> None:
@@ -176,12 +169,6 @@ def _alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return pid != os.getpid()
-
-
-def save_mapping(con: duckdb.DuckDBPyConnection, name: str, kind: str, headers: dict[str, str]) -> None:
-    con.execute("DELETE FROM saved_mappings WHERE name = ?", [name])
-    con.execute("INSERT INTO saved_mappings VALUES (?, ?, ?, ?)",
-                [name, kind, json.dumps(headers, ensure_ascii=False), dt.datetime.now()])
 
 
 # ---------------------------------------------------------------- staging (all rows, as text)

@@ -5,12 +5,16 @@ page live in the store (saved_mappings). A mapping is {field: header as written 
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
+from pipelines.store import db
 from pipelines.store.errors import RefusedFile
 from pipelines.store.settings import MAPPINGS_DIR
 
@@ -211,3 +215,26 @@ def _check_required(header: list[str], kind: str, columns: dict[str, int]) -> No
         f"Map them with --mapping (a preset or a JSON file {{\"{missing[0]}\": \"<your header>\"}}), "
         f"or rename the column to one of: {examples}.",
     )
+
+
+# -- mappings saved from the upload page (the store's saved_mappings table) ------------------------
+
+def saved_mapping_names(store: Path | str | None = None) -> list[str]:
+    """Names of the mappings saved in the store, for the upload page's choice of mapping."""
+    with db.reader(store) as con:
+        return [r[0] for r in con.execute("SELECT DISTINCT name FROM saved_mappings ORDER BY name").fetchall()]
+
+
+def saved_mapping(name: str, store: Path | str | None = None) -> dict | None:
+    """The mapping last saved under `name` ({field: header}), or None."""
+    with db.reader(store) as con:
+        row = con.execute("SELECT mapping FROM saved_mappings WHERE name = ? ORDER BY saved_at DESC LIMIT 1",
+                          [name]).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def save_mapping(con: duckdb.DuckDBPyConnection, name: str, kind: str, headers: dict[str, str]) -> None:
+    """Inside the load's transaction: keep `headers` under `name`, replacing an older mapping of that name."""
+    con.execute("DELETE FROM saved_mappings WHERE name = ?", [name])
+    con.execute("INSERT INTO saved_mappings VALUES (?, ?, ?, ?)",
+                [name, kind, json.dumps(headers, ensure_ascii=False), dt.datetime.now()])

@@ -28,9 +28,9 @@ from pipelines.nlp.vocabulary import CODE_WORDS, FORMAL_NOUNS, NEGATED_SUFFIX, V
 from pipelines.rules import themes as th
 from pipelines.store import db
 from pipelines.store import filters as flt
+from pipelines.store.definitions import UNCLASSIFIED_ID, UNCLASSIFIED_NAME
 
-UNCLASSIFIED = "__unclassified__"
-UNCLASSIFIED_NAME = "未分類"
+UNCLASSIFIED = UNCLASSIFIED_ID
 GRAINS = {"week": ("week", "1 week"), "month": ("month", "1 month")}   # grain → (date_trunc part, step)
 # Content words a term table or network shows: nouns (not numerals, masks or pronouns), general
 # verbs and adjectives, na-adjectives.

@@ -1,13 +1,13 @@
 """Read functions the pages call: plain DataFrames and values, aggregated in DuckDB."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines.store import db, filters
+from pipelines.store.definitions import UNCLASSIFIED_NAME
 
 
 @dataclass(frozen=True)
@@ -59,19 +59,6 @@ def rejected_rows(batch_id: int, store: Path | str | None = None) -> pd.DataFram
                            "ORDER BY line", [batch_id]).df()
 
 
-def saved_mapping_names(store: Path | str | None = None) -> list[str]:
-    with db.reader(store, wait_seconds=2.0) as con:
-        return [r[0] for r in con.execute("SELECT DISTINCT name FROM saved_mappings ORDER BY name").fetchall()]
-
-
-def saved_mapping(name: str, store: Path | str | None = None) -> dict | None:
-
-    with db.reader(store, wait_seconds=2.0) as con:
-        row = con.execute("SELECT mapping FROM saved_mappings WHERE name = ? ORDER BY saved_at DESC LIMIT 1",
-                          [name]).fetchone()
-    return json.loads(row[0]) if row else None
-
-
 def csv_for_excel(frame: pd.DataFrame) -> bytes:
     """CSV that Excel opens in Japanese without mojibake (UTF-8 with BOM), with formula injection
     neutralised: a cell starting with = + - @ (or tab/CR) gets a leading apostrophe."""
@@ -109,5 +96,5 @@ def theme_palette(store: Path | str | None = None) -> dict[str, str]:
     with db.reader(store, wait_seconds=2.0) as con:
         palette = {name: color for name, color in con.execute(
             "SELECT name, color FROM themes ORDER BY position").fetchall() if color}
-    palette.setdefault("未分類", UNCLASSIFIED_COLOR)
+    palette.setdefault(UNCLASSIFIED_NAME, UNCLASSIFIED_COLOR)
     return palette

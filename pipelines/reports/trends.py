@@ -26,11 +26,12 @@ import pandas as pd
 
 from pipelines.store import db
 from pipelines.store import filters as flt
+from pipelines.store.definitions import DIMENSION_LABELS, UNCLASSIFIED_NAME
 
-DIMENSIONS = {"theme": "テーマ", "cause": "原因", "product": "商品", "channel": "チャネル", "department": "部署"}
+DIMENSIONS = DIMENSION_LABELS   # what a trend can be cut by: every dimension
 GRANULARITIES = {"day": "日", "week": "週", "month": "月"}
 MIN_BUCKETS = {"day": 28, "week": 12, "month": 12}
-UNCLASSIFIED = "未分類"
+UNCLASSIFIED = UNCLASSIFIED_NAME
 NO_CAUSE = "原因未特定"
 NOT_ENTERED = "（未記入）"
 OTHERS = "その他"
