@@ -36,7 +36,7 @@ def test_the_first_write_creates_the_store_with_its_schema(tmp_path):
         assert TABLES <= _tables(con)
         meta = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
     assert store.exists()
-    assert (meta["schema_version"], meta["store_version"]) == (db.SCHEMA_VERSION, "0")
+    assert (meta["schema_version"], meta["store_version"]) == (str(db.SCHEMA_VERSION), "0")
     assert len(meta["salt"]) == 32 and int(meta["salt"], 16) >= 0
 
 

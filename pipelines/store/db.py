@@ -1,8 +1,13 @@
-"""Connecting to the store: schema, macros, the single writer path and store versioning.
+"""Connecting to the store: schema, macros, the single writer path, store versioning and upgrades.
 
 DuckDB lets one process hold a file read-write, and then no other process can open it. The app
 therefore opens short-lived read-only connections, and every write goes through writer(), which
 waits and retries while another process holds the lock.
+
+Schema versions: pipelines/sql/schema.sql always describes the newest store. A store made by an
+earlier release is upgraded in place by the writer the first time it opens it: a copy of the file
+is kept first (<store>.v<N>.bak), then each migration in MIGRATIONS runs in order, in one
+transaction. A store made by a newer release is refused, never written.
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +23,13 @@ from pathlib import Path
 import duckdb
 
 from pipelines.nlp.pii import mask_sql_macro
-from pipelines.store.errors import StoreBusy
+from pipelines.store.errors import StoreBusy, StoreFault
 from pipelines.store.settings import SQL_DIR, db_path
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = 1
+# version reached → the SQL that brings a store of the version before to it (pipelines/sql/migrations/).
+# A schema change adds its columns to schema.sql (new stores) AND a migration here (existing stores).
+MIGRATIONS: dict[int, str] = {}
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
 
 
@@ -56,7 +65,74 @@ def init_store(con: duckdb.DuckDBPyConnection) -> None:
     install_macros(con)
     if con.execute("SELECT count(*) FROM store_meta WHERE key = 'salt'").fetchone()[0] == 0:
         con.execute("INSERT INTO store_meta VALUES ('salt', ?), ('schema_version', ?), ('store_version', '0')",
-                    [secrets.token_hex(16), SCHEMA_VERSION])
+                    [secrets.token_hex(16), str(SCHEMA_VERSION)])
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema version a store was made or last upgraded to; None for a new, empty file."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "store_meta" not in tables:
+        return None
+    value = meta(con, "schema_version")
+    return int(value) if value and value.isdigit() else 1
+
+
+def _newer_store(store: Path, version: int) -> StoreFault:
+    return StoreFault("store_newer", f"このデータファイル（{store.name}）は新しいバージョンの懸け橋で作られています（形式 {version}）。",
+                      f"The store {store} was made by a newer Kakehashi release (schema {version}; this one "
+                      f"reads up to {SCHEMA_VERSION}).",
+                      "懸け橋を最新版に更新してから開いてください。データは変更していません。",
+                      "Upgrade Kakehashi, or point KAKEHASHI_DB at another store; nothing was written.")
+
+
+def backup_path(store: Path, version: int) -> Path:
+    """Where the copy of a store is kept before it is upgraded from `version`."""
+    return store.with_name(f"{store.name}.v{version}.bak")
+
+
+def _upgrade(store: Path, con: duckdb.DuckDBPyConnection, version: int, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """Keep a copy of the file, then run the migrations after `version` in one transaction."""
+    con.close()   # a consistent copy: the file is checkpointed and closed while it is copied
+    backup = backup_path(store, version)
+    try:
+        shutil.copy2(store, backup)
+    except OSError as exc:
+        raise StoreFault("store_backup", "データファイルの更新前のコピーを作れませんでした（空き容量などを確認してください）。",
+                         f"Could not keep a copy of {store} at {backup} before upgrading it: {exc}.",
+                         "ディスクの空き容量と書き込み権限を確認してから、もう一度お試しください。データは変更していません。",
+                         f"Free disk space or fix permissions on {backup.parent}, then retry; nothing was written.") from exc
+    con = _connect(store, read_only=False, wait_seconds=wait_seconds)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            con.execute(sql(f"migrations/{MIGRATIONS[target]}"))
+        con.execute("UPDATE store_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+    except BaseException as exc:
+        con.execute("ROLLBACK")
+        con.close()
+        raise StoreFault("store_upgrade", "データファイルを新しい形式に更新できませんでした。",
+                         f"Upgrading {store} from schema {version} to {SCHEMA_VERSION} failed: {exc}.",
+                         f"更新前のコピー（{backup.name}）は残してあります。管理者に連絡してください。",
+                         f"The copy made before the upgrade is at {backup}; report the error.") from exc
+    return con
+
+
+def open_for_writing(store: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to a store at the current schema version (new, as is, or upgraded)."""
+    con = _connect(store, read_only=False, wait_seconds=wait_seconds)
+    try:
+        version = schema_version(con)
+        if version is not None and version > SCHEMA_VERSION:
+            raise _newer_store(store, version)
+        if version is not None and version < SCHEMA_VERSION:
+            con = _upgrade(store, con, version, wait_seconds)
+        init_store(con)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.close()
+        raise
+    return con
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -70,11 +146,10 @@ def writer(path: Path | str | None = None, wait_seconds: float = 120.0) -> Itera
     """The one write path: waits for the lock, ensures the schema, closes on exit."""
     store = db_path(path)
     store.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(store, read_only=False, wait_seconds=wait_seconds)
+    con = open_for_writing(store, wait_seconds)
     try:
         # Bounded memory for million-row loads: DuckDB spills to disk past this limit.
         con.execute(f"SET memory_limit = '{_memory_limit()}'")
-        init_store(con)
         yield con
     finally:
         con.close()

@@ -30,3 +30,7 @@ class StoreBusy(KakehashiError):
     """Another process holds the store for writing and did not release it in time."""
 
     exit_code = 3
+
+
+class StoreFault(KakehashiError):
+    """The store itself cannot be used as it is: made by a newer release, unreadable, or its upgrade failed."""
