@@ -34,7 +34,7 @@ from pipelines.detect.returns import (
     target_names,
 )
 from pipelines.store import db
-from pipelines.store.definitions import DIMENSION_LABELS
+from pipelines.store.definitions import DIMENSION_LABELS, REPEAT_WINDOW_DAYS
 from pipelines.store.filters import Filters, resolve, where
 
 PLACEHOLDER_CONTACTS = 50   # a customer key on more cases than this is a placeholder, not a person
@@ -175,7 +175,7 @@ def _longest_run(flags: list[bool]) -> int:
 
 @dataclass(frozen=True)
 class RepeatOptions:
-    window_days: int = 30       # each contact within this many days of the previous one
+    window_days: int = REPEAT_WINDOW_DAYS   # each contact within this many days of the previous one
     min_contacts: int = 3
     limit: int = 200
 

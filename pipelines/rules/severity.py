@@ -39,6 +39,7 @@ from pipelines.rules.rulesfile import (
     rules_text_hash,
     term_offsets,
 )
+from pipelines.store.definitions import REPEAT_WINDOW_DAYS
 from pipelines.store.settings import RULES_DIR
 
 DEFAULT_SEVERITY_FILE = RULES_DIR / "severity.txt"
@@ -65,7 +66,7 @@ class Thresholds:
     repeat_escalates: int = 2   # earlier contacts from which anger → 3 and dissatisfaction → 2 (3rd contact)
     repeat_alone: int = 4       # earlier contacts from which even a calm text is level 1 (5th contact)
     exclaim_alone: int = 3      # ！！ runs that make a text level 2 with no word cue
-    repeat_window_days: int = 30
+    repeat_window_days: int = REPEAT_WINDOW_DAYS
 
 
 @dataclass(frozen=True, slots=True)
