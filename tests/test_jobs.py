@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.jobs.runner import JobSpec, job_file, read, recent, start
+from pipelines.jobs.runner import JobSpec, job_file, read, recent, start, start_refusal_record
 from pipelines.reports.shared import import_history, overview
 from pipelines.store.settings import jobs_dir
 
@@ -82,6 +82,15 @@ def test_a_finished_job_reports_what_it_loaded(jobs):
     assert state["pid"] != os.getpid() and state["finished_at"] >= state["started_at"]
 
 
+def test_a_finished_job_passes_on_everything_the_load_reported(jobs):
+    """The page shows what the load says beyond its counts (the case identity it used, conflicts):
+    every LoadResult field reaches the job's results, but the phase timings."""
+    [loaded] = jobs["good"][2]["results"]
+    assert (loaded["status"], loaded["encoding"], loaded["file_name"]) == ("done", "utf-8-sig", "4月分の問い合わせ.csv")
+    assert loaded["mapping"]["received_at"] == "受付日時"
+    assert "seconds" not in loaded
+
+
 def test_the_job_wrote_into_its_store_and_analysed_it(jobs):
     store, _, state = jobs["good"]
     assert overview(store).cases == 3
@@ -99,6 +108,32 @@ def test_a_refused_file_reports_a_japanese_error(jobs):
     assert "問い合わせ番号、問い合わせ内容" in error["message"], "it names the columns the file has"
     history = import_history(store)
     assert list(zip(history["ファイル名"], history["状態"])) == [("日付のない一覧.csv", "受付不可")]
+
+
+def test_a_file_refused_on_the_upload_page_is_recorded_by_a_job(tmp_path):
+    """The upload page refuses some files before any load starts; a job writes them into the history."""
+    store = tmp_path / "store.duckdb"
+    saved = tmp_path / "upload-3.pdf"
+    saved.write_bytes(b"%PDF-1.4 not a table")
+    message = "「見積書.pdf」は表のファイルではなくPDFです。\n問い合わせの一覧を CSV か Excel (.xlsx) で書き出してください。"
+    state = _wait(store, start_refusal_record(saved, "見積書.pdf", "cases", message, store=store))
+    assert (state["status"], state["errors"]) == ("done", [])
+    [recorded] = state["results"]
+    assert (recorded["file"], recorded["kind"], recorded["message"]) == ("見積書.pdf", "refusal", message)
+    history = import_history(store)
+    assert list(zip(history["番号"], history["ファイル名"], history["種類"], history["状態"], history["メッセージ"],
+                    history["形式"])) == [(recorded["batch_id"], "見積書.pdf", "ケース", "受付不可", message, "")]
+    assert history["sha256"][0] and history["読込行数"][0] == 0
+
+
+def test_a_refusal_after_reading_keeps_the_files_format(tmp_path):
+    store = tmp_path / "store.duckdb"
+    saved = _write_csv(tmp_path / "upload-4.csv", NO_DATE)
+    _wait(store, start_refusal_record(saved, "日付のない一覧.csv", "cases", "必須の列「受付日時」が見つかりません。",
+                                      ("utf-8-sig", "csv", ","), store=store))
+    history = import_history(store)
+    assert list(zip(history["状態"], history["形式"], history["文字コード"])) == [
+        ("受付不可", "CSV（カンマ区切り）", "UTF-8 (BOM付き)")]
 
 
 def test_recent_lists_the_jobs_of_its_store_only(jobs):

@@ -1,5 +1,5 @@
-"""Every write started from the UI — a load, a re-analysis, a countermeasure entered on the 再発 page —
-runs here: a child process per job, its progress and outcome in a JSON file.
+"""Every write started from the UI — a load, a re-analysis, a countermeasure entered on the 再発 page,
+the record of a file the upload page refused — runs here: a child process per job, its progress and outcome in a JSON file.
 
 Long work never runs inside the Streamlit server (multi-threaded; forking worker pools there can
 deadlock, and a crash would take every session down). The child runs the same pipeline as the CLI
@@ -21,6 +21,8 @@ from pathlib import Path
 from pipelines.analysis.analyze import analyze
 from pipelines.ingest import countermeasures
 from pipelines.ingest.load import LoadOptions, load_file
+from pipelines.ingest.refusals import Refusal, record_refusal
+from pipelines.ingest.result import LoadResult
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import DEFAULT_DB, PROJECT_DIR, SAMPLE_DIR, SAMPLE_FILES, db_path, jobs_dir
 
@@ -35,6 +37,7 @@ class JobSpec:
     store: str = ""
     analyze_only: bool = False            # no files: re-run the (incremental) analysis, e.g. after a rules edit
     countermeasure: dict | None = None    # no files: record this entry (record_countermeasure's fields, ISO date)
+    refusal: dict | None = None           # one file the page refused: record it (Refusal's fields but the name)
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -111,6 +114,8 @@ def run(path: Path) -> int:
     _write(path, state)
     if spec.countermeasure is not None:
         return _run_countermeasure(path, state, spec)
+    if spec.refusal is not None:
+        return _run_refusal(path, state, spec)
     last = [0.0]
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -127,10 +132,7 @@ def run(path: Path) -> int:
             options = LoadOptions(kind=kind, mapping=spec.mapping, display_name=name, progress=progress,
                                   save_mapping_as=spec.save_mapping_as)
             result = load_file(Path(file), spec.store, options)
-            state["results"].append({"file": name, "kind": kind, "batch_id": result.batch_id, "rows_read": result.rows_read,
-                                     "inserted": result.inserted, "updated": result.updated,
-                                     "unchanged": result.unchanged, "duplicate": result.duplicate,
-                                     "rejected": result.rejected})
+            state["results"].append(result_fields(result, name, kind))
         except KakehashiError as exc:
             state["errors"].append({"file": name, "kind": kind, "message": exc.message_ja()})
         except Exception as exc:  # the page must learn of any failure, not find a dead job
@@ -149,6 +151,14 @@ def run(path: Path) -> int:
                  phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
     return 0 if not state["errors"] else 2
+
+
+def result_fields(result: LoadResult, name: str, kind: str) -> dict:
+    """What the page learns of one load: every field of its LoadResult (the row accounting, and
+    whatever else the load reports, such as the case identity it used) but the phase timings,
+    under the name the user uploaded."""
+    fields = {key: value for key, value in asdict(result).items() if key != "seconds"}
+    return {**fields, "file": name, "kind": kind}
 
 
 def _run_countermeasure(path: Path, state: dict, spec: JobSpec) -> int:
@@ -170,6 +180,36 @@ def _run_countermeasure(path: Path, state: dict, spec: JobSpec) -> int:
                  finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
     return 0 if not state["errors"] else 2
+
+
+def _run_refusal(path: Path, state: dict, spec: JobSpec) -> int:
+    """Child side of start_refusal_record: one 'refused' row in import_batches."""
+    name, kind = spec.display_names[0], spec.kinds[0]
+    try:
+        batch_id = record_refusal(spec.files[0], Refusal(file_name=name, kind=kind, **spec.refusal), spec.store,
+                                  dt.datetime.fromisoformat(state["created_at"]))
+        state["results"].append({"file": name, "kind": "refusal", "batch_id": batch_id,
+                                 "message": spec.refusal["message"]})
+    except Exception as exc:  # the page must learn of any failure, not find a dead job
+        reason = exc.message_ja() if isinstance(exc, KakehashiError) else str(exc)
+        state["errors"].append({"file": name, "kind": "refusal", "message": f"取り込み履歴に記録できませんでした: {reason}"})
+    state.update(status="failed" if state["errors"] else "done", phase="完了",
+                 finished_at=dt.datetime.now().isoformat(timespec="seconds"))
+    _write(path, state)
+    return 0 if not state["errors"] else 2
+
+
+def start_refusal_record(file: Path | str, display_name: str, kind: str, message: str,
+                         source_format: tuple[str, str, str] | None = None, store: Path | str | None = None) -> str:
+    """Record in 取り込み履歴 that the upload page refused `file`, in a child process; returns the job id.
+
+    `message` is the Japanese reason the page showed; `source_format` (encoding, format, delimiter)
+    when the file could be read and only its columns were refused. Not waited for: the page has
+    already told the user, and the history shows the row as soon as the child has written it."""
+    encoding, file_format, delimiter = source_format or (None, None, None)
+    refusal = {"message": message, "encoding": encoding, "file_format": file_format, "delimiter": delimiter}
+    return start(JobSpec(files=[str(file)], display_names=[display_name], kinds=[kind], store=str(db_path(store)),
+                         refusal=refusal))
 
 
 def record_countermeasure(implemented_on: dt.date | None, target: str | None, department: str | None,
