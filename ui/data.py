@@ -18,17 +18,20 @@ from pipelines.reports import shared
 from pipelines.store import db
 from pipelines.store.errors import KakehashiError, StoreBusy
 from pipelines.store.settings import db_path
+from ui.japanese import japanese_widgets
 
 Result = TypeVar("Result")
 _VERSION_KEY = "_kk_store_version"
 
 
 def frame() -> None:
-    """Call first on every page. Streamlit treats a folder named pages/ next to app.py as an
-    old-style multipage app until app.py has called st.navigation in this process (and AppTest
-    resets that flag before every run), so a deep link would run a page on its own: without the
-    app frame, the shared filters and the sample auto-load. This switches to the st.navigation
-    mode and reruns through app.py.
+    """Call first on every page: the frame every page shares.
+
+    It draws Streamlit's fixed English words in Japanese (ui.japanese). And Streamlit treats a
+    folder named pages/ next to app.py as an old-style multipage app until app.py has called
+    st.navigation in this process (and AppTest resets that flag before every run), so a deep link
+    would run a page on its own: without the app frame, the shared filters and the sample
+    auto-load. This switches to the st.navigation mode and reruns through app.py.
 
     A patch of Streamlit's PagesManager flag, kept deliberately: no public option stops the
     discovery (client.showSidebarNavigation only hides the menu), and pages/ is the product's
@@ -40,6 +43,7 @@ def frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+    japanese_widgets()   # Streamlit's fixed English words (uploader, "No results"), on every page
 
 
 def store_path() -> str:
