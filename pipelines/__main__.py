@@ -63,7 +63,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         summary = {"file": file, "batch_id": result.batch_id, "encoding": result.encoding, "format": result.format,
                    "rows_read": result.rows_read, "inserted": result.inserted, "updated": result.updated,
                    "unchanged": result.unchanged, "duplicate": result.duplicate, "rejected": result.rejected}
+        if kind == "cases":
+            summary.update(identity=result.identity, conflicts=result.conflicts)
         print(json.dumps(summary, ensure_ascii=False))
+        if kind == "cases":
+            # Which case identity the load used, and anything it kept apart or did not trust, in words.
+            for line in [f"case identity: {result.identity_reason_en}", *result.customer_notes_en]:
+                print(f"{file}: {line}", file=sys.stderr)
         if result.rejected:
             print(f"{file}: {result.rejected} row(s) rejected; see rejected_rows for batch {result.batch_id} "
                   "(or the import history page).", file=sys.stderr)

@@ -7,9 +7,11 @@ import_batches, outside that transaction.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +28,19 @@ from pipelines.analysis.tagging import store_results
 from pipelines.ingest import staging
 from pipelines.ingest.countermeasures import load_countermeasures
 from pipelines.ingest.events import load_events, route_events
-from pipelines.ingest.mapping import Mapping, load_preset, resolve, save_mapping, saved_mapping
+from pipelines.ingest.identity import (
+    CONFLICT_EXAMPLES,
+    Identity,
+    Verdict,
+    conflict_note,
+    customer_verdict,
+    distinct_values,
+    generated_id_sql,
+    id_stats,
+    judge_id_column,
+    no_id_column,
+)
+from pipelines.ingest.mapping import Mapping, load_preset, resolve, sample_rows, save_mapping, saved_mapping
 from pipelines.ingest.result import LoadOptions, LoadResult, PhaseTimer, Progress
 from pipelines.ingest.sources import Source, open_source, sha256_of
 from pipelines.nlp.text import normalize_arrow, release_dictionary_pages
@@ -61,7 +75,9 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
                 with timer("decode"):
                     source = open_source(path, workdir, name, options.progress, workers=options.workers)
                 spec_name, spec = _mapping_spec(options, store)
-                mapping = resolve(source.header, options.kind, spec, spec_name)
+                # The first rows only let a refusal say what each column looks like.
+                mapping = resolve(source.header, options.kind, spec, spec_name,
+                                  sample_rows(source.csv_path, source.delimiter, source.header_line))
             except KakehashiError as exc:
                 _record_refusal(store, options.kind, name, path, started, exc)
                 raise
@@ -111,7 +127,9 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
         try:
             with timer("stage"):
                 if options.kind == "cases":
-                    stage_cases(con, source, mapping, db.meta(con, "salt"))
+                    identity = stage_cases(con, source, mapping, db.meta(con, "salt"))
+                    mapping = identity.mapping   # a customer column judged not to be one is an extra now
+                    _report_identity(result, identity)
                 else:
                     staging.stage(con, source, mapping)
             rejected = None
@@ -205,7 +223,7 @@ def _write_cases_load(con, mapping: Mapping, result: LoadResult, rejected: pa.Ta
         if rejected is not None:
             staging.insert_arrow(con, "rejected_rows", rejected)
         _count_cases(con, result)
-        _upsert_cases(con, result.batch_id)
+        _upsert_cases(con, result.batch_id, mapping)
         if "route" in mapping.columns:
             route_events(con, result.batch_id)
     tokens = workdir / "tokens"
@@ -223,18 +241,46 @@ def _text_expr(mapping: Mapping) -> str:
     return f"coalesce({text}, {subject})" if text and subject else (text or subject or "NULL::VARCHAR")
 
 
-def stage_cases(con, source: Source, mapping: Mapping, salt: str) -> None:
+def stage_cases(con, source: Source, mapping: Mapping, salt: str) -> Identity:
     """raw, and prep (the same rows): one row per well-formed record with what the load needs
     already derived — IDs, dates, hashes, the reason a row is rejected — plus its free text, its
     extra columns and, for a rejected row only, the whole row as masked JSON.
 
     All of it is computed in the one parallel pass that reads the file, so the rest of a record is
-    never stored (a second pass over a staged copy of the whole file cost as much as the read)."""
+    never stored (a second pass over a staged copy of the whole file cost as much as the read).
+    Then the identity rules (ingest.identity) decide, from the staged rows and the store, each
+    row's case ID in prep and whose customer key counts; the returned Identity says what and why."""
+    notes: list[Verdict] = []
+    while True:
+        _stage_case_rows(con, source, mapping, salt)
+        verdict = _customer_verdict(con, mapping, "customer_id", 1)
+        if verdict.usable:
+            break
+        # Not a customer: read again without it, so its rows fall back on e-mail, phone or name
+        # (rare: an account or agency code mapped as the customer ID). It is kept as an extra column.
+        notes.append(verdict)
+        index = mapping.columns["customer_id"]
+        mapping = dataclasses.replace(mapping, columns={f: i for f, i in mapping.columns.items() if f != "customer_id"},
+                                      extras=sorted([*mapping.extras, index]))
+    name_verdict = _customer_verdict(con, mapping, "customer_name", 3)
+    if not name_verdict.usable:
+        notes.append(name_verdict)
+    identity = _case_identity(con, mapping, salt, drop_name_key=not name_verdict.usable)
+    identity.customer_notes_ja = [v.ja for v in notes]
+    identity.customer_notes_en = [v.en for v in notes]
+    return identity
+
+
+def _stage_case_rows(con, source: Source, mapping: Mapping, salt: str) -> None:
+    """raw: the staged rows (see stage_cases); source_id is the ID column's cell, key_source says
+    what the customer key was made from (1 customer ID, 2 e-mail or phone, 3 name)."""
     c = lambda f: staging.cell(mapping, f)  # noqa: E731 - a short alias keeps the SQL readable
     # Name/phone/e-mail only matter when there is no customer ID (then they are hashed into the key);
-    # the regex is skipped on rows that have one.
-    key_source = (f"CASE WHEN {c('customer_id')} IS NULL THEN coalesce({c('customer_email')}, "
-                  f"regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), {c('customer_name')}) END")
+    # the regex is skipped on rows that have one. A phone cell without digits is no phone.
+    contact = f"coalesce({c('customer_email')}, nullif(regexp_replace({c('customer_phone')}, '[^0-9]', '', 'g'), ''))"
+    key_source = f"CASE WHEN {c('customer_id')} IS NULL THEN coalesce({contact}, {c('customer_name')}) END"
+    key_kind = (f"CASE WHEN {c('customer_id')} IS NOT NULL THEN 1 WHEN {contact} IS NOT NULL THEN 2 "
+                f"WHEN {c('customer_name')} IS NOT NULL THEN 3 END")
     pii_cells = f"{c('customer_email')}, {c('customer_phone')}, {c('customer_name')}"
     extra_columns = "".join(f", c{i}" for i in mapping.extras)
     raw_json, raw_params = staging.row_json_sql(mapping)
@@ -243,6 +289,7 @@ def stage_cases(con, source: Source, mapping: Mapping, salt: str) -> None:
         SELECT *,
             {c('case_id')} AS case_id_raw, {c('received_at')} AS received_raw, {_text_expr(mapping)} AS text_raw,
             {c('channel')} AS channel, {c('customer_id')} AS customer_id, {key_source} AS customer_pii,
+            CAST({key_kind} AS TINYINT) AS key_source,
             {c('product')} AS product, {c('category')} AS category, {c('department')} AS department,
             {c('status')} AS status, {c('priority')} AS priority, {c('closed_at')} AS closed_raw,
             {c('updated_at')} AS updated_raw, {c('cause')} AS cause, {c('response')} AS response_raw,
@@ -264,11 +311,7 @@ def stage_cases(con, source: Source, mapping: Mapping, salt: str) -> None:
     SELECT channel, product, category, department, status, priority, cause, route,
         received_at, closed_at, updated_at, row_hash,
         CASE WHEN closed_at IS NULL THEN closed_raw END AS closed_unreadable,
-        reason,
-        CASE WHEN case_id_raw IS NOT NULL THEN case_id_raw
-             ELSE 'R-' || left(sha256(strftime(received_at, '%Y-%m-%dT%H:%M:%S') || '|'
-                  || regexp_replace(coalesce(text_raw, ''), '[[:space:]]+', '', 'g') || '|' || coalesce(channel, '')), 16)
-        END AS case_id,
+        reason, case_id_raw AS source_id, key_source,
         CASE WHEN customer_id IS NOT NULL THEN customer_id
              WHEN customer_pii IS NOT NULL
              THEN 'K-' || left(sha256($salt || '|' || lower(regexp_replace(customer_pii, '[[:space:]]+', '', 'g'))), 16)
@@ -280,18 +323,81 @@ def stage_cases(con, source: Source, mapping: Mapping, salt: str) -> None:
     FROM r
     """
     staging.stage(con, source, mapping, fields, {"salt": salt, **raw_params})
-    con.execute("CREATE OR REPLACE TEMP VIEW prep AS SELECT * FROM raw")
+
+
+def _customer_verdict(con, mapping: Mapping, fld: str, key_source: int) -> Verdict:
+    """Whether a customer column identifies customers, judged on the rows whose key it made."""
+    if fld not in mapping.columns:
+        return Verdict(True, "", "")
+    rows, distinct = distinct_values(con, "raw", "customer_key", f"reason IS NULL AND key_source = {int(key_source)}")
+    return customer_verdict(fld, mapping.header[mapping.columns[fld]], rows, distinct)
+
+
+def _case_identity(con, mapping: Mapping, salt: str, drop_name_key: bool) -> Identity:
+    """prep: raw with each row's case ID (the ID column's value, a derived ID for a conflict, or a
+    generated one) and its customer key; conflicts: the rows kept under a derived ID."""
+    if not re.fullmatch(r"[0-9A-Za-z_-]+", salt):
+        raise ValueError("unexpected salt")   # it is written into a view's SQL below
+    generated = generated_id_sql(mapping).replace("$salt", f"'{salt}'")
+    column = mapping.header[mapping.columns["case_id"]] if "case_id" in mapping.columns else None
+    if column is None:
+        reason_ja, reason_en = no_id_column()
+        use_column = False
+    else:
+        verdict = judge_id_column(column, id_stats(con, "(SELECT * FROM raw WHERE reason IS NULL)"))
+        reason_ja, reason_en, use_column = verdict.ja, verdict.en, verdict.usable
+    con.execute("CREATE OR REPLACE TEMP TABLE conflicts (rowno BIGINT, line BIGINT, source_id VARCHAR, case_id VARCHAR, "
+                "received_at TIMESTAMP, other_received TIMESTAMP)")
+    if use_column:
+        _find_conflicts(con)
+    conflicts = con.execute("SELECT count(*) FROM conflicts").fetchall()[0][0]
+    join = "LEFT JOIN (SELECT rowno, case_id AS derived_id FROM conflicts) k USING (rowno)" if conflicts else ""
+    case_id = (("CASE WHEN k.derived_id IS NOT NULL THEN k.derived_id " if conflicts else "CASE ")
+               + f"WHEN r.source_id IS NOT NULL THEN r.source_id ELSE {generated} END") if use_column else generated
+    customer_key = "CASE WHEN r.key_source = 3 THEN NULL ELSE r.customer_key END" if drop_name_key else "r.customer_key"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW prep AS SELECT r.* REPLACE ({customer_key} AS customer_key), "
+                f"CASE WHEN r.reason IS NULL THEN {case_id} END AS case_id FROM raw r {join}")
+    examples = [{"line": line, "case_id": source_id, "kept_as": kept_as, "received": f"{received:%Y-%m-%d}",
+                 "other_received": f"{other:%Y-%m-%d}"} for line, source_id, kept_as, received, other in con.execute(
+        "SELECT line, source_id, case_id, received_at, other_received FROM conflicts ORDER BY line LIMIT ?",
+        [CONFLICT_EXAMPLES]).fetchall()]
+    if conflicts:
+        note_ja, note_en = conflict_note(conflicts, examples)
+        reason_ja, reason_en = f"{reason_ja}{note_ja}", f"{reason_en} {note_en}"
+    return Identity(mapping, column if use_column else None, reason_ja, reason_en, conflicts=conflicts,
+                    conflict_examples=examples)
+
+
+def _find_conflicts(con) -> None:
+    """conflicts: rows whose ID already belongs to a different case — the stored case of that ID, or
+    else the file's first row with it — with a different received date and a different text.
+    Each is kept under <ID>~<YYYYMMDD>, so a reload finds it again under the same ID."""
+    con.execute("""
+        INSERT INTO conflicts
+        WITH good AS (SELECT rowno, line, source_id, received_at, text_hash FROM raw
+                      WHERE reason IS NULL AND source_id IS NOT NULL),
+        stored AS (SELECT case_id AS source_id, CAST(received_at AS DATE) AS day, text_hash AS text_hex,
+                          received_at AS other FROM cases WHERE case_id IN (SELECT source_id FROM good)),
+        firsts AS (SELECT source_id, arg_min(CAST(received_at AS DATE), rowno) AS day,
+                          to_hex(arg_min(text_hash, rowno)) AS text_hex, arg_min(received_at, rowno) AS other
+                   FROM good GROUP BY source_id HAVING count(*) > 1),
+        anchors AS (SELECT * FROM stored UNION ALL
+                    SELECT * FROM firsts WHERE source_id NOT IN (SELECT source_id FROM stored))
+        SELECT g.rowno, g.line, g.source_id, g.source_id || '~' || strftime(g.received_at, '%Y%m%d'),
+               g.received_at, a.other
+        FROM good g JOIN anchors a USING (source_id)
+        WHERE CAST(g.received_at AS DATE) <> a.day AND to_hex(g.text_hash) <> a.text_hex""")
 
 
 def _classify(con) -> None:
     """todo(rowno, case_id, action, needs_text): the last row of each case in the file, with what to
-    do with it (the row's fields stay in raw)."""
+    do with it (the row's fields stay in raw; its case ID is prep's)."""
     con.execute("""
     CREATE OR REPLACE TEMP TABLE todo AS
-    WITH repeated AS (   -- cases on several rows of the file: the last row wins
-        SELECT case_id, max(rowno) AS keep FROM prep WHERE reason IS NULL GROUP BY case_id HAVING count(*) > 1),
-    last AS (SELECT p.* FROM prep p LEFT JOIN repeated r USING (case_id)
-             WHERE p.reason IS NULL AND (r.keep IS NULL OR r.keep = p.rowno))
+    WITH good AS (SELECT rowno, case_id, row_hash, text_hash, updated_at FROM prep WHERE reason IS NULL),
+    repeated AS (   -- cases on several rows of the file: the last row wins
+        SELECT case_id, max(rowno) AS keep FROM good GROUP BY case_id HAVING count(*) > 1),
+    last AS (SELECT g.* FROM good g LEFT JOIN repeated r USING (case_id) WHERE r.keep IS NULL OR r.keep = g.rowno)
     SELECT last.rowno, last.case_id,
         CASE
             WHEN cases.case_id IS NULL THEN 'insert'
@@ -309,7 +415,8 @@ def _classify(con) -> None:
 # What the write needs of each row, carried through normalization and masking so that the write
 # reads one table instead of joining a million texts back to their rows.
 _ROW_COLUMNS = ("case_id, received_at, channel, customer_key, product, category, department, status, priority, "
-                "closed_at, updated_at, cause, route, closed_unreadable, row_hash, text_hash, action, needs_text")
+                "closed_at, updated_at, cause, route, closed_unreadable, row_hash, text_hash, action, needs_text, "
+                "source_id")
 
 
 def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: PhaseTimer) -> None:
@@ -321,9 +428,10 @@ def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: PhaseTimer)
     whose text did not change are masked too (their response may have)."""
     folder = workdir / "normalized"
     folder.mkdir()
-    query = ("SELECT r.* EXCLUDE (line, reason, raw_json, text_raw, response_raw), t.action, t.needs_text, "
-             "r.text_raw AS text, r.response_raw AS response "
-             "FROM todo t JOIN raw r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
+    # prep, for the customer key; the case ID is todo's (prep would compute a generated one again).
+    query = ("SELECT r.* EXCLUDE (line, reason, raw_json, text_raw, response_raw, key_source, case_id), t.case_id, "
+             "t.action, t.needs_text, r.text_raw AS text, r.response_raw AS response "
+             "FROM todo t JOIN prep r USING (rowno) WHERE t.action <> 'unchanged' AND t.rowno > $low AND t.rowno <= $high")
 
     def normalize_batch(number: int, batch: pa.Table) -> None:
         for name in ("text", "response"):
@@ -413,8 +521,10 @@ def _count_cases(con, result: LoadResult) -> None:
     result.duplicate = result.rows_read - result.rejected - sum(counts.values())
 
 
-def _upsert_cases(con, batch_id: int) -> None:
-    """Replace updated cases, insert new ones; an update whose text did not change keeps its text."""
+def _upsert_cases(con, batch_id: int, mapping: Mapping) -> None:
+    """Replace updated cases, insert new ones; an update whose text did not change keeps its text.
+    A case whose ID is not the export's (generated, or derived for a conflict) keeps the export's
+    ID in `extra`, under the ID column's header."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE kept AS
         SELECT c.case_id, CASE WHEN NOT t.needs_text THEN c.text END AS text, c.first_batch_id
@@ -425,12 +535,16 @@ def _upsert_cases(con, batch_id: int) -> None:
         SELECT t.case_id, t.received_at, t.channel, t.customer_key, t.product, t.category, t.department,
                t.status, t.priority, t.closed_at, t.updated_at, t.cause,
                coalesce(t.text, k.text), t.response,
-               CASE WHEN t.closed_unreadable IS NOT NULL
+               CASE WHEN t.closed_unreadable IS NOT NULL OR t.source_id IS DISTINCT FROM t.case_id
+                    -- a NULL value in the patch adds nothing (JSON merge patch)
                     THEN json_merge_patch(coalesce(t.extra, '{}'::JSON),
-                                          json_object('完了日時（読めなかった値）', t.closed_unreadable))
+                                          json_object('完了日時（読めなかった値）', t.closed_unreadable,
+                                                      $id_header, CASE WHEN t.source_id <> t.case_id THEN t.source_id END))
                     ELSE t.extra END,
                to_hex(t.row_hash), to_hex(t.text_hash), $batch, coalesce(k.first_batch_id, $batch)
-        FROM masked t LEFT JOIN kept k USING (case_id)""", {"batch": batch_id})
+        FROM masked t LEFT JOIN kept k USING (case_id)""",
+        {"batch": batch_id, "id_header": mapping.header[mapping.columns["case_id"]] if "case_id" in mapping.columns
+         else "ケース番号"})
     con.execute("DELETE FROM case_terms WHERE case_id IN (SELECT case_id FROM todo WHERE action = 'update' AND needs_text)")
     con.execute("""
         INSERT INTO case_terms
@@ -439,11 +553,23 @@ def _upsert_cases(con, batch_id: int) -> None:
 
 
 def _finish_batch(con, result: LoadResult) -> None:
+    identity_reason = "\n".join([result.identity_reason_ja, *result.customer_notes_ja]).strip()
     con.execute(
         "UPDATE import_batches SET status = ?, rows_read = ?, rows_inserted = ?, rows_updated = ?, rows_unchanged = ?, "
-        "rows_duplicate = ?, rows_rejected = ?, finished_at = ? WHERE batch_id = ?",
+        "rows_duplicate = ?, rows_rejected = ?, finished_at = ?, identity = ?, identity_reason = ?, rows_conflict = ?, "
+        "conflict_examples = ? WHERE batch_id = ?",
         [result.status, result.rows_read, result.inserted, result.updated, result.unchanged, result.duplicate,
-         result.rejected, dt.datetime.now(), result.batch_id])
+         result.rejected, dt.datetime.now(), result.identity or None, identity_reason or None,
+         result.conflicts if result.identity else None,
+         json.dumps(result.conflict_examples, ensure_ascii=False) if result.conflict_examples else None,
+         result.batch_id])
+
+
+def _report_identity(result: LoadResult, identity: Identity) -> None:
+    result.identity = identity.label
+    result.identity_reason_ja, result.identity_reason_en = identity.reason_ja, identity.reason_en
+    result.conflicts, result.conflict_examples = identity.conflicts, identity.conflict_examples
+    result.customer_notes_ja, result.customer_notes_en = identity.customer_notes_ja, identity.customer_notes_en
 
 
 def load_sample(store=None, progress: Progress | None = None) -> list[LoadResult]:

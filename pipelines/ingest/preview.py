@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipelines.ingest.countermeasures import prepare_countermeasures
 from pipelines.ingest.events import prepare_events
+from pipelines.ingest.identity import FieldCheck, check_source
 from pipelines.ingest.load import stage_cases
 from pipelines.ingest.mapping import FIELD_LABELS, Mapping, auto_map, fields_for, required_for, resolve
 from pipelines.ingest.sources import Source, open_source
@@ -28,6 +29,13 @@ class Inspection:
     preview: pd.DataFrame
     auto: dict[str, str]                 # field → header guessed automatically
     problem: str = ""                    # Japanese: why it cannot load as mapped (missing required field)
+    # Each automatically mapped field with three sample values and warnings (identity.FieldCheck).
+    checks: list[FieldCheck] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> dict[str, list[str]]:
+        """field → Japanese warnings about the automatic choice for it (only fields that have some)."""
+        return {c.field: list(c.warnings_ja) for c in self.checks if c.warnings_ja}
 
 
 @dataclass
@@ -44,14 +52,26 @@ def inspect_file(path: Path, kind: str = "cases", display_name: str | None = Non
     with tempfile.TemporaryDirectory(prefix="kakehashi-preview-") as tmp:
         source = open_source(path, Path(tmp), display_name)
         preview = _first_rows(source)
+        columns = auto_map(source.header, kind)
+        checks = check_source(source, Mapping("自動判定", kind, columns, source.header))
 
-    auto = {f: source.header[i] for f, i in auto_map(source.header, kind).items()}
+    auto = {f: source.header[i] for f, i in columns.items()}
     problem = ""
     try:
         resolve(source.header, kind, None)
     except KakehashiError as exc:
         problem = exc.message_ja()
-    return Inspection(source, preview, auto, problem)
+    return Inspection(source, preview, auto, problem, checks)
+
+
+def check_mapping(path: Path, kind: str, mapping_headers: dict[str, str | None],
+                  display_name: str | None = None) -> list[FieldCheck]:
+    """Three sample values and warnings for each field of a mapping chosen on the page (the
+    Inspection's checks are for the automatic mapping); [] for events and countermeasures."""
+    with tempfile.TemporaryDirectory(prefix="kakehashi-check-") as tmp:
+        source = open_source(path, Path(tmp), display_name)
+        columns = {f: source.header.index(h) for f, h in mapping_headers.items() if h in source.header}
+        return check_source(source, Mapping("確認", kind, columns, source.header))
 
 
 def _first_rows(source: Source) -> pd.DataFrame:
@@ -116,4 +136,5 @@ def mapping_choices(kind: str) -> list[tuple[str, str]]:
     return [(f, FIELD_LABELS.get(f, f)) for f in ordered]
 
 
-__all__ = ["Inspection", "Validation", "inspect_file", "validate_file", "mapping_choices", "Mapping"]
+__all__ = ["Inspection", "Validation", "FieldCheck", "inspect_file", "validate_file", "check_mapping", "mapping_choices",
+           "Mapping"]

@@ -35,6 +35,18 @@ class LoadResult:
     duplicate: int = 0
     rejected: int = 0
     analysed: bool = False   # the tokenized texts were tagged too (False when the rules did not parse)
+    # Case identity (ingest.identity): the ID column used ("generated" when IDs were made from each
+    # row's fields) and why; rows kept as separate cases under a derived ID <ID>~<YYYYMMDD> because
+    # their ID belonged to a different case (counted among inserted/updated/unchanged/duplicate too),
+    # with up to five examples {line, case_id, kept_as, received, other_received}; customer columns
+    # not used to identify customers, and why. Japanese for the page, English for the CLI.
+    identity: str = ""
+    identity_reason_ja: str = ""
+    identity_reason_en: str = ""
+    conflicts: int = 0
+    conflict_examples: list[dict] = field(default_factory=list)
+    customer_notes_ja: list[str] = field(default_factory=list)
+    customer_notes_en: list[str] = field(default_factory=list)
     message: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 

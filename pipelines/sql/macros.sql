@@ -46,8 +46,11 @@ CREATE OR REPLACE TEMP MACRO kk_excel_serial(s) AS
          THEN TIMESTAMP '1899-12-30' + to_microseconds(CAST(round(CAST(s AS DOUBLE) * 86400) AS BIGINT) * 1000000)
     END;
 
+-- US month-first dates with a four-digit year (3/4/2024 9:12 PM, as US exports write them: NYC 311,
+-- Salesforce and Zendesk in a US locale) come last: Japanese exports never put the year at the end.
 CREATE OR REPLACE TEMP MACRO kk_strptime(c) AS
-    try_strptime(c, ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y-%m-%d %H', '%Y-%m-%d', '%Y%m%d', '%Y%m%d %H:%M:%S', '%Y%m%d %H:%M']);
+    try_strptime(c, ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y-%m-%d %H', '%Y-%m-%d', '%Y%m%d', '%Y%m%d %H:%M:%S', '%Y%m%d %H:%M',
+                     '%m-%d-%Y %I:%M:%S %p', '%m-%d-%Y %I:%M %p', '%m-%d-%Y %H:%M:%S', '%m-%d-%Y %H:%M', '%m-%d-%Y']);
 
 -- The slow path: any supported date text → naive Asia/Tokyo TIMESTAMP, or NULL.
 -- Plain expressions only: a macro with a subquery becomes a correlated join per use.
