@@ -29,7 +29,12 @@ CREATE TABLE IF NOT EXISTS import_batches (
     rows_rejected   BIGINT,
     started_at      TIMESTAMP,
     finished_at     TIMESTAMP,
-    pid             INTEGER
+    pid             INTEGER,
+    -- Schema 2 (migrations/0002_case_identity.sql): the case identity a load used.
+    identity        VARCHAR,      -- the case ID column used, or 'generated'
+    identity_reason VARCHAR,      -- why (Japanese), with the customer columns not used as customers
+    rows_conflict   BIGINT,       -- rows kept under a derived ID (<ID>~<YYYYMMDD>): their ID was another case's
+    conflict_examples JSON        -- up to five [{line, case_id, kept_as, received, other_received}]
 );
 
 CREATE TABLE IF NOT EXISTS cases (
@@ -135,10 +140,3 @@ CREATE TABLE IF NOT EXISTS analysis_state (
     text_hash   VARCHAR USING COMPRESSION 'zstd',  -- the text the terms were analysed from
     rules_hash  VARCHAR           -- themes + causes rules the tags were made with
 );
-
--- Case identity per load (issue 12). Additive: stores made before it gain these columns here, when a
--- writer opens them, until the store has real migrations. Columns are appended, never reordered.
-ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS identity VARCHAR;           -- the case ID column used, or 'generated'
-ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS identity_reason VARCHAR;    -- why (Japanese), with the customer notes
-ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS rows_conflict BIGINT;       -- rows kept under a derived ID (<ID>~<date>)
-ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS conflict_examples JSON;     -- [{line, case_id, kept_as, received, other_received}]

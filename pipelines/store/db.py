@@ -26,10 +26,10 @@ from pipelines.nlp.pii import mask_sql_macro
 from pipelines.store.errors import StoreBusy, StoreFault
 from pipelines.store.settings import SQL_DIR, db_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # version reached → the SQL that brings a store of the version before to it (pipelines/sql/migrations/).
 # A schema change adds its columns to schema.sql (new stores) AND a migration here (existing stores).
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {2: "0002_case_identity"}
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
 
 
