@@ -1,4 +1,5 @@
-"""取り込み履歴: every import with its accounting; rejected rows per batch, downloadable."""
+"""取り込み履歴: every import with its accounting, refused files with their reason; the rejected
+rows of an import as a table, downloadable."""
 from __future__ import annotations
 
 import streamlit as st
@@ -21,15 +22,16 @@ if history.empty:
     ui.upload_link()
     st.stop()
 
-ui.text_table(history.drop(columns=["sha256"]), height=360)
+# The reason of a refused or failed import next to its state, where it is read first.
+shown = history.drop(columns=["sha256"])
+order = ["番号", "ファイル名", "種類", "状態", "メッセージ"]
+ui.text_table(shown[order + [c for c in shown.columns if c not in order]], height=360,
+              column_config={"メッセージ": st.column_config.TextColumn("理由・メッセージ", width="large")})
 
 with_rejects = history[history["除外"].fillna(0) > 0]
 if not with_rejects.empty:
     st.subheader("除外された行")
     labels = {row.番号: f"#{row.番号} {row.ファイル名}（除外 {int(row.除外):,} 行）" for row in with_rejects.itertuples()}
-    batch = st.selectbox("取り込みを選択", list(labels), format_func=labels.get, key="history_batch")
-    rejected = ui.query(shared.rejected_rows, int(batch))
-    if rejected is not None:
-        ui.text_table(rejected, height=300)
-        st.download_button("除外行を CSV でダウンロード", shared.csv_for_excel(rejected), file_name=f"除外行_{batch}.csv",
-                           mime="text/csv", key="history_download")
+    batch = st.selectbox("取り込みを選択", list(labels), format_func=labels.get, key="history_batch",
+                         placeholder=ui.PLACEHOLDER)
+    ui.rejected_rows(int(batch), int(with_rejects.set_index("番号").at[batch, "除外"]), key="history_download")

@@ -1,4 +1,7 @@
-"""データ取り込み: upload an export, check it, map its columns, load it in the background."""
+"""データ取り込み: upload an export, check it, map its columns, load it in the background.
+
+Every refused file is recorded in 取り込み履歴 with the reason shown here, through the job runner
+(the Streamlit server never writes the store)."""
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +14,8 @@ import streamlit as st
 import ui
 from pipelines.ingest import mapping as mapping_mod
 from pipelines.ingest import preview
+from pipelines.ingest.formats import format_words
 from pipelines.jobs import runner
-from pipelines.reports import shared
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import jobs_dir
 
@@ -21,10 +24,13 @@ ui.frame()
 KINDS = {"cases": "ケース（問い合わせ・苦情の一覧）", "events": "対応履歴（部署間の移管記録）",
          "countermeasures": "再発防止策の記録"}
 NONE = "（使わない）"
+SAMPLES = 3           # example values shown per mapped field
+SAMPLE_CHARS = 40     # an example longer than this is cut (free text)
 
 st.title("データ取り込み")
 st.caption("CRM や表計算ソフトから書き出した CSV・TSV・Excel (.xlsx) を取り込みます。"
-           "文字コード（UTF-8・Shift_JIS・UTF-16）と区切り文字は自動で判定します。")
+           "文字コード（UTF-8・Shift_JIS・UTF-16）と区切り文字は自動で判定します。"
+           "受付できなかったファイルも、理由とともに取り込み履歴に記録します。")
 
 
 @st.fragment(run_every=1.5)
@@ -37,11 +43,9 @@ def job_panel() -> None:
         ui.job_progress(state)
         for result in state.get("results", []):
             if result.get("rejected"):
-                rejected = ui.query(shared.rejected_rows, result["batch_id"])
-                if rejected is not None and not rejected.empty:
-                    st.download_button(f"{result['file']} の除外行を CSV でダウンロード（{len(rejected):,} 行）",
-                                       shared.csv_for_excel(rejected), file_name=f"除外行_{result['batch_id']}.csv",
-                                       mime="text/csv", key=f"dl_{state['spec']['job_id']}_{result['batch_id']}")
+                with st.expander(f"{result['file']} の除外された行（{result['rejected']:,} 行）"):
+                    ui.rejected_rows(result["batch_id"], result["rejected"],
+                                     key=f"dl_{state['spec']['job_id']}_{result['batch_id']}")
 
 
 def save_upload(uploaded) -> Path:
@@ -56,8 +60,79 @@ def save_upload(uploaded) -> Path:
     return path
 
 
+def refuse(path: Path, file_name: str, kind: str, error: KakehashiError, source=None) -> None:
+    """Show why the file cannot be loaded, and record it in 取り込み履歴 — once per file and kind in
+    this session, however often the page reruns. `source` when the file was read (its format is kept)."""
+    st.error(error.message_ja(), icon=":material/block:")
+    recorded = st.session_state.setdefault("upload_refusals", {})
+    if (str(path), kind) not in recorded:
+        source_format = (source.encoding, source.format, source.delimiter) if source is not None else None
+        recorded[(str(path), kind)] = runner.start_refusal_record(path, file_name, kind, error.message_ja(),
+                                                                  source_format, store=ui.store_path())
+    st.caption("この結果は取り込み履歴に記録しました。" + ("ファイルの種類や列の対応づけを直せば、このまま取り込めます。" if source is not None else ""))
+
+
+def unexpected(error: Exception) -> KakehashiError:
+    """A failure of the check itself (a bug, not the file's fault), told and recorded like a refusal
+    rather than as a traceback that takes the page down."""
+    detail = f"{type(error).__name__}: {error}"[:300]
+    return KakehashiError("unexpected", f"ファイルの確認中に予期しないエラーが起きました（{detail}）。",
+                          f"Checking the file failed unexpectedly ({detail}).",
+                          "お手数ですが、このファイルと画面の内容を管理者に知らせてください。",
+                          "Report it with the file.")
+
+
+def sample_values(table: pd.DataFrame, column: int) -> list[str]:
+    """The first three distinct non-empty values of a column of the preview (its first rows)."""
+    values = table.iloc[:, column].dropna().astype(str)
+    return list(dict.fromkeys(v for v in values if v.strip()))[:SAMPLES]
+
+
+def field_checks(path: Path, kind: str, inspection, chosen: dict[str, str | None], file_name: str) -> dict:
+    """field → the preview's check of the column chosen for it (ingest.identity.FieldCheck: header,
+    three sample values, warnings_ja). The inspection checked the automatic mapping; a mapping the
+    user changed is checked again. {} from a preview without checks."""
+    checks = getattr(inspection, "checks", None)
+    if checks is None:
+        return {}
+    if {f: h for f, h in chosen.items() if h is not None} != inspection.auto and hasattr(preview, "check_mapping"):
+        try:
+            checks = preview.check_mapping(path, kind, chosen, file_name)
+        except Exception:  # noqa: BLE001 — checks are advice; those of the automatic choices still hold where kept
+            checks = inspection.checks
+    return {check.field: check for check in checks}
+
+
+def mapping_table(inspection, kind: str, chosen: dict[str, str | None], checks: dict[str, object]) -> pd.DataFrame:
+    """One row per field the file fills: its column and three example values; 注意 marks a field the
+    preview warns about (an ID that is not unique, a customer column with few values, …), only when
+    there is one."""
+    header = inspection.source.header
+    rows = []
+    for field, label in preview.mapping_choices(kind):
+        column = chosen.get(field)
+        if column is None:
+            continue
+        # A check of another column (the automatic choice the user replaced) says nothing about this one.
+        check = checks.get(field)
+        check = check if check is not None and check.header == column else None
+        samples = list(check.samples) if check is not None else sample_values(inspection.preview, header.index(column))
+        rows.append({"項目": label, "ファイルの列": column,
+                     "値の例": " ／ ".join(v if len(v) <= SAMPLE_CHARS else v[:SAMPLE_CHARS] + "…" for v in samples),
+                     "注意": "⚠ 下の注意を参照" if check is not None and check.warnings_ja else ""})
+    table = pd.DataFrame(rows, columns=["項目", "ファイルの列", "値の例", "注意"])
+    return table if table["注意"].any() else table.drop(columns=["注意"])
+
+
+def mapping_warnings(kind: str, chosen: dict[str, str | None], checks: dict[str, object]) -> list[str]:
+    """The preview's warnings about the chosen columns, each after the field it is about."""
+    labels = dict(preview.mapping_choices(kind))
+    return [f"{labels.get(field, field)}: {warning}" for field, check in checks.items()
+            if check.header == chosen.get(field) for warning in check.warnings_ja]
+
+
 kind = st.radio("ファイルの種類", list(KINDS), format_func=KINDS.get, horizontal=True, key="upload_kind")
-uploaded = st.file_uploader("ファイルを選択", type=["csv", "tsv", "txt", "xlsx"], key="upload_file")
+uploaded = ui.file_uploader("取り込むファイル", key="upload_file")
 # AppTest cannot drive a file uploader; tests hand the page an already saved file instead.
 staged = st.session_state.get("upload_staged")
 if uploaded is not None:
@@ -71,21 +146,25 @@ if path is not None:
     try:
         inspection = preview.inspect_file(path, kind, file_name)
     except KakehashiError as exc:
-        st.error(exc.message_ja(), icon=":material/block:")
+        refuse(path, file_name, kind, exc)
+        inspection = None
+    except Exception as exc:  # noqa: BLE001 — see unexpected()
+        refuse(path, file_name, kind, unexpected(exc))
         inspection = None
     if inspection is not None:
         source = inspection.source
         st.subheader("1. ファイルの確認")
-        delimiter = {",": "カンマ", "\t": "タブ", ";": "セミコロン", "|": "縦棒"}.get(source.delimiter, source.delimiter)
-        st.write(f"文字コード: **{source.encoding}**　形式: **{source.format}**　区切り: **{delimiter}**　"
-                 f"見出し行: **{source.header_line} 行目**　列数: **{len(source.header)}**")
+        words = format_words(source.encoding, source.format, source.delimiter)
+        facts = [f"形式: **{words.format}**"] + ([f"文字コード: **{words.encoding}**"] if words.encoding else []) + [
+            f"見出し行: **{source.header_line} 行目**", f"列数: **{len(source.header)}**"]
+        st.markdown("　".join(facts))
         ui.text_table(inspection.preview, height=260)
 
         st.subheader("2. 列の対応づけ")
         presets = mapping_mod.presets()
         saved = ui.query(mapping_mod.saved_mapping_names) or []
         choices = ["自動判定"] + [f"プリセット: {presets[n].get('label', n)}" for n in presets] + [f"保存済み: {n}" for n in saved]
-        preset_choice = st.selectbox("対応づけの元", choices, key="upload_preset")
+        preset_choice = st.selectbox("対応づけの元", choices, key="upload_preset", placeholder=ui.PLACEHOLDER)
         base = dict(inspection.auto)
         if preset_choice.startswith("プリセット"):
             name = list(presets)[choices.index(preset_choice) - 1]
@@ -97,22 +176,32 @@ if path is not None:
             base = ui.query(mapping_mod.saved_mapping, preset_choice.removeprefix("保存済み: ")) or base
         headers = [NONE] + [h for h in source.header if h]
         required = mapping_mod.required_for(kind)
-        chosen: dict[str, str] = {}
+        # field → header, or None: 「使わない」 also unsets what the automatic mapping would choose.
+        chosen: dict[str, str | None] = {}
         columns = st.columns(3)
         for index, (field, label) in enumerate(preview.mapping_choices(kind)):
             current = base.get(field)
             option = columns[index % 3].selectbox(
-                f"{label}{' ＊必須' if field in required else ''}", headers,
+                f"{label}{' ＊必須' if field in required else ''}", headers, placeholder=ui.PLACEHOLDER,
                 index=headers.index(current) if current in headers else 0, key=f"map_{kind}_{field}_{preset_choice}")
-            if option != NONE:
-                chosen[field] = option
-
-        st.subheader("3. 検証")
+            chosen[field] = None if option == NONE else option
         try:
             report = preview.validate_file(path, kind, chosen, file_name)
+            refusal = None
         except KakehashiError as exc:
-            st.error(exc.message_ja(), icon=":material/block:")
-            report = None
+            report, refusal = None, exc
+        except Exception as exc:  # noqa: BLE001 — see unexpected()
+            report, refusal = None, unexpected(exc)
+        st.markdown("**対応づけの確認**（各項目に入るファイルの列と、その値の例）")
+        checks = field_checks(path, kind, inspection, chosen, file_name)
+        mapped = mapping_table(inspection, kind, chosen, checks)
+        ui.text_table(mapped, height=38 + 35 * len(mapped))
+        for warning in mapping_warnings(kind, chosen, checks):
+            st.warning(warning, icon=":material/warning:")
+
+        st.subheader("3. 検証")
+        if refusal is not None:
+            refuse(path, file_name, kind, refusal, source)
         if report is not None:
             metrics = st.columns(4)
             metrics[0].metric("データ行", f"{report.rows:,}")

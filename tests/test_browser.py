@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.ingest.load import LoadOptions, load_file
+from ui.japanese import NO_RESULTS, UPLOAD_BUTTON, UPLOAD_DROP, upload_instructions
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("KAKEHASHI_SCREENSHOTS") or ROOT / "tests" / "artifacts")
@@ -141,13 +142,85 @@ def test_every_page_has_an_empty_state(empty_server, browser, slug):
     page.close()
 
 
+# Streamlit's fixed English in the uploader and select boxes (1.67 and earlier versions' words).
+ENGLISH = ("Upload", "per file", "Drag and drop", "Browse files", "Choose an option", "No results", "not allowed")
+
+
+def _after(page, selector: str) -> str:
+    """The text CSS draws with ::after on the first element matching `selector` ("" when none)."""
+    content = page.locator(selector).first.evaluate("e => getComputedStyle(e, '::after').content")
+    return "" if content in ("none", "normal") else content.strip('"')
+
+
+def _assert_no_english(page, selector: str) -> None:
+    # innerText is the text a user sees: it leaves out what display: none hides.
+    shown = page.locator(selector).first.inner_text()
+    assert not [word for word in ENGLISH if word in shown], shown
+
+
+def test_the_uploader_speaks_japanese(server, browser):
+    url, _store = server
+    page = _open(browser, f"{url}/upload")
+    uploader = "[data-testid='stFileUploader']"
+    _assert_no_english(page, uploader)
+    assert not page.get_by_text("Upload", exact=True).is_visible()
+    button = "[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] [data-testid='stMarkdownContainer']"
+    assert _after(page, button) == UPLOAD_BUTTON and page.locator(button).is_visible()
+    instructions = "[data-testid='stFileUploaderDropzoneInstructions'] > div"
+    assert _after(page, instructions) == upload_instructions(2000)     # .streamlit/config.toml: maxUploadSize
+    assert page.locator(instructions).bounding_box()["width"] > 200
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator(uploader).screenshot(path=str(ARTIFACTS / "upload-dropzone.png"))
+
+    # While a file is dragged over the drop zone.
+    dragged = page.evaluate_handle(
+        "() => { const d = new DataTransfer(); d.items.add(new File(['a,b'], 'x.csv', {type: 'text/csv'})); return d; }")
+    page.dispatch_event("[data-testid='stFileUploaderDropzone']", "dragenter", {"dataTransfer": dragged})
+    overlay = "[data-testid='stFileUploaderDropzone'] > div:has(> span:only-child)"
+    page.locator(overlay).wait_for(timeout=5_000)
+    _assert_no_english(page, uploader)
+    assert _after(page, overlay) == UPLOAD_DROP
+    page.locator(uploader).screenshot(path=str(ARTIFACTS / "upload-drag.png"))
+    page.dispatch_event("[data-testid='stFileUploaderDropzone']", "dragleave", {"dataTransfer": dragged})
+    page.close()
+
+
 def test_upload_through_the_real_file_input(server, browser):
     url, _store = server
     page = _open(browser, f"{url}/upload")
     page.locator("input[type='file']").set_input_files(str(EXPORTS / "zendesk_en_utf8.csv"))
     page.get_by_text("3. 検証").wait_for(timeout=30_000)
+    _assert_no_english(page, "[data-testid='stFileUploader']")
+    assert page.locator("input[placeholder='Choose an option']").count() == 0
+    # A select box filtered down to nothing says so in Japanese.
+    box = page.locator("[data-testid='stSelectbox'] input").nth(1)
+    box.click()
+    box.fill("該当しない列名")
+    listbox = "[data-testid='stSelectboxVirtualDropdown'] [role='listbox']"
+    page.locator(listbox).wait_for(timeout=5_000)
+    _assert_no_english(page, listbox)
+    assert _after(page, listbox) == NO_RESULTS
+    page.screenshot(path=str(ARTIFACTS / "upload-no-results.png"))
+    box.press("Escape")
     page.get_by_role("button", name="取り込む").click()
     page.get_by_text("追加 10").wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "upload-done.png"), full_page=True)
     assert page.locator("[data-testid='stException']").count() == 0
+    page.close()
+
+
+def test_a_file_refused_in_the_browser_reaches_the_history(server, browser, tmp_path):
+    url, _store = server
+    page = _open(browser, f"{url}/upload")
+    refused = tmp_path / "見積書.pdf"
+    refused.write_bytes(b"%PDF-1.4 a quote, not a case list")
+    page.locator("input[type='file']").set_input_files(str(refused))
+    page.get_by_text("表のファイルではなくPDFです").wait_for(timeout=30_000)
+    page.get_by_text("受付できませんでした。理由とともに取り込み履歴に記録しました").wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "upload-refused.png"), full_page=True)
+    page.close()
+    page = _open(browser, f"{url}/history")
+    grid = page.locator("[data-testid='stDataFrame']").first
+    assert "見積書.pdf" in grid.inner_text() or page.get_by_text("見積書.pdf").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "history-refused.png"), full_page=True)
     page.close()

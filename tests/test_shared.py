@@ -22,8 +22,11 @@ from pipelines.reports.shared import (
     monthly_counts,
     overview,
     rejected_rows,
+    rejected_rows_as_table,
+    rejected_table,
     theme_palette,
 )
+from pipelines.store import db
 from pipelines.store.errors import RefusedFile
 
 # A desk's own export with headers no preset knows, mapped by hand and saved under a name.
@@ -102,12 +105,44 @@ def test_import_history_lists_every_import_newest_first_in_japanese(loaded):
     assert list(history["番号"]) == sorted(history["番号"], reverse=True)
 
 
+def test_import_history_shows_the_case_identity_a_load_used(loaded, tmp_path):
+    store = tmp_path / "store.duckdb"
+    shutil.copy(loaded["store"], store)
+    with db.writer(store) as con:      # as a load that reports its identity records it (ingest.identity)
+        for column, kind in (("identity", "VARCHAR"), ("identity_reason", "VARCHAR"), ("rows_conflict", "BIGINT")):
+            con.execute(f"ALTER TABLE import_batches ADD COLUMN IF NOT EXISTS {column} {kind}")
+        con.execute("UPDATE import_batches SET identity = 'generated', rows_conflict = 0, "
+                    "identity_reason = 'ケース番号の列がないため、各行の全項目からケースIDを生成しました。' WHERE batch_id = ?",
+                    [loaded["cases"].batch_id])
+    history = import_history(store).set_index("番号")
+    shown = history.loc[loaded["cases"].batch_id, ["ケースの識別", "番号が重なり別ケースとして保存", "識別の理由"]]
+    assert shown.tolist() == ["各行の全項目から生成", 0, "ケース番号の列がないため、各行の全項目からケースIDを生成しました。"]
+
+
 def test_rejected_rows_of_an_import(loaded):
     shown = rejected_rows(loaded["cases"].batch_id, loaded["store"])
     assert list(shown.columns) == ["行番号", "理由", "元の行"]
     assert list(zip(shown["行番号"], shown["理由"])) == [(4, "受付日時「不明」を日付として読めません")]
     assert "請求額が二重になっています" in shown["元の行"][0]
     assert rejected_rows(loaded["events"].batch_id, loaded["store"]).empty
+
+
+def test_rejected_rows_as_a_table_with_the_files_columns(loaded):
+    shown = rejected_table(loaded["cases"].batch_id, loaded["store"])
+    assert list(shown.columns) == ["行番号", "理由", *HEADER]
+    assert (shown["発生した日"][0], shown["いただいた声"][0]) == ("不明", "請求額が二重になっています。")
+    assert rejected_table(loaded["events"].batch_id, loaded["store"]).columns.tolist() == ["行番号", "理由"]
+
+
+def test_a_rejected_row_that_could_not_be_split_keeps_its_text_and_a_files_reason_column_its_name():
+    shown = rejected_rows_as_table([
+        (3, "列が多すぎます（区切り文字や引用符の閉じ忘れを確認してください）", 'C-3,2025/04/01,"届かない,困っています'),
+        (5, "受付日時「不明」を日付として読めません", '{"受付日": "不明", "理由": "返品", "内容": null}'),
+    ])
+    assert list(shown.columns) == ["行番号", "理由", "受付日", "理由（ファイルの列）", "内容", "元の行"]
+    assert shown.iloc[0].tolist() == [3, "列が多すぎます（区切り文字や引用符の閉じ忘れを確認してください）", "", "", "",
+                                      'C-3,2025/04/01,"届かない,困っています']
+    assert shown.iloc[1].tolist() == [5, "受付日時「不明」を日付として読めません", "不明", "返品", "", ""]
 
 
 # ---------------------------------------------------------------- saved mappings

@@ -1,12 +1,13 @@
 """Pieces several pages draw: drill-down links, plain-text tables, empty states, background jobs."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from pipelines.jobs import runner
 from pipelines.reports import shared
 from pipelines.store import filters as flt
-from ui.data import busy_notice, query
+from ui.data import busy_notice, query, store_path
 from ui.sidebar import filters as current_filters
 
 # Page files as app.py's navigation names them (st.page_link takes the file).
@@ -50,14 +51,15 @@ def text_table(frame, **kwargs) -> None:
 
 
 def job_progress(state: dict) -> None:
-    """One background load: a progress bar while it runs, a summary when it is done."""
+    """One background job: a progress bar while it runs, what it did when it is done."""
     spec = state.get("spec", {})
     names = "、".join(spec.get("display_names", []))
     status = state.get("status")
     if status in ("queued", "running"):
         total, done = state.get("total") or 0, state.get("done") or 0
         fraction = min(done / total, 1.0) if total else 0.0
-        doing = "分析中" if spec.get("analyze_only") else "登録中" if spec.get("countermeasure") else "取り込み中"
+        doing = ("分析中" if spec.get("analyze_only") else "登録中" if spec.get("countermeasure")
+                 else "記録中" if spec.get("refusal") else "取り込み中")
         st.progress(fraction, text=f"{doing}: {names} — {state.get('phase', '')}"
                                    + (f"（{done:,} / {total:,}）" if total else ""))
         return
@@ -70,10 +72,79 @@ def job_progress(state: dict) -> None:
             st.success(f"{result['file']}: {'登録しました' if result['inserted'] else 'すでに登録されています'}",
                        icon=":material/check_circle:")
             continue
+        if result.get("kind") == "refusal":
+            st.warning(f"{result['file']}: 受付できませんでした。理由とともに取り込み履歴に記録しました（番号 {result['batch_id']}）。",
+                       icon=":material/block:")
+            continue
         st.success(
             f"{result['file']}: 読込 {result['rows_read']:,} 行 → 追加 {result['inserted']:,}・更新 {result['updated']:,}・"
             f"変更なし {result['unchanged']:,}・ファイル内重複 {result['duplicate']:,}・除外 {result['rejected']:,}",
             icon=":material/check_circle:")
+        notes = load_notes(result)
+        if notes:
+            st.markdown("\n".join(f"- {note}" for note in notes))
+        examples = conflict_examples(result)
+        if examples is not None:
+            st.caption("別のケースとして保存した行の例")
+            text_table(examples)
+
+
+def load_notes(result: dict) -> list[str]:
+    """What a finished load says beyond its counts, as Markdown list items in Japanese: the case
+    identity it used and why, rows kept apart because their ID belonged to another case, customer
+    columns not used, rows repaired. Each from a LoadResult field (ingest.result), shown only when
+    the load reported it; file headers and values are shown as written, never as Markdown."""
+    notes = []
+    identity, reason = result.get("identity"), result.get("identity_reason_ja")
+    if identity:
+        how = "各行の全項目から生成した ID" if identity == "generated" else f"列 {_code(identity)} の値"
+        notes.append(f"ケースの見分け方: {how}" + (f" — {_plain(reason)}" if reason else ""))
+    if result.get("conflicts"):
+        notes.append(f"受付番号が別のケース（受付日時も内容も違う）と重なった行: {result['conflicts']:,} 行。"
+                     "上書きせず、派生 ID（番号~受付日）で別のケースとして保存しました。")
+    notes += [_plain(note) for note in result.get("customer_notes_ja") or []]
+    if result.get("recovered"):
+        notes.append(f"修復して読み込んだ行: {result['recovered']:,} 行")
+    notes += [_plain(note) for note in result.get("notes") or []]
+    return notes
+
+
+def conflict_examples(result: dict) -> pd.DataFrame | None:
+    """Examples of rows kept under a derived ID (LoadResult.conflict_examples), or None."""
+    examples = result.get("conflict_examples") or []
+    if not examples:
+        return None
+    columns = {"line": "行番号", "case_id": "ファイルのケース番号", "kept_as": "保存した ID", "received": "受付日時",
+               "other_received": "同じ番号の別ケースの受付日時"}
+    return pd.DataFrame([{label: example.get(key) for key, label in columns.items()} for example in examples])
+
+
+def _code(text: object) -> str:
+    return "`" + str(text).replace("`", "'") + "`"
+
+
+def _plain(text: object) -> str:
+    """Text from a file (a header in a reason) shown in Markdown as it is written."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$" else ch for ch in str(text))
+
+
+REJECTED_SHOWN = 500   # rows of a table on the page; the CSV has all of them
+
+
+def rejected_rows(batch_id: int, count: int, key: str) -> None:
+    """The rejected rows of one import as a table — line, reason, and the row's fields as columns —
+    and all of them as a CSV Excel opens. `count` is the import's 除外 count."""
+    table = query(shared.rejected_table, batch_id, limit=REJECTED_SHOWN)
+    if table is None:
+        busy_notice()
+        return
+    if count > len(table):
+        st.caption(f"先頭の {len(table):,} 行を表示しています（全 {count:,} 行は CSV でダウンロードできます）。")
+    text_table(table, height=min(38 + 35 * len(table), 360))
+    store = store_path()
+    st.download_button(f"除外された {count:,} 行を CSV でダウンロード",
+                       lambda: shared.csv_for_excel(shared.rejected_table(batch_id, store)),
+                       file_name=f"除外行_{batch_id}.csv", mime="text/csv", key=key, icon=":material/download:")
 
 
 def wait_for_running_jobs() -> None:

@@ -1,11 +1,13 @@
 """Read functions the pages call: plain DataFrames and values, aggregated in DuckDB."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from pipelines.ingest.formats import format_words
 from pipelines.store import db, filters
 from pipelines.store.definitions import UNCLASSIFIED_NAME
 
@@ -37,26 +39,97 @@ def monthly_counts(store: Path | str | None = None) -> pd.DataFrame:
             "SELECT strftime(received_at, '%Y-%m') AS 月, count(*) AS 件数 FROM cases GROUP BY 1 ORDER BY 1").df()
 
 
+# What a load reports of its case identity, in the columns the store has them (ingest.identity):
+# column → (its expression, the page's name). Shown only by stores that have the column.
+IDENTITY_COLUMNS = {
+    "identity": ("CASE identity WHEN 'generated' THEN '各行の全項目から生成' ELSE identity END", "ケースの識別"),
+    "rows_conflict": ("rows_conflict", "番号が重なり別ケースとして保存"),
+    "identity_reason": ("identity_reason", "識別の理由"),
+}
+
+
 def import_history(store: Path | str | None = None, limit: int = 200) -> pd.DataFrame:
-    """One row per import, newest first, with the Japanese column names the page shows."""
+    """One row per import, newest first, with the Japanese column names the page shows; the
+    format and encoding in an analyst's words (ingest.formats), refused files with their reason,
+    and the case identity each load used (when the store records it)."""
     with db.reader(store, wait_seconds=2.0) as con:
-        return con.execute("""
+        present = {name for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'import_batches'").fetchall()}
+        # Names from the fixed list above, never from input.
+        identity = "".join(f", {expression} AS {name}" for column, (expression, name) in IDENTITY_COLUMNS.items()
+                           if column in present)
+        history = con.execute("""
             SELECT batch_id AS 番号, file_name AS ファイル名,
                    CASE kind WHEN 'cases' THEN 'ケース' WHEN 'events' THEN '対応履歴' WHEN 'countermeasures' THEN '再発防止策'
                         ELSE kind END AS 種類,
                    CASE status WHEN 'done' THEN '完了' WHEN 'refused' THEN '受付不可' WHEN 'failed' THEN '失敗'
                         WHEN 'running' THEN '実行中' WHEN 'interrupted' THEN '中断' ELSE status END AS 状態,
-                   encoding AS 文字コード, format AS 形式, mapping_name AS 対応づけ,
+                   format AS 形式, encoding AS 文字コード, delimiter, mapping_name AS 対応づけ,
                    rows_read AS 読込行数, rows_inserted AS 追加, rows_updated AS 更新, rows_unchanged AS 変更なし,
                    rows_duplicate AS ファイル内重複, rows_rejected AS 除外,
-                   started_at AS 開始, finished_at AS 終了, message AS メッセージ, sha256
+                   started_at AS 開始, finished_at AS 終了, coalesce(message, '') AS メッセージ, sha256""" + identity + """
             FROM import_batches ORDER BY batch_id DESC LIMIT ?""", [limit]).df()
+    read = history[["文字コード", "形式", "delimiter"]].astype(object)   # format_words' order
+    words = [format_words(*row) for row in read.where(read.notna(), None).itertuples(index=False)]
+    history["形式"] = [w.format for w in words]
+    history["文字コード"] = [w.encoding for w in words]
+    return history.drop(columns=["delimiter"])
 
 
 def rejected_rows(batch_id: int, store: Path | str | None = None) -> pd.DataFrame:
+    """The rejected rows of an import as stored: 行番号, 理由, 元の行 (JSON). Pages show rejected_table."""
     with db.reader(store, wait_seconds=2.0) as con:
         return con.execute("SELECT line AS 行番号, reason AS 理由, raw AS 元の行 FROM rejected_rows WHERE batch_id = ? "
                            "ORDER BY line", [batch_id]).df()
+
+
+REJECTED_COLUMNS = ("行番号", "理由")
+UNREAD_ROW = "元の行"   # a record that could not be split into fields, as it stood in the file
+
+
+def rejected_table(batch_id: int, store: Path | str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """The rejected rows of an import as a table: 行番号, 理由, then one column per column of the
+    file (in the file's order); a record that could not be split into fields keeps its text in 元の行.
+
+    The first `limit` rows by line (all when None); the count is in import_history's 除外."""
+    with db.reader(store, wait_seconds=2.0) as con:
+        rows = con.execute("SELECT line, reason, raw FROM rejected_rows WHERE batch_id = ? ORDER BY line"
+                           + (" LIMIT ?" if limit is not None else ""),
+                           [batch_id] + ([limit] if limit is not None else [])).fetchall()
+    return rejected_rows_as_table(rows)
+
+
+def rejected_rows_as_table(rows: list[tuple[int, str, str | None]]) -> pd.DataFrame:
+    """(line, reason, raw) → the table rejected_table describes. raw is the row as JSON
+    {header: value} or, for a record that could not be split, its text."""
+    records, headers = [], {}
+    for line, reason, raw in rows:
+        fields = _json_object(raw)
+        record = {"行番号": line, "理由": reason}
+        if fields is None:
+            record[UNREAD_ROW] = raw or ""
+        else:
+            for header, value in fields.items():
+                # A file with its own 理由 column must not overwrite the reason the row was rejected.
+                column = header if header not in (*REJECTED_COLUMNS, UNREAD_ROW) else f"{header}（ファイルの列）"
+                headers.setdefault(column, None)
+                record[column] = "" if value is None else str(value)
+        records.append(record)
+    columns = [*REJECTED_COLUMNS, *headers] + ([UNREAD_ROW] if any(UNREAD_ROW in r for r in records) else [])
+    table = pd.DataFrame.from_records(records, columns=columns)
+    for column in columns[2:]:
+        table[column] = table[column].fillna("").astype("string")
+    return table
+
+
+def _json_object(raw: str | None) -> dict | None:
+    if not raw or not raw.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def csv_for_excel(frame: pd.DataFrame) -> bytes:
