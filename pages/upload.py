@@ -16,6 +16,7 @@ from pipelines.ingest import mapping as mapping_mod
 from pipelines.ingest import preview
 from pipelines.ingest.formats import format_words
 from pipelines.jobs import runner
+from pipelines.reports import shared
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import jobs_dir
 
@@ -212,7 +213,8 @@ if path is not None:
                 st.write("除外の理由")
                 ui.text_table(pd.DataFrame(
                     {"理由": list(report.reasons), "行数": list(report.reasons.values())}))
-                ui.text_table(report.sample, height=200)
+                ui.text_table(shared.rejected_rows_as_table(list(report.sample.itertuples(index=False, name=None))),
+                              height=200)
             save_as = st.text_input("この対応づけに名前を付けて保存（任意・来月の取り込みで選べます）", key="upload_save_as")
             if st.button("取り込む", type="primary", key="upload_start"):
                 runner.start(runner.JobSpec(files=[str(path)], display_names=[file_name], kinds=[kind],

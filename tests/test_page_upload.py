@@ -48,6 +48,9 @@ def test_upload_page_validates_and_reports_rejects(exports_store, open_page):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"データ行": "14", "取り込める行": "8", "ファイル内の重複": "0", "除外される行": "6"}
     assert at.selectbox(key="map_cases_received_at_自動判定").value == "受付日"
+    sample = at.dataframe[3].value       # the rows that would be rejected, with their fields
+    assert list(sample.columns) == ["行番号", "理由", "受付番号", "受付日", "チャネル", "問い合わせ内容", "対応状況"]
+    assert sample.set_index("受付番号").at["K-0103", "受付日"] == "不明"
 
 
 def test_each_mapped_field_shows_its_column_and_three_example_values(exports_store, open_page):

@@ -44,7 +44,7 @@ class Validation:
     valid: int
     duplicates: int
     reasons: dict[str, int] = field(default_factory=dict)
-    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sample: pd.DataFrame = field(default_factory=pd.DataFrame)   # 行番号, 理由, 元の行 (JSON, or None) of rejected rows
 
 
 def inspect_file(path: Path, kind: str = "cases", display_name: str | None = None) -> Inspection:
@@ -123,8 +123,12 @@ def _report(con: duckdb.DuckDBPyConnection, key: str) -> Validation:
         "SELECT regexp_replace(reason, '「.*」', '「…」'), count(*) FROM prep WHERE reason IS NOT NULL GROUP BY 1").fetchall()))
     if structural:
         reasons["列の数が合わない行"] += structural
+    # The row as read (stage_cases keeps it for rejected rows; an events file has none), so the page
+    # can show each rejected row's fields beside its reason.
+    raw = "raw_json" if con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'prep' "
+                                    "AND column_name = 'raw_json'").fetchone()[0] else "NULL"
     sample = con.execute(
-        "SELECT line AS 行番号, reason AS 理由 FROM prep WHERE reason IS NOT NULL ORDER BY line LIMIT 50").df()
+        f"SELECT line AS 行番号, reason AS 理由, {raw} AS 元の行 FROM prep WHERE reason IS NOT NULL ORDER BY line LIMIT 50").df()
     return Validation(rows, valid, valid - distinct, dict(reasons), sample)
 
 

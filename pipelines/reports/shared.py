@@ -101,13 +101,14 @@ def rejected_table(batch_id: int, store: Path | str | None = None, limit: int | 
 
 def rejected_rows_as_table(rows: list[tuple[int, str, str | None]]) -> pd.DataFrame:
     """(line, reason, raw) → the table rejected_table describes. raw is the row as JSON
-    {header: value} or, for a record that could not be split, its text."""
+    {header: value}, or, for a record that could not be split, its text (None: no fields shown)."""
     records, headers = [], {}
     for line, reason, raw in rows:
         fields = _json_object(raw)
         record = {"行番号": line, "理由": reason}
         if fields is None:
-            record[UNREAD_ROW] = raw or ""
+            if isinstance(raw, str) and raw:
+                record[UNREAD_ROW] = raw
         else:
             for header, value in fields.items():
                 # A file with its own 理由 column must not overwrite the reason the row was rejected.
@@ -123,7 +124,7 @@ def rejected_rows_as_table(rows: list[tuple[int, str, str | None]]) -> pd.DataFr
 
 
 def _json_object(raw: str | None) -> dict | None:
-    if not raw or not raw.lstrip().startswith("{"):
+    if not isinstance(raw, str) or not raw.lstrip().startswith("{"):
         return None
     try:
         value = json.loads(raw)
