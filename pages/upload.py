@@ -89,14 +89,12 @@ def sample_values(table: pd.DataFrame, column: int) -> list[str]:
     return list(dict.fromkeys(v for v in values if v.strip()))[:SAMPLES]
 
 
-def field_checks(path: Path, kind: str, inspection, chosen: dict[str, str | None], file_name: str) -> dict:
-    """field → the preview's check of the column chosen for it (ingest.identity.FieldCheck: header,
-    three sample values, warnings_ja). The inspection checked the automatic mapping; a mapping the
-    user changed is checked again. {} from a preview without checks."""
-    checks = getattr(inspection, "checks", None)
-    if checks is None:
-        return {}
-    if {f: h for f, h in chosen.items() if h is not None} != inspection.auto and hasattr(preview, "check_mapping"):
+def field_checks(path: Path, kind: str, inspection: preview.Inspection, chosen: dict[str, str | None],
+                 file_name: str) -> dict[str, preview.FieldCheck]:
+    """field → the preview's check of the column chosen for it: header, three sample values,
+    warnings. The inspection checked the automatic mapping; a mapping the user changed is checked again."""
+    checks = inspection.checks
+    if {f: h for f, h in chosen.items() if h is not None} != inspection.auto:
         try:
             checks = preview.check_mapping(path, kind, chosen, file_name)
         except Exception:  # noqa: BLE001 — checks are advice; those of the automatic choices still hold where kept
@@ -104,7 +102,8 @@ def field_checks(path: Path, kind: str, inspection, chosen: dict[str, str | None
     return {check.field: check for check in checks}
 
 
-def mapping_table(inspection, kind: str, chosen: dict[str, str | None], checks: dict[str, object]) -> pd.DataFrame:
+def mapping_table(inspection: preview.Inspection, kind: str, chosen: dict[str, str | None],
+                  checks: dict[str, preview.FieldCheck]) -> pd.DataFrame:
     """One row per field the file fills: its column and three example values; 注意 marks a field the
     preview warns about (an ID that is not unique, a customer column with few values, …), only when
     there is one."""
@@ -125,7 +124,7 @@ def mapping_table(inspection, kind: str, chosen: dict[str, str | None], checks: 
     return table if table["注意"].any() else table.drop(columns=["注意"])
 
 
-def mapping_warnings(kind: str, chosen: dict[str, str | None], checks: dict[str, object]) -> list[str]:
+def mapping_warnings(kind: str, chosen: dict[str, str | None], checks: dict[str, preview.FieldCheck]) -> list[str]:
     """The preview's warnings about the chosen columns, each after the field it is about."""
     labels = dict(preview.mapping_choices(kind))
     return [f"{labels.get(field, field)}: {warning}" for field, check in checks.items()
