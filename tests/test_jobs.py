@@ -88,6 +88,7 @@ def test_a_finished_job_passes_on_everything_the_load_reported(jobs):
     [loaded] = jobs["good"][2]["results"]
     assert (loaded["status"], loaded["encoding"], loaded["file_name"]) == ("done", "utf-8-sig", "4月分の問い合わせ.csv")
     assert loaded["mapping"]["received_at"] == "受付日時"
+    assert loaded["identity"] == "受付番号" and "「受付番号」をケース番号として使いました" in loaded["identity_reason_ja"]
     assert "seconds" not in loaded
 
 

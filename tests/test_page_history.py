@@ -34,6 +34,15 @@ def test_history_tells_formats_and_encodings_in_an_analysts_words(exports_store,
     assert not shown & {"utf-8-sig", "utf-8", "cp932", "xlsx", "csv"}, shown
 
 
+def test_history_says_how_each_load_told_its_cases_apart(exports_store, open_page):
+    at = open_page(exports_store, "history")
+    assert not at.exception
+    history = at.dataframe[0].value.set_index("ファイル名")
+    assert history.at["salesforce_ja_cp932.csv", "ケースの識別"] == "ケース番号"
+    assert "「ケース番号」をケース番号として使いました" in history.at["salesforce_ja_cp932.csv", "識別の理由"]
+    assert history.at["mixed_bad_rows.csv", "番号が重なり別ケースとして保存"] == 0
+
+
 def test_rejected_rows_are_a_table_with_the_rows_fields_as_columns(exports_store, open_page):
     at = open_page(exports_store, "history")
     assert not at.exception

@@ -211,7 +211,7 @@ def test_a_finished_load_says_which_case_identity_it_used(loaded_with_rejects, o
     at = open_page(store, "upload")
     assert not at.exception
     shown = _markdown(at)
-    assert "ケースの見分け方: 列 `受付番号` の値 — 見出しがケース番号を表し、値がファイル内で一意です。" in shown
+    assert "ケースの見分け方: 見出しがケース番号を表し、値がファイル内で一意です。" in shown
     assert "重なった行: 1 行。上書きせず、派生 ID（番号~受付日）で別のケースとして保存しました。" in shown
     assert "お客様の識別には使いませんでした" in shown
     examples = at.dataframe[0].value

@@ -96,9 +96,11 @@ def load_notes(result: dict) -> list[str]:
     the load reported it; file headers and values are shown as written, never as Markdown."""
     notes = []
     identity, reason = result.get("identity"), result.get("identity_reason_ja")
-    if identity:
-        how = "各行の全項目から生成した ID" if identity == "generated" else f"列 {_code(identity)} の値"
-        notes.append(f"ケースの見分け方: {how}" + (f" — {_plain(reason)}" if reason else ""))
+    if reason:   # names the column and says why
+        notes.append(f"ケースの見分け方: {_plain(reason)}")
+    elif identity:
+        notes.append("ケースの見分け方: " + ("各行の全項目から生成した ID" if identity == "generated"
+                                         else f"列 {_code(identity)} の値"))
     if result.get("conflicts"):
         notes.append(f"受付番号が別のケース（受付日時も内容も違う）と重なった行: {result['conflicts']:,} 行。"
                      "上書きせず、派生 ID（番号~受付日）で別のケースとして保存しました。")
