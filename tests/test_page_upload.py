@@ -226,6 +226,16 @@ def test_generated_case_ids_are_named_as_such(loaded_with_rejects, open_page):
     assert "ケースの見分け方: 各行の全項目から生成した ID" in _markdown(at)
 
 
+def test_rows_a_load_repaired_are_told(loaded_with_rejects, open_page):
+    store, result = loaded_with_rejects
+    _finished_job(store, {**result, "recovered": 1,
+                          "notes": ["12 行目: 閉じていない引用符を直して 1 行として読みました。"]})
+    at = open_page(store, "upload")
+    assert not at.exception
+    shown = _markdown(at)
+    assert "修復して読み込んだ行: 1 行" in shown and "閉じていない引用符を直して 1 行として読みました。" in shown
+
+
 def test_a_load_without_identity_fields_shows_no_identity_line(loaded_with_rejects, open_page):
     store, result = loaded_with_rejects
     _finished_job(store, result)
