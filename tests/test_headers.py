@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from pipelines.ingest.load import LoadOptions, load_file
-from pipelines.ingest.mapping import auto_map, column_roles, header_terms, is_case_id_header, resolve
+from pipelines.ingest.mapping import auto_map, column_roles, header_terms, is_case_id_header, resolve, saved_mapping
 from pipelines.store import db
 from pipelines.store.errors import RefusedFile
 
@@ -175,6 +175,17 @@ def test_a_mapping_can_unset_an_automatic_choice(unset):
     assert "customer_name" not in mapping.columns
     assert [header[i] for i in mapping.extras] == ["お客様名"], "the column is kept as an extra (masked at load)"
     assert mapping.as_headers()["product"] == "商品名", "the other automatic choices stay"
+
+
+def test_an_unset_field_stays_unset_in_a_saved_mapping(tmp_path):
+    """Saved for next month, the mapping still says 申出者 is not the customer."""
+    store = tmp_path / "store.duckdb"
+    first = load_file(IDENTITY / "office_requests.csv", store,
+                      LoadOptions(workers=1, morphology=False, mapping={"customer_name": None}, save_mapping_as="市の月次"))
+    assert "customer_name" not in first.mapping and first.customer_notes_ja == []
+    assert saved_mapping("市の月次", store)["customer_name"] is None
+    again = load_file(IDENTITY / "office_requests.csv", store, LoadOptions(workers=1, morphology=False, mapping="市の月次"))
+    assert "customer_name" not in again.mapping and again.unchanged == 30
 
 
 def test_unsetting_a_required_field_is_refused():

@@ -106,24 +106,42 @@ def customer_verdict(fld: str, header: str, rows: int, distinct: int) -> Verdict
 
 def id_stats(con: duckdb.DuckDBPyConnection, rows: str) -> IdStats:
     """IdStats over `rows`, a relation (ours) with rowno, source_id, received_at and text_hash
-    (rows without a source_id are ignored)."""
-    total, counter = con.execute(f"""
-        SELECT count(*), count(*) FILTER (WHERE try_cast(source_id AS BIGINT) - rowno BETWEEN -1 AND 1)
-        FROM {rows} WHERE source_id IS NOT NULL""").fetchall()[0]
-    _, extra_rows, conflicting = con.execute(f"""
-        WITH good AS (SELECT rowno, source_id, CAST(received_at AS DATE) AS day, text_hash FROM {rows}
-                      WHERE source_id IS NOT NULL),
-        groups AS (SELECT source_id, count(*) AS n, arg_min(day, rowno) AS day, arg_min(text_hash, rowno) AS text_hash
-                   FROM good GROUP BY source_id HAVING count(*) > 1)
-        SELECT count(*), coalesce(sum(n - 1), 0),
-               (SELECT count(DISTINCT g.source_id) FROM good g JOIN groups f USING (source_id)
-                WHERE g.day IS DISTINCT FROM f.day AND g.text_hash IS DISTINCT FROM f.text_hash)
-        FROM groups""").fetchall()[0]
+    (rows without a source_id are ignored). Leaves the TEMP table id_groups: each value found on
+    more than one row, with its number of rows and its first row's day, text_hash and received_at."""
+    total = con.execute(f"SELECT count(*) FROM {rows} WHERE source_id IS NOT NULL").fetchall()[0][0]
+    # A row counter needs COUNTER_SHARE of the rows at their position: once more rows than the rest
+    # are found elsewhere it is not one, and the scan stops there (a few per cent of a real ID column).
+    enough = int(total * (1 - COUNTER_SHARE)) + 1
+    off = con.execute(f"""
+        SELECT count(*) FROM (SELECT 1 FROM {rows} WHERE source_id IS NOT NULL
+                              AND (try_cast(source_id AS BIGINT) - rowno BETWEEN -1 AND 1) IS NOT TRUE LIMIT {enough})
+        """).fetchall()[0][0]
+    counter = total - off if off < enough else 0
+    # The values on several rows first (a plain count), then their first rows: arg_min over every
+    # value of a unique column would cost twice as much for nothing.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE id_groups AS
+        SELECT source_id, count(*) AS n, arg_min(CAST(received_at AS DATE), rowno) AS day,
+               arg_min(text_hash, rowno) AS text_hash, arg_min(received_at, rowno) AS received_at
+        FROM {rows} WHERE source_id IN (SELECT source_id FROM {rows} WHERE source_id IS NOT NULL
+                                        GROUP BY source_id HAVING count(*) > 1)
+        GROUP BY source_id""")
+    extra_rows, conflicting = con.execute(f"""
+        SELECT (SELECT coalesce(sum(n - 1), 0) FROM id_groups),
+               (SELECT count(DISTINCT g.source_id) FROM {rows} g JOIN id_groups f USING (source_id)
+                WHERE CAST(g.received_at AS DATE) IS DISTINCT FROM f.day
+                  AND g.text_hash IS DISTINCT FROM f.text_hash)""").fetchall()[0]
     return IdStats(total, total - int(extra_rows), counter, conflicting)
 
 
 def distinct_values(con: duckdb.DuckDBPyConnection, rows: str, column: str, where: str = "TRUE") -> tuple[int, int]:
-    """(rows with a value, distinct values) of a column (names ours) of `rows`."""
+    """(rows with a value, distinct values) of a column (names ours) of `rows`. The exact count only
+    when an estimate says the values might be few: counting a million distinct keys exactly costs
+    a hash table as big as the column."""
+    filled, estimate = con.execute(
+        f"SELECT count({column}), approx_count_distinct({column}) FROM {rows} WHERE {where}").fetchall()[0]
+    if not few_values(filled, int(estimate * 0.8)):
+        return filled, estimate
     return tuple(con.execute(f"SELECT count({column}), count(DISTINCT {column}) FROM {rows} WHERE {where}").fetchall()[0])
 
 

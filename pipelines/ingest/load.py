@@ -148,7 +148,7 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
             result.status = "done"
             _finish_batch(con, result)
             if options.save_mapping_as:
-                save_mapping(con, options.save_mapping_as, options.kind, mapping.as_headers())
+                save_mapping(con, options.save_mapping_as, options.kind, mapping.as_spec())
             db.bump_version(con)
             con.execute("COMMIT")
         except BaseException as exc:
@@ -199,7 +199,7 @@ def _prepare_cases_load(con, mapping: Mapping, options: LoadOptions, result: Loa
     """Everything before the write, in temporary tables outside the data transaction (so the
     staging can be dropped and its memory given back). Returns the rejected rows to insert."""
     with timer("map_validate"):
-        _classify(con)
+        _classify(con, column_identity=result.identity not in ("", "generated"))
     with timer("reject_write"):
         rejected = staging.rejected_rows(con, mapping, result.batch_id, staged_json=True)
         staging.count_read_rejected(con, result)
@@ -371,16 +371,16 @@ def _case_identity(con, mapping: Mapping, salt: str, drop_name_key: bool) -> Ide
 def _find_conflicts(con) -> None:
     """conflicts: rows whose ID already belongs to a different case — the stored case of that ID, or
     else the file's first row with it — with a different received date and a different text.
-    Each is kept under <ID>~<YYYYMMDD>, so a reload finds it again under the same ID."""
+    Each is kept under <ID>~<YYYYMMDD>, so a reload finds it again under the same ID. Needs the
+    id_groups that id_stats left."""
     con.execute("""
         INSERT INTO conflicts
         WITH good AS (SELECT rowno, line, source_id, received_at, text_hash FROM raw
                       WHERE reason IS NULL AND source_id IS NOT NULL),
         stored AS (SELECT case_id AS source_id, CAST(received_at AS DATE) AS day, text_hash AS text_hex,
                           received_at AS other FROM cases WHERE case_id IN (SELECT source_id FROM good)),
-        firsts AS (SELECT source_id, arg_min(CAST(received_at AS DATE), rowno) AS day,
-                          to_hex(arg_min(text_hash, rowno)) AS text_hex, arg_min(received_at, rowno) AS other
-                   FROM good GROUP BY source_id HAVING count(*) > 1),
+        -- id_groups: the IDs on several rows of the file, with their first row (identity.id_stats).
+        firsts AS (SELECT source_id, day, to_hex(text_hash) AS text_hex, received_at AS other FROM id_groups),
         anchors AS (SELECT * FROM stored UNION ALL
                     SELECT * FROM firsts WHERE source_id NOT IN (SELECT source_id FROM stored))
         SELECT g.rowno, g.line, g.source_id, g.source_id || '~' || strftime(g.received_at, '%Y%m%d'),
@@ -389,14 +389,23 @@ def _find_conflicts(con) -> None:
         WHERE CAST(g.received_at AS DATE) <> a.day AND to_hex(g.text_hash) <> a.text_hex""")
 
 
-def _classify(con) -> None:
+def _classify(con, column_identity: bool) -> None:
     """todo(rowno, case_id, action, needs_text): the last row of each case in the file, with what to
     do with it (the row's fields stay in raw; its case ID is prep's)."""
-    con.execute("""
+    if column_identity:
+        # Only an ID that id_stats found on several rows, a derived or a generated ID can repeat a
+        # case: grouping just those spares a second pass over a million unique IDs.
+        good = "SELECT rowno, case_id, row_hash, text_hash, updated_at, source_id FROM prep WHERE reason IS NULL"
+        repeatable = ("source_id IS NULL OR case_id <> source_id OR source_id IN (SELECT source_id FROM id_groups)")
+    else:
+        # Generated IDs are computed once here, not once per reference to `good`.
+        good = "SELECT rowno, case_id, row_hash, text_hash, updated_at FROM prep WHERE reason IS NULL"
+        repeatable = "TRUE"
+    con.execute(f"""
     CREATE OR REPLACE TEMP TABLE todo AS
-    WITH good AS (SELECT rowno, case_id, row_hash, text_hash, updated_at FROM prep WHERE reason IS NULL),
+    WITH good AS {"" if column_identity else "MATERIALIZED "}({good}),
     repeated AS (   -- cases on several rows of the file: the last row wins
-        SELECT case_id, max(rowno) AS keep FROM good GROUP BY case_id HAVING count(*) > 1),
+        SELECT case_id, max(rowno) AS keep FROM good WHERE {repeatable} GROUP BY case_id HAVING count(*) > 1),
     last AS (SELECT g.* FROM good g LEFT JOIN repeated r USING (case_id) WHERE r.keep IS NULL OR r.keep = g.rowno)
     SELECT last.rowno, last.case_id,
         CASE

@@ -255,9 +255,15 @@ class Mapping:
     columns: dict[str, int]
     header: list[str]
     extras: list[int] = field(default_factory=list)
+    unset: tuple[str, ...] = ()      # fields the spec said not to map (null or [])
 
     def as_headers(self) -> dict[str, str]:
         return {f: self.header[i] for f, i in self.columns.items()}
+
+    def as_spec(self) -> dict[str, str | None]:
+        """{field: header}, and None for each field the mapping unset: a saved mapping keeps both,
+        so next month's load leaves those fields unmapped too."""
+        return {**self.as_headers(), **{f: None for f in self.unset}}
 
 
 def auto_map(header: list[str], kind: str = "cases") -> dict[str, int]:
@@ -310,11 +316,11 @@ def resolve(header: list[str], kind: str, spec: dict[str, object] | None = None,
     would choose ({"customer_name": null} when the column it finds is an agency, not a person).
     `sample` (the first data rows) only makes a refusal say what each column looks like."""
     columns = auto_map(header, kind)
+    unset: set[str] = set()
     if spec:
         wanted = spec.get("fields", spec)
         keys = [normalize_header(h) for h in header]
         explicit: dict[str, int] = {}
-        unset: set[str] = set()
         for fld, names in wanted.items():
             if fld not in fields_for(kind):
                 continue
@@ -331,7 +337,7 @@ def resolve(header: list[str], kind: str, spec: dict[str, object] | None = None,
                    **explicit}
     _check_required(header, kind, columns, sample)
     extras = [i for i, h in enumerate(header) if i not in columns.values() and h.strip()]
-    return Mapping(name, kind, columns, header, extras)
+    return Mapping(name, kind, columns, header, extras, tuple(sorted(unset)))
 
 
 def _examples(kind: str, fld: str) -> str:
@@ -430,8 +436,9 @@ def saved_mapping(name: str, store: Path | str | None = None) -> dict | None:
     return json.loads(row[0]) if row else None
 
 
-def save_mapping(con: duckdb.DuckDBPyConnection, name: str, kind: str, headers: dict[str, str]) -> None:
-    """Inside the load's transaction: keep `headers` under `name`, replacing an older mapping of that name."""
+def save_mapping(con: duckdb.DuckDBPyConnection, name: str, kind: str, headers: dict[str, str | None]) -> None:
+    """Inside the load's transaction: keep `headers` under `name`, replacing an older mapping of that
+    name ({field: header}; None for a field the mapping unset: Mapping.as_spec)."""
     con.execute("DELETE FROM saved_mappings WHERE name = ?", [name])
     con.execute("INSERT INTO saved_mappings VALUES (?, ?, ?, ?)",
                 [name, kind, json.dumps(headers, ensure_ascii=False), dt.datetime.now()])

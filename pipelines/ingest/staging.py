@@ -12,6 +12,8 @@ only list. They live until the connection closes (drop_staging frees the big one
                     was rejected, else a table renumbered around the rejects)
     prep            raw with the parsed fields and `reason` (NULL when the row is good): a view of
                     raw for cases, a table for events and countermeasures
+    id_groups       cases: the ID column's values found on several rows, with their first row (identity.id_stats)
+    conflicts       cases: the rows kept under a derived ID <ID>~<YYYYMMDD> (load._find_conflicts)
     todo            what to do with each good row: cases (rowno, case_id, action, needs_text);
                     events and countermeasures (the row plus is_new)
     masked          cases to insert or update with all the write needs, text normalized and masked
