@@ -25,8 +25,8 @@ if history.empty:
 # The reason of a refused or failed import next to its state, where it is read first.
 shown = history.drop(columns=["sha256"])
 order = ["番号", "ファイル名", "種類", "状態", "メッセージ"]
-ui.text_table(shown[order + [c for c in shown.columns if c not in order]], height=360,
-              column_config={"メッセージ": st.column_config.TextColumn("理由・メッセージ", width="large")})
+ui.text_table(shown[order + [c for c in shown.columns if c not in order]], height=min(38 + 35 * len(shown), 400),
+              column_config={"メッセージ": st.column_config.TextColumn("理由・メッセージ", width="medium")})
 
 with_rejects = history[history["除外"].fillna(0) > 0]
 if not with_rejects.empty:

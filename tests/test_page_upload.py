@@ -20,6 +20,8 @@ from pipelines.reports.shared import import_history
 from pipelines.store.settings import jobs_dir
 
 EXPORTS = Path(__file__).resolve().parent / "data" / "exports"
+# Each test opens the page on its own store (conftest's `store`): a file the page refuses is recorded
+# in the store it shows, which must never be the session's shared exports_store.
 
 
 def _stage(at, name: str):
@@ -42,8 +44,8 @@ def _finished(store: Path, seconds: float = 60.0) -> list[dict]:
     pytest.fail(f"jobs of {store} did not finish: {recent(store)}")
 
 
-def test_upload_page_validates_and_reports_rejects(exports_store, open_page):
-    at = _stage(open_page(exports_store, "upload"), "mixed_bad_rows.csv")
+def test_upload_page_validates_and_reports_rejects(store, open_page):
+    at = _stage(open_page(store, "upload"), "mixed_bad_rows.csv")
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"データ行": "14", "取り込める行": "8", "ファイル内の重複": "0", "除外される行": "6"}
@@ -53,8 +55,8 @@ def test_upload_page_validates_and_reports_rejects(exports_store, open_page):
     assert sample.set_index("受付番号").at["K-0103", "受付日"] == "不明"
 
 
-def test_each_mapped_field_shows_its_column_and_three_example_values(exports_store, open_page):
-    at = _stage(open_page(exports_store, "upload"), "mixed_bad_rows.csv")
+def test_each_mapped_field_shows_its_column_and_three_example_values(store, open_page):
+    at = _stage(open_page(store, "upload"), "mixed_bad_rows.csv")
     assert not at.exception
     mapped = at.dataframe[1].value.set_index("項目")
     assert mapped.at["受付日時", "ファイルの列"] == "受付日"
@@ -74,7 +76,7 @@ class Check:
     warnings_ja: tuple[str, ...] = ()
 
 
-def test_the_previews_warnings_about_a_chosen_column_are_shown(exports_store, open_page, monkeypatch):
+def test_the_previews_warnings_about_a_chosen_column_are_shown(store, open_page, monkeypatch):
     inspect_file = preview.inspect_file
 
     def inspected_with_checks(*args, **kwargs):
@@ -85,7 +87,7 @@ def test_the_previews_warnings_about_a_chosen_column_are_shown(exports_store, op
         return inspection
 
     monkeypatch.setattr(preview, "inspect_file", inspected_with_checks)
-    at = _stage(open_page(exports_store, "upload"), "mixed_bad_rows.csv")
+    at = _stage(open_page(store, "upload"), "mixed_bad_rows.csv")
     assert not at.exception
     assert [w.value for w in at.warning] == ["ケース番号: 「受付番号」の値はファイル内で一意ではありません（3 件が重複）。"]
     mapped = at.dataframe[1].value.set_index("項目")
@@ -96,15 +98,15 @@ def test_the_previews_warnings_about_a_chosen_column_are_shown(exports_store, op
     assert not [w for w in at.warning if "一意ではありません（3 件が重複）" in w.value]
 
 
-def test_choosing_not_used_takes_a_field_out_of_the_mapping(exports_store, open_page):
-    at = _stage(open_page(exports_store, "upload"), "mixed_bad_rows.csv")
+def test_choosing_not_used_takes_a_field_out_of_the_mapping(store, open_page):
+    at = _stage(open_page(store, "upload"), "mixed_bad_rows.csv")
     at.selectbox(key="map_cases_channel_自動判定").set_value("（使わない）").run()
     assert not at.exception
     assert "受付チャネル" not in set(at.dataframe[1].value["項目"])
 
 
-def test_the_format_is_told_in_an_analysts_words(exports_store, open_page):
-    at = _stage(open_page(exports_store, "upload"), "salesforce_ja_cp932.csv")
+def test_the_format_is_told_in_an_analysts_words(store, open_page):
+    at = _stage(open_page(store, "upload"), "salesforce_ja_cp932.csv")
     assert not at.exception
     shown = _markdown(at)
     assert "形式: **CSV（カンマ区切り）**" in shown and "文字コード: **Shift_JIS (CP932)**" in shown
@@ -157,8 +159,8 @@ def test_a_failure_of_the_check_itself_is_told_and_recorded_not_a_traceback(tmp_
     assert list(import_history(store)["状態"]) == ["受付不可"]
 
 
-def test_upload_page_kind_switch_to_events(exports_store, open_page):
-    at = open_page(exports_store, "upload")
+def test_upload_page_kind_switch_to_events(store, open_page):
+    at = open_page(store, "upload")
     at.radio(key="upload_kind").set_value("events").run()
     at = _stage(at, "events_ja.csv")
     assert not at.exception
