@@ -544,7 +544,7 @@ def _upsert_cases(con, batch_id: int, mapping: Mapping) -> None:
         SELECT t.case_id, t.received_at, t.channel, t.customer_key, t.product, t.category, t.department,
                t.status, t.priority, t.closed_at, t.updated_at, t.cause,
                coalesce(t.text, k.text), t.response,
-               CASE WHEN t.closed_unreadable IS NOT NULL OR t.source_id IS DISTINCT FROM t.case_id
+               CASE WHEN t.closed_unreadable IS NOT NULL OR t.source_id <> t.case_id
                     -- a NULL value in the patch adds nothing (JSON merge patch)
                     THEN json_merge_patch(coalesce(t.extra, '{}'::JSON),
                                           json_object('完了日時（読めなかった値）', t.closed_unreadable,
