@@ -195,8 +195,6 @@ def test_reloading_an_action_only_event_counts_it_unchanged(store, tmp_path):
     assert (again.inserted, again.unchanged) == (0, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="read_csv(strict_mode = false) drops the extra field silently; the "
-                                       "loader's 列が多すぎます reason is never used")
 def test_a_row_with_too_many_columns_is_rejected(store, tmp_path):
     result = _load_events(store, tmp_path, [EVENTS[0], EVENTS[1][:5] + ["製造記録", "を依頼"]])
     assert (result.inserted, result.rejected) == (1, 1)

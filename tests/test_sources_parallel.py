@@ -44,12 +44,21 @@ def test_utf8_is_validated_and_read_in_place(tmp_path):
     assert source.csv_path == src and source.encoding == "utf-8-sig"
 
 
-def test_utf8_with_nul_bytes_gets_a_clean_copy(tmp_path):
+@pytest.mark.parametrize(("encoding", "workers"), [("utf-8", 2), ("cp932", 2), ("cp932", 1)])
+def test_stray_nul_bytes_are_kept_and_flagged_for_staging(tmp_path, encoding, workers):
+    # Staging removes them record by record and says on which lines (tests/test_malformed.py).
     src = tmp_path / "export.csv"
-    src.write_bytes(TEXT.encode("utf-8") + "9999,2025/4/1,NUL\x00を含む\r\n".encode("utf-8"))
+    src.write_bytes((TEXT + "9999,2025/4/1,NUL\x00を含む\r\n").encode(encoding))
     (tmp_path / "work").mkdir()
-    source = sources.open_source(src, tmp_path / "work", workers=2)
-    assert source.csv_path != src and b"\x00" not in source.csv_path.read_bytes()
+    source = sources.open_source(src, tmp_path / "work", workers=workers)
+    assert source.nul_bytes and source.csv_path.read_bytes().count(b"\x00") == 1
+    assert source.csv_path == src if encoding == "utf-8" else source.csv_path != src
+
+
+def test_a_file_without_nul_bytes_is_not_flagged(tmp_path):
+    src = tmp_path / "export.csv"
+    src.write_bytes(TEXT.encode("cp932"))
+    assert not sources.open_source(src, tmp_path, workers=2).nul_bytes
 
 
 def test_a_bad_byte_in_the_second_piece_is_reported_at_its_offset(tmp_path):

@@ -566,12 +566,13 @@ def _finish_batch(con, result: LoadResult) -> None:
     con.execute(
         "UPDATE import_batches SET status = ?, rows_read = ?, rows_inserted = ?, rows_updated = ?, rows_unchanged = ?, "
         "rows_duplicate = ?, rows_rejected = ?, finished_at = ?, identity = ?, identity_reason = ?, rows_conflict = ?, "
-        "conflict_examples = ? WHERE batch_id = ?",
+        "conflict_examples = ?, message = ? WHERE batch_id = ?",
         [result.status, result.rows_read, result.inserted, result.updated, result.unchanged, result.duplicate,
          result.rejected, dt.datetime.now(), result.identity or None, identity_reason or None,
          result.conflicts if result.identity else None,
          json.dumps(result.conflict_examples, ensure_ascii=False) if result.conflict_examples else None,
-         result.batch_id])
+         # What had to be put right to read some rows whole (staging.repair_notes), for 取り込み履歴.
+         "\n".join(result.notes) or None, result.batch_id])
 
 
 def _report_identity(result: LoadResult, identity: Identity) -> None:

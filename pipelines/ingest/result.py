@@ -34,6 +34,12 @@ class LoadResult:
     unchanged: int = 0
     duplicate: int = 0
     rejected: int = 0
+    # Rows read whole only after a repair (counted among the others too), and what was put right
+    # where (staging.repair_notes), in Japanese and in English: NUL bytes removed, a row split from
+    # an unclosed quote, a stale sheet size ignored, …
+    recovered: int = 0
+    notes: list[str] = field(default_factory=list)
+    notes_en: list[str] = field(default_factory=list)
     analysed: bool = False   # the tokenized texts were tagged too (False when the rules did not parse)
     # Case identity (ingest.identity): the ID column used ("generated" when IDs were made from each
     # row's fields) and why; rows kept as separate cases under a derived ID <ID>~<YYYYMMDD> because

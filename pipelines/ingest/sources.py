@@ -10,12 +10,14 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import multiprocessing as mp
 import os
+import re
 import shutil
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipelines.ingest.mapping import header_score
@@ -46,6 +48,9 @@ class Source:
     header_line: int       # 1-based record number of the header row
     csv_path: Path         # UTF-8 file for DuckDB
     data_rows_hint: int    # data records seen in the first 64 KiB (0 means header only)
+    nul_bytes: bool = False  # stray NUL bytes, kept in csv_path: staging removes them record by record
+    record_start: str = ""   # regex: how a line that starts a record begins ("" when the head shows no pattern)
+    notes: tuple[tuple[str, str], ...] = ()  # (Japanese, English): what reading worked around (a stale sheet size)
 
 
 def _refuse(code: str, ja: str, en: str, hint_ja: str = "", hint_en: str = "") -> RefusedFile:
@@ -77,10 +82,10 @@ def open_source(path: Path, workdir: Path, display_name: str | None = None,
     encoding = _detect_encoding(head, name)
     out = workdir / "input.csv"
     if workers > 1 and size > PARALLEL_MIN_BYTES and encoding in _SPLITTABLE:
-        csv_path, sha = _transcode_parallel(path, out, encoding, size, name, progress, workers)
-        return _describe(csv_path, name, sha, size, encoding)
-    sha = _transcode(path, out, encoding, size, name, progress)
-    return _describe(out, name, sha, size, encoding)
+        csv_path, sha, nul = _transcode_parallel(path, out, encoding, size, name, progress, workers)
+    else:
+        (sha, nul), csv_path = _transcode(path, out, encoding, size, name, progress), out
+    return replace(_describe(csv_path, name, sha, size, encoding), nul_bytes=nul)
 
 
 def _detect_encoding(head: bytes, name: str) -> str:
@@ -88,7 +93,7 @@ def _detect_encoding(head: bytes, name: str) -> str:
         return "utf-16"
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if b"\x00" in head:
+    if head.count(b"\x00") > len(head) // 100:   # a few stray NULs are a damaged text file, not binary
         raise _refuse("binary", f"「{name}」はテキストではないデータ（バイナリ）を含んでいます。",
                       f"{name} contains binary data (NUL bytes), not text.",
                       "CSV・TSV・Excel (.xlsx) のいずれかで書き出してください。", "Export as CSV, TSV or .xlsx.")
@@ -103,11 +108,13 @@ def _detect_encoding(head: bytes, name: str) -> str:
                   "Excel では「CSV UTF-8 (コンマ区切り)」で保存してください。", "Save it as 'CSV UTF-8' and check with `file FILE`.")
 
 
-def _transcode(src: Path, out: Path, encoding: str, size: int, name: str, progress: Progress | None) -> str:
-    """Decode the whole file (validating it) into UTF-8, hashing the original bytes on the way."""
+def _transcode(src: Path, out: Path, encoding: str, size: int, name: str,
+               progress: Progress | None) -> tuple[str, bool]:
+    """Decode the whole file (validating it) into UTF-8, hashing the original bytes on the way.
+    Returns (sha256 of the original, NUL bytes seen): NULs are copied, for staging to report."""
     sha = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)()
-    done = 0
+    done, nul = 0, False
     with src.open("rb") as fh, out.open("w", encoding="utf-8", newline="") as dst:
         while chunk := fh.read(CHUNK):
             sha.update(chunk)
@@ -115,12 +122,13 @@ def _transcode(src: Path, out: Path, encoding: str, size: int, name: str, progre
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 raise _encoding_error(name, encoding, done + exc.start) from None
-            dst.write(text.replace("\x00", ""))
+            nul = nul or "\x00" in text
+            dst.write(text)
             done += len(chunk)
             if progress:
                 progress("decode", done, size)
         dst.write(decoder.decode(b"", final=True))
-    return sha.hexdigest()
+    return sha.hexdigest(), nul
 
 
 # Encodings in which a b"\n" byte is always a line feed (never part of a multi-byte character), so
@@ -148,23 +156,22 @@ def _decode_range(job: tuple[str, int, int, str | None, str]) -> tuple[int | Non
             chunk = fh.read(min(CHUNK, end - position))
             if not chunk:
                 break
-            has_nul = b"\x00" in chunk
-            nul = nul or has_nul
+            nul = nul or b"\x00" in chunk
             try:
                 text = decoder.decode(chunk, final=position + len(chunk) >= end)
             except UnicodeDecodeError as exc:
                 return position + exc.start, nul
             if out:
-                dst.write(text.replace("\x00", "") if has_nul else text)
+                dst.write(text)
             position += len(chunk)
     return None, nul
 
 
 def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: str, progress: Progress | None,
-                        workers: int) -> tuple[Path, str]:
-    """Decode pieces of the file on forked workers while the parent hashes it. UTF-8 input without
-    NUL bytes is handed to DuckDB as is (no copy); other input is written as UTF-8 piece by piece
-    and the pieces appended in order. Returns (file for DuckDB, sha256 of the original)."""
+                        workers: int) -> tuple[Path, str, bool]:
+    """Decode pieces of the file on forked workers while the parent hashes it. UTF-8 input is
+    handed to DuckDB as is (no copy); other input is written as UTF-8 piece by piece and the pieces
+    appended in order. Returns (file for DuckDB, sha256 of the original, NUL bytes seen)."""
 
     bounds = [0]
     with src.open("rb") as fh:
@@ -190,11 +197,9 @@ def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: st
     for bad, _ in results:
         if bad is not None:
             raise _encoding_error(name, encoding, bad)
+    nul = any(seen for _, seen in results)
     if utf8:
-        if not any(nul for _, nul in results):
-            return src, sha.hexdigest()
-        _transcode(src, out, encoding, size, name, None)     # rare: NUL bytes to strip
-        return out, sha.hexdigest()
+        return src, sha.hexdigest(), nul
     # The first piece was decoded straight into `out`; append the others (in the kernel where
     # the platform can).
     with out.open("r+b") as dst:
@@ -203,7 +208,7 @@ def _transcode_parallel(src: Path, out: Path, encoding: str, size: int, name: st
             with part.open("rb") as piece:
                 _append(piece, dst)
             part.unlink()
-    return out, sha.hexdigest()
+    return out, sha.hexdigest(), nul
 
 
 def _append(src, dst) -> None:
@@ -228,8 +233,7 @@ def _append(src, dst) -> None:
 def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> Source:
     with csv_path.open(encoding="utf-8", newline="") as fh:
         head = fh.read(HEAD)
-    if head.startswith("\ufeff"):
-        head = head[1:]
+    head = head.removeprefix("\ufeff")
     if not head.strip():
         raise _refuse("empty", f"「{name}」には文字がありません。", f"{name} contains no text.")
     control = sum(1 for ch in head if ch < " " and ch not in "\t\r\n")
@@ -257,7 +261,66 @@ def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> 
                       f"{name} is not a table: most rows have a single column.",
                       "文章ではなく、ケースの一覧表を選んでください。", "Choose the case list, not a document.")
     fmt = "tsv" if delimiter == "\t" else "csv"
-    return Source(name, sha, size, encoding, fmt, delimiter, header, header_index + 1, csv_path, len(data_rows))
+    return Source(name, sha, size, encoding, fmt, delimiter, header, header_index + 1, csv_path, len(data_rows),
+                  record_start=record_start(data_rows, delimiter))
+
+
+# A run of ASCII digits, of ASCII letters, or any other single character.
+_SHAPE_RUNS = re.compile(r"[0-9]+|[A-Za-z]+|.", re.DOTALL)
+
+
+def _shape(value: str, exact: bool) -> str | None:
+    """A regex for values written like this one: `K-0012` → `K-[0-9]{4}` (exact) or `K-[0-9]+`;
+    `2025/4/1` → `[0-9]+/[0-9]+/[0-9]+`. Short letter runs stay literal (prefixes such as K-, INC)."""
+    if not value or len(value) > 40 or "\n" in value:
+        return None
+    parts = []
+    for run in _SHAPE_RUNS.findall(value):
+        if run[0] in "0123456789":
+            parts.append(f"[0-9]{{{len(run)}}}" if exact else "[0-9]+")
+        elif run.isascii() and run.isalpha():
+            parts.append(run if len(run) <= 3 else "[A-Za-z]+")
+        else:
+            parts.append(_literal(run))
+    return "".join(parts)
+
+
+def _literal(char: str) -> str:
+    """One character as a regex both Python's re and DuckDB's RE2 read the same way."""
+    return f"\\x{ord(char):02x}" if char.isascii() and not char.isalnum() else char
+
+
+def _column_shape(values: list[str]) -> str | None:
+    """The shape nine in ten of the values share, exact if it can be."""
+    for exact in (True, False):
+        seen = [_shape(value, exact) for value in values]
+        common = max(set(seen), key=seen.count)
+        if common is not None and seen.count(common) >= 0.9 * len(seen):
+            return common
+    return None
+
+
+def record_start(rows: list[list[str]], delimiter: str) -> str:
+    """How a line that starts a record begins, from the first fields of the head's data rows
+    (`^"?K-[0-9]{4}"?,"?[0-9]+/[0-9]+/[0-9]+"?,`), or "" when they follow no telling pattern.
+
+    Staging uses it to see records swallowed by an unclosed quote: a line inside a quoted field
+    that begins like every other record is a record of its own."""
+    rows = [r for r in rows if len(r) >= 2 and any(c.strip() for c in r)]
+    if len(rows) < 3:
+        return ""
+    shapes = []
+    for column in range(min(2, min(len(r) for r in rows) - 1)):
+        shape = _column_shape([r[column] for r in rows])
+        if shape is None:
+            break
+        shapes.append(shape)
+    # One bare number or word says too little ("\n12," starts many a line of text); a number of
+    # four or more fixed digits, or a shape with a prefix or separator, says enough.
+    if not shapes or (len(shapes) == 1 and re.fullmatch(r"\[0-9\]\{[1-3]\}|\[0-9\]\+|\[A-Za-z\]\+", shapes[0])):
+        return ""
+    sep = _literal(delimiter)
+    return "^" + "".join(f'"?{shape}"?{sep}' for shape in shapes)
 
 
 def _sniff_delimiter(head: str) -> str:
@@ -304,7 +367,11 @@ def _find_header(rows: list[list[str]]) -> int:
 
 
 def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progress | None) -> Source:
-    """Stream the first non-empty sheet of a workbook into a UTF-8 CSV."""
+    """Stream the first sheet that has rows into a UTF-8 CSV.
+
+    The size a sheet declares (its <dimension>) is ignored: generators often leave it stale, and
+    openpyxl's read-only mode would stop at a stale one (losing rows) or pad up to a huge one. The
+    rows actually present are read, and padded to the width of the widest of the first rows."""
     import openpyxl  # only for workbooks: it takes ~0.3 s to import
 
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -317,19 +384,55 @@ def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progre
                       "Check that Excel opens it, and save it as .xlsx again.") from None
     out = workdir / "input.csv"
     try:
-        sheet = next((ws for ws in book.worksheets if ws.max_row and ws.max_row > 0), book.active)
-        total = sheet.max_row or 0
+        (declared_rows, declared_columns), rows = _sheet_rows(book)
+        head = [_trimmed(row) for row in itertools.islice(rows, XLSX_WIDTH_ROWS)]
+        width = max((len(cells) for cells in head), default=0)
+        read_rows = read_columns = 0
         with out.open("w", encoding="utf-8", newline="") as dst:
             writer = csv.writer(dst)
-            for index, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                writer.writerow([_cell(v) for v in row])
+            for index, cells in enumerate(itertools.chain(head, (_trimmed(row) for row in rows)), start=1):
+                # An empty row stays an empty line (line numbers stay Excel's row numbers); a wider
+                # row keeps its extra cells, and staging rejects it for having too many columns.
+                writer.writerow(cells + [""] * (width - len(cells)) if cells else cells)
+                read_rows, read_columns = index, max(read_columns, len(cells))
                 if progress and index % 5000 == 0:
-                    progress("decode", index, total)
+                    progress("decode", index, max(declared_rows or 0, index))
     finally:
         book.close()
+    notes = ()
+    if (declared_rows and read_rows > declared_rows) or (declared_columns and read_columns > declared_columns):
+        declared = f"{declared_rows or 0:,} 行 × {declared_columns or 0:,} 列"
+        actual = f"{read_rows:,} 行 × {read_columns:,} 列"
+        ja = f"シートが宣言しているサイズ（{declared}）より実際のデータ（{actual}）が大きかったため、実際の行をすべて読みました。"
+        en = (f"the sheet declares {declared_rows or 0:,} rows x {declared_columns or 0:,} columns but holds "
+              f"{read_rows:,} x {read_columns:,}: every row actually present was read")
+        notes = ((ja, en),)
     described = _describe(out, name, sha, size, "xlsx")
-    return Source(described.name, sha, size, "xlsx", "xlsx", ",", described.header, described.header_line,
-                  out, described.data_rows_hint)
+    return replace(described, encoding="xlsx", format="xlsx", delimiter=",", notes=notes)
+
+
+XLSX_WIDTH_ROWS = 100   # rows that set a sheet's width (the header and title rows are among them)
+
+
+def _sheet_rows(book) -> tuple[tuple[int | None, int | None], Iterator[tuple]]:
+    """((declared rows, declared columns), rows) of the first worksheet with a non-empty cell."""
+    for sheet in book.worksheets:
+        declared = (sheet.max_row, sheet.max_column)
+        sheet.reset_dimensions()
+        rows = sheet.iter_rows(values_only=True)
+        seen = []
+        for row in rows:
+            seen.append(row)
+            if any(value is not None and value != "" for value in row):
+                return declared, itertools.chain(seen, rows)
+    return (None, None), iter(())
+
+
+def _trimmed(row: tuple) -> list[str]:
+    cells = [_cell(value) for value in row]
+    while cells and cells[-1] == "":
+        cells.pop()
+    return cells
 
 
 def _cell(value: object) -> str:
@@ -352,4 +455,4 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["Source", "open_source", "sha256_of", "DELIMITERS"]
+__all__ = ["DELIMITERS", "Source", "open_source", "record_start", "sha256_of"]

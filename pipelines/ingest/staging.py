@@ -5,11 +5,16 @@ A load talks to its steps through these TEMP tables of its one writer connection
 only list. They live until the connection closes (drop_staging frees the big ones early).
 
     reject_errors, reject_scans   DuckDB's own record of malformed CSV records (store_rejects)
-    raw_read        the records read, as text (a table only when some records were rejected)
-    rejects_stage   malformed records: rec (record number after the header), error_type, csv_line
+    raw_read        what the `fields` query kept of each record read
+    kk_lines        (rowno, line) of each record records.split_records recovered (an Arrow table)
+    rejects_stage   malformed records: line (in the file), reason (Japanese), keys and vals (the
+                    record's cells and their headers; one cell holding the record's text when it
+                    could not be split)
+    repairs         what was put right to read a record whole: line, note (Japanese), note_en (a
+                    record may have several); line NULL for a note about the whole file
     raw             every well-formed record: rowno (1-based among them), line (in the file), c0..cN
-                    or, for cases, the fields stage_cases derives (a view over raw_read when nothing
-                    was rejected, else a table renumbered around the rejects)
+                    or, for cases, the fields stage_cases derives (a view over raw_read when the
+                    fast read found nothing wrong, else a table of the records split one by one)
     prep            raw with the parsed fields and `reason` (NULL when the row is good): a view of
                     raw for cases, a table for events and countermeasures
     id_groups       cases: the ID column's values found on several rows, with their first row (identity.id_stats)
@@ -25,11 +30,16 @@ only list. They live until the connection closes (drop_staging frees the big one
 """
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 
 from pipelines.analysis import tokenize
 from pipelines.ingest.mapping import Mapping, normalize_header
+from pipelines.ingest.records import DUCKDB_MAX_LINE, split_records
 from pipelines.ingest.result import LoadResult
 from pipelines.ingest.sources import Source
 
@@ -43,39 +53,120 @@ PII_MASKS = {"customer_name": "〔氏名〕", "customer_phone": "〔電話番号
 
 def stage(con: duckdb.DuckDBPyConnection, source: Source, mapping: Mapping, fields: str = "SELECT * FROM src",
           params: dict | None = None) -> None:
-    """raw(rowno, line, …): every well-formed record; malformed ones land in rejects_stage.
+    """raw(rowno, line, …): every well-formed record; malformed ones land in rejects_stage with a
+    reason, and records read whole only after a repair in repairs.
 
     `fields` is a query over `src` (the file's records, columns c0..cN as text) that decides what
-    is kept of each record: all of it by default."""
+    is kept of each record: all of it by default.
+
+    The usual file is read once, by DuckDB's strict parallel reader. Only when that read rejects
+    a record, stops (mixed line endings), or kept a record that swallowed others (an unclosed
+    quote), or when the file has NUL bytes, is the file split record by record in Python
+    (records.split_records) and the clean records read again with the same query."""
+    drop_staging(con)
+    con.execute("CREATE TEMP TABLE rejects_stage (line BIGINT, reason VARCHAR, keys VARCHAR[], vals VARCHAR[])")
+    con.execute("CREATE TEMP TABLE repairs (line BIGINT, note VARCHAR, note_en VARCHAR)")
+    _append(con, "repairs", {"line": [None] * len(source.notes), "note": [ja for ja, _ in source.notes],
+                             "note_en": [en for _, en in source.notes]})
+    params = params or {}
+    if not source.nul_bytes:
+        try:
+            clean = _read(con, source.csv_path, source, fields, params, skip=source.header_line) == 0
+        except duckdb.InvalidInputException:
+            # The strict reader stops on line endings that change within the file.
+            clean = False
+            _append(con, "repairs", {"line": [None], "note": [
+                "改行コードの混在など、ファイル全体の形式に揺れがあったため、1 行ずつ読み直しました。"], "note_en": [
+                "line endings change within the file (or a like irregularity): it was read again record by record"]})
+        if clean and not _swallowed(con, source.record_start, mapping):
+            # The usual case: record p of the file is data row p; no copy needed.
+            con.execute(f"CREATE TEMP VIEW raw AS SELECT rowid + 1 AS rowno, rowid + {int(source.header_line) + 1} "
+                        "AS line, * FROM raw_read")
+            return
+    _stage_split(con, source, fields, params)
+
+
+def _read(con, path: Path, source: Source, fields: str, params: dict, skip: int, max_line_size: int = 0,
+          clean: bool = False) -> int:
+    """raw_read from one strict pass over `path`; returns the number of records DuckDB rejected.
+    `clean`: a file split_records wrote (records end with LF; a cell may hold CRLF, which would
+    fool the reader's guess)."""
     columns = {f"c{i}": "VARCHAR" for i in range(len(source.header))}
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+    # A longer line than the default needs a buffer that holds it (DuckDB wants room for two).
+    size = f", max_line_size = {int(max_line_size)}, buffer_size = {2 * int(max_line_size)}" if max_line_size else ""
+    size += ", new_line = '\\n'" if clean else ""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE raw_read AS WITH src AS (SELECT * FROM read_csv($path, delim = $delim, quote = '\"', "
-        "escape = '\"', header = false, skip = $skip, columns = $columns, auto_detect = false, store_rejects = true, "
-        f"strict_mode = false)) {fields}",
-        {"path": str(source.csv_path), "delim": source.delimiter, "skip": source.header_line, "columns": columns,
-         **(params or {})})
-    # DuckDB numbers records after the skipped lines; a record's number in the file is header_line + that.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rejects_stage AS "
-        "SELECT line - ? AS rec, min(error_type) AS error_type, any_value(csv_line) AS csv_line "
-        "FROM reject_errors GROUP BY line", [source.header_line])
-    if con.execute("SELECT count(*) FROM rejects_stage").fetchall()[0][0] == 0:
-        # The usual case: record p of the file is data row p; no copy needed.
-        con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT rowid + 1 AS rowno, rowid + {int(source.header_line) + 1} "
-                    "AS line, * FROM raw_read")
-        return
-    # Good record p (1-based among good ones) sits at p + the number of rejects whose position b <= p,
-    # where b is a reject's record number minus the rejects before it.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE raw AS "
-        "WITH good AS (SELECT rowid + 1 AS p, * FROM raw_read), "
-        "rej AS (SELECT rec - (row_number() OVER (ORDER BY rec) - 1) AS b, "
-        "               row_number() OVER (ORDER BY rec) AS shift FROM rejects_stage) "
-        "SELECT good.p AS rowno, ? + good.p + coalesce(rej.shift, 0) AS line, good.* EXCLUDE (p) "
-        "FROM good ASOF LEFT JOIN rej ON good.p >= rej.b ORDER BY good.p",
-        [source.header_line])
+        "CREATE OR REPLACE TEMP TABLE raw_read AS WITH src AS (SELECT * FROM read_csv($path, delim = $delim, "
+        "quote = '\"', escape = '\"', header = false, skip = $skip, columns = $columns, auto_detect = false, "
+        f"store_rejects = true, strict_mode = true{size})) {fields}",
+        {"path": str(path), "delim": source.delimiter, "skip": skip, "columns": columns, **params})
+    return con.execute("SELECT count(*) FROM reject_errors").fetchall()[0][0]
+
+
+# Cells a person types, where a stray quote opens a cell that swallows the records after it: the
+# mapped free-text fields and the extra columns (c{i} as read; stage_cases keeps the text and the
+# response as text_raw and response_raw). Cells the exporting system fills never start a quote.
+FREE_TEXT_FIELDS = ("text", "subject", "response", "note", "description")
+
+
+def _swallowed(con, record_start: str, mapping: Mapping) -> bool:
+    """Whether a kept free-text cell holds a line break followed by what starts a record: records
+    swallowed by an unclosed quote that a later quote happened to close (DuckDB sees no error).
+    Searched in the staged table (not the file again), and only in cells a person types: all the
+    columns would cost some 0.5 s a million rows, these a tenth of that."""
+    if not record_start:
+        return False
+    typed = {f"c{i}" for f, i in mapping.columns.items() if f in FREE_TEXT_FIELDS}
+    typed |= {f"c{i}" for i in mapping.extras} | {"text_raw", "response_raw"}
+    columns = [name for name, kind in con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'raw_read' AND database_name = 'temp'"
+        ).fetchall() if kind == "VARCHAR" and name in typed]
+    if not columns:
+        return False
+    found = " OR ".join(f"(contains({c}, chr(10)) AND regexp_matches({c}, $pattern))" for c in columns)
+    pattern = "\n" + record_start.removeprefix("^")
+    return con.execute(f"SELECT EXISTS (SELECT 1 FROM raw_read WHERE {found})", {"pattern": pattern}).fetchall()[0][0]
+
+
+def _stage_split(con, source: Source, fields: str, params: dict) -> None:
+    """The careful path: split the file record by record, read the clean records with `fields`,
+    and keep what could not be read, with its reason."""
+    width = len(source.header)
+    with tempfile.TemporaryDirectory(prefix="kakehashi-split-") as tmp:
+        split = split_records(source.csv_path, Path(tmp) / "records.csv", source.delimiter, source.header_line,
+                              width, source.record_start)
+        longest = split.longest + 1024 if split.longest > DUCKDB_MAX_LINE else 0
+        if not split.lines:             # nothing well-formed: an empty raw_read of the same shape
+            split.path.write_text(",".join([""] * width) + "\n", encoding="utf-8")
+        rejected = _read(con, split.path, source, fields, params, skip=0, max_line_size=longest, clean=True)
+    read = con.execute("SELECT count(*) FROM raw_read").fetchall()[0][0]
+    if rejected or read != max(len(split.lines), 1):
+        raise RuntimeError(f"split_records wrote {len(split.lines)} records but DuckDB read {read} "
+                           f"and rejected {rejected}")
+    if not split.lines:
+        con.execute("DELETE FROM raw_read")
+    con.register("kk_lines", pa.table({"rowno": pa.array(range(1, len(split.lines) + 1), pa.int64()),
+                                       "line": pa.array(split.lines, pa.int64())}))
+    try:
+        con.execute("CREATE TEMP TABLE raw AS SELECT l.rowno, l.line, r.* FROM raw_read r POSITIONAL JOIN kk_lines l")
+    finally:
+        con.unregister("kk_lines")
     con.execute("DROP TABLE raw_read")
+    keys = [header or f"列{i + 1}" for i, header in enumerate(source.header)]
+    _append(con, "rejects_stage", {
+        "line": [r.line for r in split.rejected], "reason": [r.reason for r in split.rejected],
+        "keys": [(keys + [f"列{i + 1}" for i in range(width, len(r.fields))])[:len(r.fields)] if r.split
+                 else ["（行の内容）"] for r in split.rejected],
+        "vals": [r.fields for r in split.rejected]})
+    _append(con, "repairs", {"line": [line for line, _ in split.notes], "note": [ja for _, (ja, _) in split.notes],
+                             "note_en": [en for _, (_, en) in split.notes]})
+
+
+def _append(con, table: str, columns: dict[str, list]) -> None:
+    """Append rows given column by column, in the table's column order (table names are ours)."""
+    if columns and len(next(iter(columns.values()))):
+        insert_arrow(con, table, pa.table({name: pa.array(values) for name, values in columns.items()}))
 
 
 def cell(mapping: Mapping, fld: str) -> str:
@@ -121,18 +212,30 @@ def rejected_rows(con, mapping: Mapping, batch_id: int, staged_json: bool = Fals
         raw_json, raw_params = row_json_sql(mapping)
         rows = con.execute(f"SELECT prep.line, prep.reason, CAST({raw_json} AS VARCHAR) FROM prep JOIN raw USING (rowno) "
                            "WHERE prep.reason IS NOT NULL ORDER BY prep.line", raw_params).fetchall()
-    rows += con.execute(
-        "SELECT ? + rec, CASE error_type WHEN 'TOO MANY COLUMNS' THEN '列が多すぎます（区切り文字や引用符の閉じ忘れを確認してください）' "
-        "WHEN 'MISSING COLUMNS' THEN '列が足りません（行が途中で切れていないか確認してください）' "
-        "WHEN 'UNQUOTED VALUE' THEN '引用符（\"）の使い方が正しくありません' "
-        "ELSE '行を読み取れません（' || error_type || '）' END, kk_mask(kk_fold(csv_line)) FROM rejects_stage",
-        [header_line(con)]).fetchall()
+    rows += _malformed_rows(con, mapping)
     if not rows:
         return None
     # Names need the tokenizer; rejected rows are few, so they are masked here in the parent.
     masked = tokenize.mask_free_texts([r[2] for r in rows])
     return pa.table({"batch_id": [batch_id] * len(rows), "line": [r[0] for r in rows],
                      "reason": [r[1] for r in rows], "raw": masked})
+
+
+def _malformed_rows(con, mapping: Mapping) -> list[tuple[int, str, str]]:
+    """(line, reason, JSON of the cells) of the records that could not be split into the right
+    cells; cells masked like every rejected row, a dedicated name/phone/e-mail column replaced."""
+    rows = con.execute("SELECT line, reason, keys, list_transform(vals, lambda v: kk_mask(kk_fold(v))) "
+                       "FROM rejects_stage ORDER BY line").fetchall()
+    pii = {i: PII_MASKS[f] for f, i in mapping.columns.items() if f in PII_MASKS}
+    out = []
+    for line, reason, keys, values in rows:
+        if len(keys) == len(mapping.header):   # the cells line up with the header
+            values = [pii[i] if i in pii and value else value for i, value in enumerate(values)]
+        named: dict[str, str] = {}
+        for key, value in zip(keys, values):
+            named[key if key not in named else f"{key}({len(named) + 1})"] = value
+        out.append((line, reason, json.dumps(named, ensure_ascii=False)))
+    return out
 
 
 def write_rejects(con, mapping: Mapping, batch_id: int) -> None:
@@ -143,17 +246,32 @@ def write_rejects(con, mapping: Mapping, batch_id: int) -> None:
 
 
 def count_read_rejected(con, result: LoadResult) -> None:
-    """rows_read and rows_rejected of a staged file (malformed records + rows prep rejected)."""
+    """rows_read and rows_rejected of a staged file (malformed records + rows prep rejected), and
+    the records recovered after a repair, with what was put right (result.recovered, .notes)."""
     structural, staged, bad = con.execute(
         "SELECT (SELECT count(*) FROM rejects_stage), (SELECT count(*) FROM raw), "
         "(SELECT count(*) FROM prep WHERE reason IS NOT NULL)").fetchall()[0]
     result.rows_read = staged + structural
     result.rejected = bad + structural
+    result.recovered, result.notes, result.notes_en = repair_notes(con)
 
 
-def header_line(con) -> int:
-    row = con.execute("SELECT min(line - rowno) FROM raw").fetchone()
-    return int(row[0]) - 1 if row and row[0] is not None else 1
+def repair_notes(con, shown: int = 5) -> tuple[int, list[str], list[str]]:
+    """(records read whole only after a repair, notes in Japanese, in English): one note per kind
+    of repair, with the first `shown` lines where it was made; notes about the whole file first."""
+    recovered = con.execute("SELECT count(DISTINCT line) FROM repairs").fetchall()[0][0]
+    ja, en = [], []
+    for note, note_en, count, lines in con.execute(
+            "SELECT note, any_value(note_en), count(*), list(line ORDER BY line)[:?] FROM repairs "
+            "GROUP BY note ORDER BY min(line) NULLS FIRST", [shown]).fetchall():
+        if lines == [None]:                      # about the whole file
+            ja.append(note)
+            en.append(note_en)
+            continue
+        more = count > shown
+        ja.append(f"{note}（{count:,} 行: " + "、".join(f"{n} 行目" for n in lines) + (" ほか" if more else "") + "）")
+        en.append(f"{note_en} ({count:,} row(s): line " + ", ".join(str(n) for n in lines) + (", …" if more else "") + ")")
+    return recovered, ja, en
 
 
 def row_ranges(con, table: str, step: int):
@@ -174,10 +292,15 @@ def insert_arrow(con, table: str, data: pa.Table) -> None:
 
 
 def drop_staging(con) -> None:
-    con.execute("DROP VIEW IF EXISTS raw")
-    con.execute("DROP TABLE IF EXISTS raw")
-    con.execute("DROP TABLE IF EXISTS raw_read")
-    con.execute("DROP VIEW IF EXISTS prep")
+    """Drop the staged records (raw, raw_read, prep, and what stage() found wrong), whichever of
+    view or table each one is: stage() makes raw a view or a table depending on the file."""
+    for name in ("prep", "raw", "raw_read", "rejects_stage", "repairs", "reject_errors", "reject_scans"):
+        found = con.execute(
+            "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $name AND temporary "
+            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $name AND temporary",
+            {"name": name}).fetchall()
+        for (kind,) in found:
+            con.execute(f"DROP {kind} {name}")      # names from the fixed list above
 
 
 def count_new_unchanged(con: duckdb.DuckDBPyConnection, result) -> None:
