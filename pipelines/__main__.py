@@ -59,10 +59,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"error: {file}: no such file. Check the path with `ls {file}`.", file=sys.stderr)
             failed = 2
             continue
+        except Exception as exc:  # noqa: BLE001 - load_file records its own failures; this is the last word
+            bar.close()
+            print(f"error: {file}: the load stopped unexpectedly ({type(exc).__name__}: {exc}). Loads are atomic, "
+                  "so no row of this file is stored; run the command again, and report the message if it "
+                  "repeats (issues may be written in Japanese).", file=sys.stderr)
+            failed = 2
+            continue
         bar.close()
         summary = {"file": file, "batch_id": result.batch_id, "encoding": result.encoding, "format": result.format,
                    "rows_read": result.rows_read, "inserted": result.inserted, "updated": result.updated,
-                   "unchanged": result.unchanged, "duplicate": result.duplicate, "rejected": result.rejected}
+                   "unchanged": result.unchanged, "duplicate": result.duplicate, "rejected": result.rejected,
+                   "recovered": result.recovered}
         if kind == "cases":
             summary.update(identity=result.identity, conflicts=result.conflicts)
         print(json.dumps(summary, ensure_ascii=False))
@@ -70,6 +78,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             # Which case identity the load used, and anything it kept apart or did not trust, in words.
             for line in [f"case identity: {result.identity_reason_en}", *result.customer_notes_en]:
                 print(f"{file}: {line}", file=sys.stderr)
+        for note in result.notes_en:
+            print(f"{file}: read after a repair: {note}", file=sys.stderr)
         if result.rejected:
             print(f"{file}: {result.rejected} row(s) rejected; see rejected_rows for batch {result.batch_id} "
                   "(or the import history page).", file=sys.stderr)

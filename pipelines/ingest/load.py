@@ -46,7 +46,7 @@ from pipelines.ingest.sources import Source, open_source, sha256_of
 from pipelines.nlp.text import normalize_arrow, release_dictionary_pages
 from pipelines.rules.bundle import load_bundle
 from pipelines.store import db
-from pipelines.store.errors import KakehashiError
+from pipelines.store.errors import KakehashiError, LoadFailed
 from pipelines.store.settings import SAMPLE_DIR, SAMPLE_FILES
 
 NFKC_CHUNK = 50_000
@@ -81,6 +81,10 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
             except KakehashiError as exc:
                 _record_refusal(store, options.kind, name, path, started, exc)
                 raise
+            except Exception as exc:    # not the file's fault (a bug, the disk): say so, and record it
+                failure = _failure(name, exc)
+                _record_refusal(store, options.kind, name, path, started, failure, status="failed")
+                raise failure from exc
             return _load(source, mapping, store, options, started, workdir, pool, rules, timer)
     finally:
         if pool is not None:
@@ -105,12 +109,14 @@ def _mapping_spec(options: LoadOptions, store) -> tuple[str, dict | None]:
     return load_preset(options.mapping, lambda n: saved_mapping(n, store))
 
 
-def _record_refusal(store, kind: str, name: str, path: Path, started: dt.datetime, exc: KakehashiError) -> None:
+def _record_refusal(store, kind: str, name: str, path: Path, started: dt.datetime, exc: KakehashiError,
+                    status: str = "refused") -> None:
     with db.writer(store) as con:
         con.execute(
             "INSERT INTO import_batches (kind, file_name, sha256, size_bytes, status, message, rows_read, started_at, "
-            "finished_at, pid) VALUES (?, ?, ?, ?, 'refused', ?, 0, ?, ?, ?)",
-            [kind, name, sha256_of(path), path.stat().st_size, exc.message_ja(), started, dt.datetime.now(), os.getpid()])
+            "finished_at, pid) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            [kind, name, sha256_of(path), path.stat().st_size, status, exc.message_ja(), started, dt.datetime.now(),
+             os.getpid()])
         db.bump_version(con)
 
 
@@ -152,14 +158,34 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
             db.bump_version(con)
             con.execute("COMMIT")
         except BaseException as exc:
+            # Everything the load wrote is in the open transaction (staging is TEMP): rolled back,
+            # the store is as it was. The batch row says why, in words, never DuckDB's alone.
             _rollback(con)
-            result.status = "failed"
-            result.message = exc.message_ja() if isinstance(exc, KakehashiError) else f"読み込みに失敗しました: {exc}"
-            con.execute("UPDATE import_batches SET status = 'failed', message = ?, finished_at = ? WHERE batch_id = ?",
-                        [result.message, dt.datetime.now(), result.batch_id])
-            raise
+            failure = exc if isinstance(exc, KakehashiError) or not isinstance(exc, Exception) \
+                else _failure(source.name, exc)
+            result.status = "failed" if isinstance(exc, Exception) else "interrupted"
+            result.message = failure.message_ja() if isinstance(failure, KakehashiError) else \
+                "読み込みが中断されました（データは変更されていません）。"
+            try:
+                con.execute("UPDATE import_batches SET status = ?, message = ?, finished_at = ? WHERE batch_id = ?",
+                            [result.status, result.message, dt.datetime.now(), result.batch_id])
+            except duckdb.Error:
+                pass    # the store itself failed: the next load marks this batch interrupted
+            if failure is exc:
+                raise
+            raise failure from exc
     result.seconds = timer.seconds
     return result
+
+
+# DuckDB names the line of a CSV record it could not read ("CSV Error on Line: 610").
+_DUCKDB_LINE = re.compile(r"\bLine:?\s*(\d+)", re.IGNORECASE)
+
+
+def _failure(name: str, exc: Exception) -> LoadFailed:
+    """An unexpected error as a LoadFailed naming the file and, when the error says, the line."""
+    found = _DUCKDB_LINE.search(str(exc))
+    return LoadFailed(name, exc, int(found.group(1)) if found else None)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -34,3 +34,26 @@ class StoreBusy(KakehashiError):
 
 class StoreFault(KakehashiError):
     """The store itself cannot be used as it is: made by a newer release, unreadable, or its upgrade failed."""
+
+
+class LoadFailed(KakehashiError):
+    """A load stopped by something other than its input (a bug, the disk, memory): rolled back, so
+    the store is as it was; recorded in import_batches with this message."""
+
+    def __init__(self, file_name: str, cause: BaseException, line: int | None = None) -> None:
+        detail = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else '—'}"
+        where_ja = f"（{line:,} 行目付近）" if line else ""
+        where_en = f" near line {line:,}" if line else ""
+        super().__init__(
+            "load_failed",
+            f"「{file_name}」{where_ja}の読み込み中に予期しないエラーが起きたため、取り込みを取り消しました。"
+            "データは変更されていません。",
+            f"{file_name}{where_en}: the load stopped on an unexpected error and was rolled back; "
+            "the store is unchanged.",
+            f"もう一度取り込んでください。繰り返し起きる場合は、ファイルとこのメッセージ（{detail}）を管理者に"
+            "伝えてください（日本語で構いません）。",
+            f"Load the file again; if it fails again, report this message and the file ({detail}); issues may "
+            "be written in Japanese. The attempt is listed as failed in the import history (取り込み履歴).")
+        self.file_name = file_name
+        self.line = line
+        self.detail = detail
