@@ -272,10 +272,12 @@ def check_source(source: Source, mapping: Mapping) -> list[FieldCheck]:
         db.install_macros(con)
         columns = {f"c{i}": "VARCHAR" for i in range(len(mapping.header))}
         # Lenient: a malformed record is the load's business (it rejects it with a reason), not the preview's.
+        # Not parallel: DuckDB's parallel scanner refuses null_padding on files with line breaks in quoted cells.
         con.execute(
             "CREATE TABLE kk_sample AS SELECT row_number() OVER () AS rowno, * FROM (SELECT * FROM read_csv($path, "
             "delim = $delim, quote = '\"', escape = '\"', header = false, skip = $skip, columns = $columns, "
-            "auto_detect = false, strict_mode = false, ignore_errors = true, null_padding = true) LIMIT $limit)",
+            "auto_detect = false, strict_mode = false, ignore_errors = true, null_padding = true, parallel = false) "
+            "LIMIT $limit)",
             {"path": str(source.csv_path), "delim": source.delimiter, "skip": source.header_line, "columns": columns,
              "limit": PREVIEW_ROWS})
         return check_fields(con, mapping, "kk_sample")
