@@ -3,11 +3,17 @@
 The regexes use only syntax shared by RE2 (DuckDB) and Python's re, so the same patterns run in
 SQL for bulk loads and in Python for small strings. RE2 has no look-behind, so each pattern
 captures the character before the match and puts it back.
+
+Names are found in the tokens of the text (mask_names, name_spans): UniDic's 人名 tags where they
+are unambiguous, and the context people are written in everywhere else (the section below says
+which). README's "Name masking" gives the measured recall and false masks.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
 from operator import attrgetter
 
 from pipelines.nlp.text import HYPHENS, MASK_CLOSE, MASK_OPEN, CaseDoc, Term, Token, for_tokenizer, normalize, tokenize
@@ -33,15 +39,6 @@ PATTERNS: tuple[tuple[str, str, str], ...] = (
 )
 _COMPILED = tuple((name, re.compile(p), r) for name, p, r in PATTERNS)
 
-_PERSON = "名詞-固有名詞-人名"
-# Honorifics after a name. お客様 is excluded because its noun run (客) is a common noun.
-HONORIFICS = {"様", "さん", "氏", "殿", "さま", "くん", "ちゃん"}
-# Common nouns that take an honorific without being a name (配達員さん, 担当者様).
-_ROLE_NOUNS = {"客", "担当", "担当者", "配達員", "運転手", "店員", "係", "皆", "みな", "皆様", "奥", "娘", "息子",
-               "先生", "社長", "部長", "課長", "店長", "看護師", "医者", "業者", "ドライバー", "スタッフ", "オペレーター",
-               "方", "人", "相手", "家族", "母", "父", "主人", "お子", "子", "神", "仏"}
-
-
 def mask_sql_macro() -> str:
     """CREATE MACRO kk_mask(s): every regex mask, nested, for use inside DuckDB."""
     expr = "s"
@@ -64,6 +61,77 @@ def mask_regex(text: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------- person names, from tokens
+#
+# UniDic tags person names 名詞-固有名詞-人名 (姓, 名, 一般 — the last mostly foreign names), but it
+# also lists as names many words complaints are full of: ミラー, ヒューズ, ギア, ショート (parts),
+# セレナ, ミラ, タント (cars), 金沢, 豊田 (places). So a tag alone is trusted only where it is
+# unambiguous — a kanji surname, or a surname with a given name — and everything else needs the
+# context people are written in: an honorific or a title after (様, さん, 氏, 部長), a
+# self-introduction (〜と申します), a cue before (担当の, 氏名:, 息子の) or the place of a signature.
+# In such a context a word UniDic does not tag as a name can be one (担当の森, さとう様, 𠮷田様).
+# bench/bench_masking.py measures the rules on generated and hand-written complaints.
+
+_PERSON = "名詞-固有名詞-人名"
+_SURNAME = _PERSON + "-姓"
+_GIVEN = _PERSON + "-名"
+_PLACE = "名詞-固有名詞-地名"
+_PROPER = "名詞-固有名詞-一般"
+_MASK_POS = "名詞-マスク"
+
+# After a name (suffix tokens in UniDic). After さん a place or a brand is a business (日立さん, 日産さん);
+# after the others it is a person (山口様, 野村様, 大和くん).
+HONORIFICS = frozenset({"様", "さま", "さん", "氏", "殿", "くん", "君", "ちゃん", "ちゃま"})
+_BUSINESS_HONORIFICS = frozenset({"さん"})
+# Titles written after a name (田中部長), and before one with の (店長の林さん).
+_TITLES = frozenset({"部長", "課長", "係長", "社長", "店長", "副店長", "支店長", "所長", "工場長", "主任", "先生",
+                     "会長", "専務", "常務", "次長", "室長", "院長", "医師", "教授", "先輩", "監督", "選手", "代表"})
+# Titles that follow a place as often as a person: 日本代表, 東京所長.
+_PLACE_TITLES = frozenset({"代表", "選手", "監督", "所長", "支店長", "工場長"})
+# Before a name, then の, は, a colon or a space: who is named. Staff cues name people at work, whose
+# surnames may be place or brand names too (担当の山口, 担当:野村); personal cues name family (息子の健太).
+_STAFF_CUES = frozenset({"担当", "担当者", "係", "係員", "対応者", "受付", "受付者", "記入者", "作成者", "報告者",
+                         "記録者", "氏名", "名前", "署名", "契約者", "申込者", "依頼者", "相談者", "購入者", "名義", "宛名",
+                         "店員", "社員", "営業", "販売員", "配達員", "整備士", "技術者", "作業員", "上司", "責任者",
+                         "オペレーター", "スタッフ", "ドライバー"}) | _TITLES
+_PERSONAL_CUES = frozenset({"私", "わたし", "わたくし", "僕", "俺", "本人", "息子", "娘", "妻", "夫", "主人", "家内", "嫁",
+                            "母", "父", "祖母", "祖父", "長男", "長女", "次男", "次女", "三男", "孫", "兄", "姉", "弟", "妹",
+                            "子", "子供", "子ども", "友人", "知人"})
+_CUES = _STAFF_CUES | _PERSONAL_CUES
+# Cues whose value is a name however it is spelled (氏名:さとう ゆうこ).
+_NAME_FIELDS = frozenset({"氏名", "名前", "署名", "宛名"})
+_CUE_TAILS = ("者", "名", "欄")  # 担当+者, 担当+者+名, 氏名+欄
+# Between a cue and the name.
+_CONNECTORS = frozenset({"の", "は", ":", "、", ",", "=", "/", "・"})
+# Common nouns that take an honorific or follow a cue without being a name (配達員さん, 奥様, 担当の方).
+_ROLE_NOUNS = frozenset({
+    "客", "担当", "担当者", "配達員", "運転手", "店員", "係", "皆", "みな", "皆様", "奥", "娘", "息子", "先生", "社長",
+    "部長", "課長", "店長", "看護師", "医者", "業者", "ドライバー", "スタッフ", "オペレーター", "方", "人", "者", "相手",
+    "家族", "母", "父", "主人", "お子", "子", "神", "仏", "王", "姫", "殿", "姉", "兄", "弟", "妹", "爺", "婆", "嫁", "婿",
+    "孫", "坊", "嬢", "旦那", "隣", "隣り", "互い", "猫", "犬", "ワン", "ニャン", "パパ", "ママ", "大家", "大工", "御陰",
+    "皆さん", "彼", "彼女", "友達", "本人", "先方", "上司", "部下", "後輩", "先輩", "同僚", "赤ちゃん", "お客", "客様",
+    "貴方", "あなた", "自分", "私", "僕", "俺", "メーカー", "ディーラー", "会社", "店", "屋"})
+# Nouns after 〜の that make a bare surname a place or a business: 金沢の店舗, 豊田の工場.
+_PLACE_NOUNS = frozenset({"店舗", "店", "支店", "本店", "営業所", "販売店", "ディーラー", "工場", "倉庫", "事業所", "駅",
+                          "空港", "港", "病院", "会社", "本社", "支社", "付近", "周辺", "方面", "地区", "地域", "市内",
+                          "県内", "町内", "出身", "在住", "道路", "交差点", "店頭", "センター", "施設", "拠点", "量販店",
+                          "家電量販店", "郵便局", "局", "工事", "現場", "物件", "住宅", "団地", "マンション"})
+# Nouns that follow a person's name in notes without making one word of it (田中対応, 田中宛).
+_PERSON_FOLLOWERS = frozenset({"対応", "担当", "宛", "宛て", "記", "拝", "作成", "記入", "確認", "方"}) | _TITLES
+# Counters: 二名様 and 三人さん are numbers of people, not names like 七戸様 or 三岸さん.
+_COUNTERS = frozenset("名人件個台回枚本日月年時分歳才階号番度点円箱袋組社店部課")
+_NUMERALS = frozenset("一二三四五六七八九十百千万")
+_SELF_INTRO_VERBS = frozenset({"申す", "申し上げる"})
+_PLACE_HEADS = frozenset({"都", "道", "府", "県", "市", "区", "町", "村", "郡"})
+# UniDic has 南様 as one common noun, and 南 is a common surname.
+_GLUED_HONORIFIC = frozenset({"南様"})
+
+_KATAKANA = re.compile(r"[ァ-ヶー]+")
+_HIRAGANA = re.compile(r"[ぁ-ゖー]+")
+_KANJI = re.compile(r"[々〆ヵヶ\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]+")
+_TO_KATAKANA = {k: k + 0x60 for k in range(0x3041, 0x3097)}
+
+
 @dataclass(frozen=True, slots=True)
 class MaskedText:
     text: str
@@ -72,8 +140,13 @@ class MaskedText:
 
 
 def mask_names(text: str, tokens: list[Token]) -> MaskedText:
-    """Replace person names found by UniDic (固有名詞-人名) and by an honorific after a noun run."""
-    spans = _name_spans(tokens)
+    """Replace the person names in `text` (tokens from tokenize(for_tokenizer(text))) by 〔氏名〕.
+
+    >>> text = "担当の田中さんがセレナのミラーを見た"
+    >>> mask_names(text, tokenize(text)).text
+    '担当の〔氏名〕さんがセレナのミラーを見た'
+    """
+    spans = name_spans(tokens)
     if not spans:
         return MaskedText(text, tokens, 0)
     out_text, out_tokens, last, shift = [], [], 0, 0
@@ -85,7 +158,7 @@ def mask_names(text: str, tokens: list[Token]) -> MaskedText:
             first, end = tokens[current[0]], tokens[current[1] - 1]
             out_text.append(text[last:first.start])
             out_text.append(NAME)
-            out_tokens.append(Token(NAME, "名詞-マスク", NAME, True, True, first.start + shift))
+            out_tokens.append(Token(NAME, _MASK_POS, NAME, True, True, first.start + shift))
             last = end.start + len(end.surface)
             shift += len(NAME) - (last - first.start)
             i = current[1]
@@ -98,73 +171,358 @@ def mask_names(text: str, tokens: list[Token]) -> MaskedText:
     return MaskedText("".join(out_text), out_tokens, len(spans))
 
 
-_POS, _SURFACE = attrgetter("pos"), attrgetter("surface")
+_START = attrgetter("start")
+_PERSON_POS = frozenset({_SURNAME, _GIVEN, _PERSON + "-一般"})
+# Surfaces that may introduce a name UniDic does not tag: honorifics, titles, cues, 〜と申します.
+_TRIGGERS = HONORIFICS | _CUES | _GLUED_HONORIFIC | {"申し", "言い", *_CUE_TAILS}
 
 
-def _name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
-    # Most texts hold neither a person name nor an honorific: two passes in C rule them out at a
-    # fraction of the cost of the loop below.
-    if _PERSON not in "\t".join(map(_POS, tokens)) and HONORIFICS.isdisjoint(map(_SURFACE, tokens)):
-        return []
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(tokens):
-        if tokens[i].pos.startswith(_PERSON) and not _katakana_compound(tokens, i):
-            start, j = i, i
-            # 髙橋一郎: a surname in a rare variant kanji is an unknown word right before the given name.
-            while start > 0 and not tokens[start - 1].known and tokens[start - 1].pos.startswith("名詞") \
-                    and (not spans or spans[-1][1] < start):
-                start -= 1
-            while j < len(tokens) and (tokens[j].pos.startswith(_PERSON)
-                                       or (not tokens[j].known and tokens[j].pos.startswith("名詞"))):
-                j += 1
-            spans.append((start, j))
-            i = j
-            continue
-        if tokens[i].surface in HONORIFICS and i > 0 and tokens[i].pos.startswith("接尾辞"):
-            run = _noun_run_before(tokens, i)
-            if run and _looks_like_name(tokens[run[0]:run[1]]):
-                if spans and spans[-1][1] > run[0]:
-                    spans[-1] = (min(spans[-1][0], run[0]), max(spans[-1][1], run[1]))
-                else:
-                    spans.append(run)
-        i += 1
-    return spans
+def name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
+    """(first, end) token ranges of the person names in `tokens`, in order, not overlapping.
 
-
-_KATAKANA = re.compile(r"[ァ-ヶー]+")
-
-
-def _katakana_compound(tokens: list[Token], i: int) -> bool:
-    """ダン+ボール: a katakana given name glued to a katakana noun is a word (段ボール), not a name."""
-    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-    return bool(nxt and _KATAKANA.fullmatch(tokens[i].surface) and nxt.pos.startswith("名詞-普通名詞")
-                and _KATAKANA.fullmatch(nxt.surface) and nxt.start == tokens[i].start + len(tokens[i].surface))
-
-
-def _noun_run_before(tokens: list[Token], honorific: int) -> tuple[int, int] | None:
-    j = honorific
-    while j > 0 and tokens[j - 1].pos.startswith(("名詞", "記号-一般")) and tokens[j - 1].surface not in (MASK_OPEN, MASK_CLOSE):
-        if tokens[j - 1].pos == "名詞-マスク":
-            break
-        j -= 1
-        if honorific - j >= 4:
-            break
-    return (j, honorific) if j < honorific else None
-
-
-def _looks_like_name(run: list[Token]) -> bool:
-    """A noun run before 様/さん is a name when it ends in a proper or unknown word.
-
-    山田様, ちゃむ様 (unknown, split into symbols) are names; 配達員さん (a role), 佐川急便さん and
-    ヤマト運輸さん (end in a common noun or an organisation) are not.
+    Works on a whole complaint as on a short cell: a cell that is only 「山田太郎」 or 「田中」 is one
+    span; a cell that is only 「セレナ」 or 「サトウ」 has none (nothing says it is a person).
     """
-    last = run[-1]
-    if last.surface in _ROLE_NOUNS or last.lemma in _ROLE_NOUNS:
+    # Only person-name tags and the words that can introduce a name are looked at: most texts have
+    # none, and one pass over the tokens (t[0] is the surface, t[1] the POS) finds them.
+    hits = [i for i, t in enumerate(tokens) if t[0] in _TRIGGERS or t[1] in _PERSON_POS]
+    end = _signature_end(tokens)
+    opening = len(tokens) > 1 and not _OPENING_COPULA.isdisjoint([t[0] for t in tokens[1:4]])
+    if not hits and end is None and not opening:
+        return []
+    found: list[tuple[int, int] | None] = []
+    for i in hits:
+        tok = tokens[i]
+        surface = tok.surface
+        if (surface in HONORIFICS and tok.pos.startswith("接尾辞")) or surface in _TITLES:
+            found.append(_name_before(tokens, i, surface))
+        elif surface in ("申し", "言い") and i and _introduces_oneself(tokens, i - 1):
+            found.append(_name_before(tokens, i - 1, "と"))
+        elif surface in _GLUED_HONORIFIC and _dictionary_name(surface[:-1]):
+            found.append((i, i + 1))
+        cue = _cue_word(tokens, i)
+        if cue:
+            found.append(_name_after_cue(tokens, i, cue))
+        elif tok.pos in _PERSON_POS:
+            found.append(_bare_name(tokens, i))
+    if opening:
+        found.append(_opening_name(tokens))
+    if end is not None:
+        found.append(_signature(tokens, end))
+    return _merged([span for span in found if span])
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for first, end in sorted(spans):
+        if out and first < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((first, end))
+    return out
+
+
+def _gap(left: Token, right: Token) -> int:
+    """Characters between two tokens (the spaces and line breaks MeCab skipped)."""
+    return right.start - left.start - len(left.surface)
+
+
+def _glued(tokens: list[Token], i: int) -> bool:
+    """Token i follows token i-1 with nothing between them."""
+    return i > 0 and _gap(tokens[i - 1], tokens[i]) == 0
+
+
+def _katakana_word_part(tokens: list[Token], i: int) -> bool:
+    """ダン+ボール, アウト+ランダー: a katakana name glued to other katakana is part of a word."""
+    if not _KATAKANA.fullmatch(tokens[i].surface):
         return False
-    if any(t.pos.startswith(("名詞-固有名詞-組織名", "名詞-固有名詞-地名")) for t in run):
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(tokens) and _glued(tokens, max(i, j)) and _KATAKANA.fullmatch(tokens[j].surface) \
+                and not tokens[j].pos.startswith(_PERSON):
+            return True
+    return False
+
+
+def _name_part(tokens: list[Token], k: int) -> bool:
+    """Can token k be part of a name once something says a name is there? 人名 tokens, words UniDic
+    does not know (髙, 𠮷, Taro, ちゃむ), and a kanji glued after such an unknown kanji (𠮷+田)."""
+    tok = tokens[k]
+    if tok.pos.startswith(_PERSON):
+        return not _katakana_word_part(tokens, k)
+    surface = tok.surface
+    if not tok.known:
+        return surface.isalpha() and (tok.pos.startswith(("名詞", "記号")) or bool(_KANJI.fullmatch(surface)))
+    if tok.pos.startswith("記号-一般"):
+        return surface.isalpha()
+    return _glued(tokens, k) and not tokens[k - 1].known and bool(_KANJI.fullmatch(tokens[k - 1].surface)) \
+        and bool(_KANJI.fullmatch(surface)) and tok.pos.startswith(("名詞", "接尾辞"))
+
+
+def _name_like(tokens: list[Token], k: int, context: str) -> bool:
+    """Can token k be (the end of) a name in this context: an honorific, a title, 'と' of 〜と申します,
+    'staff' or 'personal' for a cue before it, 'end' for a signature?"""
+    tok = tokens[k]
+    surface, pos = tok.surface, tok.pos
+    if surface in _ROLE_NOUNS or tok.lemma in _ROLE_NOUNS:
         return False
-    return (not last.known) or last.pos.startswith((_PERSON, "名詞-固有名詞-一般", "記号"))
+    if _name_part(tokens, k):
+        # ホンダさん, NECさん: before さん a Japanese name written in katakana whose usual reading is a
+        # brand or a place (people write 本田), or an acronym, is a business; グエンさん, サントスさん
+        # (foreign names, 人名-一般) are people.
+        return not (context in _BUSINESS_HONORIFICS and (
+            (pos.startswith((_SURNAME, _GIVEN)) and _KATAKANA.fullmatch(surface) and _business_word(surface))
+            or _ACRONYM.fullmatch(surface)))
+    if pos.startswith((_PLACE, _PROPER)):
+        # 山口様, 山口課長, 野村様, ヤマダ様, 担当の山口: places and brands are surnames too; 日立さん,
+        # 日産さん, ヤマトさん are businesses, 日本代表 a team.
+        if context in _BUSINESS_HONORIFICS or context in _PLACE_TITLES or context == "personal":
+            return False
+        return bool(_KANJI.fullmatch(surface)) or (context in HONORIFICS and bool(_KATAKANA.fullmatch(surface)))
+    if pos.startswith("名詞-普通名詞") and _KANJI.fullmatch(surface):
+        # 西さん, 星さん: one kanji before an honorific; 森 after 担当の and before 課長 (not 本+部長,
+        # 前+社長): asked of the dictionary
+        if context in HONORIFICS and len(surface) == 1:
+            return True
+        return len(surface) <= 3 and _dictionary_name(surface)
+    return False
+
+
+def _name_before(tokens: list[Token], anchor: int, context: str) -> tuple[int, int] | None:
+    """The name right before an honorific, a title or と of 〜と申します at `anchor`, if any."""
+    last = anchor - 1
+    if last < 0 or _gap(tokens[last], tokens[anchor]) > 1 or tokens[last].pos == _MASK_POS:
+        return None
+    if _HIRAGANA.fullmatch(tokens[last].surface):
+        hiragana = _hiragana_name_before(tokens, anchor)
+        if hiragana:
+            return hiragana
+    first = _numbered_name_start(tokens, last) if context != "と" else None
+    if first is None:
+        if not _name_like(tokens, last, context):
+            return None
+        first = last
+    # 山田 太郎様, マイケル・ジョーダンさん, 髙+橋: back over name parts, one space at most between them.
+    while first > 0 and anchor - first < 5:
+        if _name_part(tokens, first - 1) and _gap(tokens[first - 1], tokens[first]) <= 1:
+            first -= 1
+        elif tokens[first - 1].surface in ("・", "=") and first > 1 and _name_part(tokens, first - 2) \
+                and tokens[first].pos.startswith(_PERSON):
+            first -= 2
+        else:
+            break
+    return (first, anchor)
+
+
+def _numbered_name_start(tokens: list[Token], last: int) -> int | None:
+    """七戸様, 三岸さん: UniDic splits a surname that starts with a numeral into 七 + 戸. Not 二名様."""
+    if last < 1 or not _glued(tokens, last) or tokens[last].surface in _COUNTERS \
+            or not _KANJI.fullmatch(tokens[last].surface) or tokens[last].pos.startswith("接尾辞-名詞的-助数詞"):
+        return None
+    number = tokens[last - 1]
+    if number.pos.startswith("名詞-数詞") and all(ch in _NUMERALS for ch in number.surface) \
+            and not (last > 1 and _glued(tokens, last - 1) and tokens[last - 2].pos.startswith("名詞-数詞")):
+        return last - 1
+    return None
+
+
+def _hiragana_name_before(tokens: list[Token], anchor: int) -> tuple[int, int] | None:
+    """しょう+へい+ちゃん, さとう様, お+りえ+ちゃん: a name in hiragana that UniDic splits or reads
+    as something else (砂糖), checked by reading it in katakana."""
+    first, chars = anchor, 0
+    while first > 0:
+        tok = tokens[first - 1]
+        if not _HIRAGANA.fullmatch(tok.surface) or _gap(tok, tokens[first]) or chars + len(tok.surface) > 6 \
+                or tok.surface in HONORIFICS:
+            break
+        first -= 1
+        chars += len(tok.surface)
+    # 娘の|としちゃん, さんと|おばあちゃん: particles before the name are not part of it (と+し inside it is).
+    while first < anchor - 1 and tokens[first].pos.startswith("助詞"):
+        chars -= len(tokens[first].surface)
+        first += 1
+    run = tokens[first:anchor]
+    word = run[1:] if run and run[0].pos.startswith("接頭辞") else run
+    if chars < 2 or (len(word) == 1 and (word[0].surface in _ROLE_NOUNS or word[0].lemma in _ROLE_NOUNS)):
+        return None  # おかあさん, みなさま, ばあちゃん
+    surface = "".join(t.surface for t in run)
+    return (first, anchor) if _dictionary_name(surface.translate(_TO_KATAKANA), any_kind=True) else None
+
+
+def _introduces_oneself(tokens: list[Token], i: int) -> bool:
+    """と申します, と申し上げます, と言います (not と言われた, と言った)."""
+    if i + 1 >= len(tokens) or not tokens[i].pos.startswith("助詞"):
+        return False
+    verb = tokens[i + 1].lemma
+    return verb in _SELF_INTRO_VERBS or (verb == "言う" and i + 2 < len(tokens) and tokens[i + 2].surface == "ます")
+
+
+def _cue_word(tokens: list[Token], i: int) -> str:
+    """The cue word (担当, 担当者, 担当者名, 氏名欄 …) that ends at token i, or ''."""
+    word = tokens[i].surface
+    if word not in _TRIGGERS:
+        return ""
+    if i + 1 < len(tokens) and tokens[i + 1].surface in _CUE_TAILS and _glued(tokens, i + 1):
+        return ""  # the cue goes on: 担当|者
+    k = i
+    while tokens[k].surface in _CUE_TAILS and i - k < 2 and _glued(tokens, k):
+        k -= 1
+        word = tokens[k].surface + word
+    if word in _CUES or (word[-1] in ("名", "欄") and word[:-1] in _CUES):
+        return word
+    return ""
+
+
+def _name_after_cue(tokens: list[Token], cue: int, word: str) -> tuple[int, int] | None:
+    """The name after 担当の, 氏名:, 息子の, 店長の …, if any."""
+    field = word in _NAME_FIELDS or word.endswith(("名", "欄"))
+    context = "personal" if word in _PERSONAL_CUES else "staff"
+    start = cue + 1
+    if start < len(tokens) and tokens[start].surface in _CONNECTORS:
+        start += 1
+    elif start < len(tokens) and _glued(tokens, start) and not field:
+        return None  # 担当部署, 娘婿: the cue is part of a longer word
+    if start >= len(tokens):
+        return None
+    end = start + 1
+    if context == "staff" and start + 1 < len(tokens) and _numbered_name_start(tokens, start + 1) == start:
+        end = start + 2  # 担当の三岸
+    elif not (_name_like(tokens, start, context) or (field and _spelled_name(tokens[start]))):
+        return None
+    while end < len(tokens) and end - start < 4 and _gap(tokens[end - 1], tokens[end]) <= 1 \
+            and (_name_part(tokens, end) or (field and _spelled_name(tokens[end]))):
+        end += 1
+    after = tokens[end] if end < len(tokens) else None
+    if after and _glued(tokens, end) and after.pos.startswith(("名詞", "接尾辞")) \
+            and after.surface not in _PERSON_FOLLOWERS and after.surface not in HONORIFICS:
+        return None  # 担当の森林組合: the word goes on
+    return (start, end)
+
+
+def _spelled_name(tok: Token) -> bool:
+    """In a name field anything spelled in letters is the name: さとう ゆうこ, Taro."""
+    return tok.surface.isalpha() and not tok.pos.startswith(("助詞", "助動詞", "補助記号"))
+
+
+def _bare_name(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """A name with no context around it: a surname and a given name (山田太郎), or a kanji surname
+    that does not start a place or business name (田中, but not 豊田市, 鈴木自動車, 金沢の店舗)."""
+    if i and tokens[i - 1].pos.startswith(_PERSON) and _gap(tokens[i - 1], tokens[i]) <= 1:
+        return None  # inside a run already looked at
+    end = i + 1
+    while end < len(tokens) and tokens[end].pos.startswith(_PERSON) and _gap(tokens[end - 1], tokens[end]) <= 1:
+        end += 1
+    run = tokens[i:end]
+    if any(_katakana_word_part(tokens, k) for k in range(i, end)):
+        return None
+    first = i
+    # 髙橋一郎: a surname in a rare kanji is an unknown word right before the given name.
+    while first > 0 and not tokens[first - 1].known and _KANJI.fullmatch(tokens[first - 1].surface) \
+            and _glued(tokens, first):
+        first -= 1
+    if first < i or any(a.pos.startswith(_SURNAME) and b.pos.startswith(_GIVEN) for a, b in pairwise(run)):
+        return (first, end)
+    if not (len(run) == 1 and run[0].pos.startswith(_SURNAME) and _KANJI.fullmatch(run[0].surface)):
+        return None
+    after = tokens[end] if end < len(tokens) else None
+    if after and _glued(tokens, end) and after.pos.startswith(("名詞", "接尾辞")) \
+            and after.surface not in _PERSON_FOLLOWERS and after.surface not in HONORIFICS:
+        return None  # 豊田市, 鈴木自動車, 吉野家
+    if after and after.surface == "の" and _place_follows(tokens, end + 1):
+        return None  # 金沢の店舗, 豊田の営業所
+    if _glued(tokens, i) and (tokens[i - 1].pos.startswith(_PLACE) or tokens[i - 1].surface in _PLACE_HEADS):
+        return None  # 愛知県岡崎
+    return (i, end)
+
+
+_PLACE_ENDINGS = ("店", "所", "場", "駅", "局", "社", "館", "院", "署", "港", "センター")
+
+
+def _place_follows(tokens: list[Token], k: int) -> bool:
+    """Does a place or business noun start at token k: 店舗, 営業+所, 家電+量販+店?"""
+    word, end = "", k
+    while end < len(tokens) and end - k < 4 and tokens[end].pos.startswith(("名詞", "接尾辞")) \
+            and (end == k or _glued(tokens, end)):
+        word += tokens[end].surface
+        end += 1
+    return bool(word) and (word in _PLACE_NOUNS or tokens[k].surface in _PLACE_NOUNS or word.endswith(_PLACE_ENDINGS))
+
+
+def _opening_name(tokens: list[Token]) -> tuple[int, int] | None:
+    """田中です。 / こちら森です: a name that opens the text and introduces the writer."""
+    start = 0
+    if tokens and tokens[0].surface in ("こちら", "私", "わたくし", "僕"):
+        start = 2 if len(tokens) > 2 and tokens[1].surface in ("は", "、") else 1
+    end = start
+    while end < len(tokens) and end - start < 4 and (end == start or _gap(tokens[end - 1], tokens[end]) <= 1) \
+            and (_name_part(tokens, end) or _name_like(tokens, end, "staff")):
+        end += 1
+    if end == start or end >= len(tokens) or tokens[end].surface not in _OPENING_COPULA:
+        return None
+    return (start, end)
+
+
+_OPENING_COPULA = frozenset({"です", "でございます"})
+_CLOSING = frozenset({"。", ")", "」", "】", "!", "?", ".", "』"})
+_OPENING = frozenset({"。", "(", "「", "【", "!", "?", "、", "―", "-", "ー", "〜", "/"})
+
+
+def _signature_end(tokens: list[Token]) -> int | None:
+    """The index of the last word when the text ends like a signature (〜。田中 / (森)), else None."""
+    end = len(tokens) - 1
+    while end >= 0 and tokens[end].surface in _CLOSING:
+        end -= 1
+    if end < 1 or len(tokens) - 1 - end > 2:
+        return None
+    last = tokens[end]
+    if last.pos.startswith("名詞-固有名詞") or not last.known:
+        return end
+    # (森), 。西: a one- or two-kanji common noun alone after an opening mark
+    if last.pos.startswith("名詞-普通名詞") and len(last.surface) <= 2 and tokens[end - 1].surface in _OPENING:
+        return end
+    return None
+
+
+def _signature(tokens: list[Token], end: int) -> tuple[int, int] | None:
+    """A name alone after the last sentence (〜お願いします。山田花子), or in brackets at the end."""
+    first = end + 1
+    while first > 0 and end - first < 2 and (_name_part(tokens, first - 1) or (
+            first == end + 1 and _name_like(tokens, end, "end"))):
+        first -= 1
+    if first > end or first == 0:
+        return None  # nothing name-like, or a text that is only a name: no context says it is a person
+    before = tokens[first - 1]
+    if not (before.surface in _OPENING or _gap(before, tokens[first]) > 0):
+        return None
+    run = tokens[first:end + 1]
+    bracketed = before.surface == "("
+    if not bracketed and all(t.pos.startswith(_PERSON + "-一般") and _KATAKANA.fullmatch(t.surface) for t in run):
+        return None  # 〜の不具合。セレナ: a foreign name alone after a sentence is too often a model
+    if not bracketed and not any(_name_part(tokens, k) for k in range(first, end + 1)) \
+            and run[-1].pos.startswith((_PLACE, _PROPER)):
+        return None  # 〜発送。大阪: a place alone; (宮城) in brackets is a signature
+    return (first, end + 1)
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_name(surface: str, any_kind: bool = False) -> bool:
+    """Does UniDic read `surface` as a surname or given name (`any_kind`: any person name) when it
+    is followed by さん? (森, 翁, ショウヘイ; ジロー is 人名-一般)"""
+    if not surface or surface in _ROLE_NOUNS or len(surface) > 6:
+        return False
+    probe = tokenize(surface + "さん")
+    kinds = (_PERSON,) if any_kind else (_SURNAME, _GIVEN)
+    # known: before さん MeCab tags any unknown katakana as a name
+    return len(probe) == 2 and probe[0].surface == surface and probe[0].known and probe[0].pos.startswith(kinds)
+
+
+_ACRONYM = re.compile(r"[A-Z&]{2,4}")
+
+
+@lru_cache(maxsize=4096)
+def _business_word(surface: str) -> bool:
+    """Does UniDic read `surface` as a brand or a place when nothing says it is a person (ホンダの)?"""
+    probe = tokenize(surface + "の")
+    return len(probe) == 2 and probe[0].surface == surface and probe[0].known and probe[0].pos.startswith((_PROPER, _PLACE))
 
 
 def mask_text(text: str) -> MaskedText:
@@ -180,4 +538,5 @@ def doc_from_text(case_id: str, text: str) -> CaseDoc:
     return CaseDoc(case_id, masked.text, terms)
 
 
-__all__ = ["PATTERNS", "mask_sql_macro", "mask_regex", "mask_names", "mask_text", "doc_from_text", "MASK_OPEN", "MASK_CLOSE"]
+__all__ = ["HONORIFICS", "MASK_CLOSE", "MASK_OPEN", "PATTERNS", "MaskedText", "doc_from_text", "mask_names", "mask_regex",
+           "mask_sql_macro", "mask_text", "name_spans"]
