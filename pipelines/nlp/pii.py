@@ -127,6 +127,7 @@ _PLACE_HEADS = frozenset({"都", "道", "府", "県", "市", "区", "町", "村"
 _GLUED_HONORIFIC = frozenset({"南様"})
 
 _KATAKANA = re.compile(r"[ァ-ヶー]+")
+_KANJI_ANY = re.compile(r"[\u3400-\u9fff\U00020000-\U0002ffff々]")
 _HIRAGANA = re.compile(r"[ぁ-ゖー]+")
 _KANJI = re.compile(r"[々〆ヵヶ\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]+")
 _TO_KATAKANA = {k: k + 0x60 for k in range(0x3041, 0x3097)}
@@ -399,8 +400,10 @@ def _name_after_cue(tokens: list[Token], cue: int, word: str) -> tuple[int, int]
 
 
 def _spelled_name(tok: Token) -> bool:
-    """In a name field anything spelled in letters is the name: さとう ゆうこ, Taro."""
-    return tok.surface.isalpha() and not tok.pos.startswith(("助詞", "助動詞", "補助記号"))
+    """In a name field a name spelled in kana or Latin letters is the name however UniDic reads it
+    (さとう ゆうこ, Taro); a kanji word must look like a name on its own (宛名の会社名 is no name)."""
+    return tok.surface.isalpha() and not _KANJI_ANY.search(tok.surface) \
+        and not tok.pos.startswith(("助詞", "助動詞", "補助記号"))
 
 
 def _bare_name(tokens: list[Token], i: int) -> tuple[int, int] | None:

@@ -5,6 +5,7 @@ unidic-lite is UniDic 2.1.2. Tests that pin tokens name that version next to the
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 import sys
 import tempfile
@@ -140,8 +141,9 @@ def release_dictionary_pages() -> None:
         return
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     dontneed = 4  # MADV_DONTNEED
+    dicdir = os.path.realpath(unidic_lite.DICDIR)   # the maps list real paths (a venv may be a symlink)
     for line in maps.splitlines():
-        if unidic_lite.DICDIR in line:
+        if dicdir in line:
             low, high = (int(bound, 16) for bound in line.split()[0].split("-"))
             madvise(low, high - low, dontneed)
 
