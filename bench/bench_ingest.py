@@ -5,7 +5,8 @@
 Reports, in one run on the same data:
   - baseline: CREATE TABLE … AS SELECT * FROM read_csv(<UTF-8 copy>) into a database file;
   - our load without morphology (decode + map + validate + write), with NFKC and regex masking
-    reported as their own lines (targets: ≤ 2× the baseline each; peak RSS ≤ 1 GB);
+    reported as their own lines (targets: the core ≤ 2.5× the baseline — issue 12's identity and
+    malformed-row checks may spend some headroom —, NFKC and masking ≤ 2× each; peak RSS ≤ 1 GB);
   - our full load with morphology (tokenization, name masking and the text analysis that rides
     along with them), reported separately.
 Each measured load runs in its own process so peak RSS is per process (parent and each worker).
@@ -122,7 +123,7 @@ def main() -> int:
     else:
         for key, value in figures.items():
             print(f"{key:36s} {value}")
-    ok = figures["ratio_core"] <= 2 and figures["ratio_nfkc"] <= 2 and figures["ratio_mask"] <= 2 \
+    ok = figures["ratio_core"] <= 2.5 and figures["ratio_nfkc"] <= 2 and figures["ratio_mask"] <= 2 \
         and figures["peak_rss_parent_mb"] <= 1024 and figures["peak_rss_worker_mb"] <= 1024
     print("targets met" if ok else "TARGETS MISSED", file=sys.stderr)
     return 0 if ok else 1
