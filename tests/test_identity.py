@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
+from helpers import query
 
 from pipelines.ingest.identity import IdStats, customer_verdict, judge_id_column
 from pipelines.ingest.load import LoadOptions, LoadResult, load_file
@@ -29,14 +29,6 @@ def load(store: Path, name: str) -> LoadResult:
     result = load_file(IDENTITY / name, store, LoadOptions(workers=1, morphology=False))
     assert result.status == "done" and result.accounted()
     return result
-
-
-def query(store: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(store), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def rows_of(name: str, encoding: str = "utf-8") -> list[dict[str, str]]:

@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import openpyxl
 import pytest
+from helpers import query
 
 from pipelines.ingest.load import LoadOptions, LoadResult, load_file
 from pipelines.store.errors import RefusedFile
@@ -55,14 +55,6 @@ def read_fixture(name: str) -> list[FileRow]:
         rows.append(FileRow(line, dict(zip(header, cells))))
         line = reader.line_num + 1
     return rows
-
-
-def query(store: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(store), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def snapshot(store: Path) -> dict[str, list[tuple]]:

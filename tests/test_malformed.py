@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import query
 
 from pipelines.__main__ import main
 from pipelines.ingest.load import LoadOptions, load_file
@@ -42,14 +43,6 @@ CASES = [
     ("generator_stale_dimension.xlsx", [], ["宣言しているサイズ", "実際の行をすべて読みました"]),
 ]
 NAMES = [name for name, _, _ in CASES]
-
-
-def query(store: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(store), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
