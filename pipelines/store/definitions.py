@@ -18,6 +18,14 @@ ESCALATION_ACTIONS = ("エスカレーション", "上申", "エスカレ", "転
 # An open case with no movement for this many days is stalled (部門フロー; changeable on the page).
 STALL_DAYS = 7
 
+# A severe case (emotion level at least SEVERE_ESCALATION_LEVEL, a high 優先度 of the export, or a
+# customer demanding a superior / announcing a public post) should leave the receiving desk within
+# ESCALATION_WITHIN_HOURS of receipt (部門フロー's escalation check and the escalation-gap detector).
+SEVERE_ESCALATION_LEVEL = 3
+ESCALATION_WITHIN_HOURS = 24.0
+HIGH_PRIORITIES = ("高", "高い", "最高", "緊急", "至急", "特急", "重大", "high", "highest", "urgent", "critical")
+ESCALATION_CUES = ("責任者の要求", "公開の予告")   # labels of data/rules/severity.txt
+
 # A customer's contact counts as a repeat when the same customer contacted the desk within this
 # many days before (the emotion level and the 再発 page's repeat contacts both use it).
 REPEAT_WINDOW_DAYS = 30
