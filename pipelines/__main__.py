@@ -7,7 +7,8 @@ import sys
 from datetime import date, datetime, time
 from pathlib import Path
 
-from pipelines.store.errors import KakehashiError
+from pipelines.store.errors import KakehashiError, store_fault
+from pipelines.store.settings import db_path
 
 
 class _Bar:
@@ -61,6 +62,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             continue
         except Exception as exc:  # noqa: BLE001 - load_file records its own failures; this is the last word
             bar.close()
+            fault = store_fault(exc, db_path(args.db))
+            if fault is not None:
+                print(f"error: {file}: {fault.message_en()}", file=sys.stderr)
+                failed = 2
+                continue
             print(f"error: {file}: the load stopped unexpectedly ({type(exc).__name__}: {exc}). Loads are atomic, "
                   "so no row of this file is stored; run the command again, and report the message if it "
                   "repeats (issues may be written in Japanese).", file=sys.stderr)
@@ -166,6 +172,20 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Read every row of every table, as a writer does before writing to a store it did not leave."""
+    from pipelines.store import db
+
+    store = db_path(args.db)
+    if not store.exists():
+        print(f"error: no store at {store}; check the path with `ls -l {store}`.", file=sys.stderr)
+        return 2
+    with db.reader(store, wait_seconds=10.0) as con:
+        tables = db.verify(con, store, force=True)
+    print(f"{store}: {tables} tables read, every block's checksum matched", file=sys.stderr)
+    return 0
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.jobs.runner import run
@@ -211,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--json", action="store_true", help="one JSON object per line (JSON Lines), nothing else on stdout")
     alerts.set_defaults(func=cmd_alerts)
 
+    check = sub.add_parser("check", help="read the whole store and report damage (a truncated or overwritten file)")
+    check.add_argument("--db", help="store path (default: $KAKEHASHI_DB or data/kakehashi.duckdb)")
+    check.set_defaults(func=cmd_check)
+
     job = sub.add_parser("job", help="run a background job written by the dashboard (internal)")
     job.add_argument("job_file")
     job.set_defaults(func=cmd_job)
@@ -219,7 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KakehashiError as exc:
+        # A fault of the store (full disk, read-only or missing folder, damaged file, lock held too
+        # long) in any command: its message, never a traceback. Errors go to stderr.
+        print(f"error: {exc.message_en()}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        fault = store_fault(exc, db_path(getattr(args, "db", None)))
+        if fault is None:
+            raise
+        print(f"error: {fault.message_en()}", file=sys.stderr)
+        return fault.exit_code
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def _write_something(store: Path) -> None:
 # ---------------------------------------------------------------- schema
 
 def test_the_first_write_creates_the_store_with_its_schema(tmp_path):
-    store = tmp_path / "sub" / "store.duckdb"
+    store = tmp_path / "store.duckdb"
     with db.writer(store) as con:
         assert TABLES <= _tables(con)
         meta = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
@@ -130,7 +130,7 @@ def test_a_store_held_by_another_process_is_busy_in_japanese(held_store):
     with pytest.raises(StoreBusy) as busy, db.writer(held_store, wait_seconds=0.3):
         pass
     assert busy.value.message_ja().startswith("データを更新中です")
-    assert "locked by another process" in busy.value.message_en() and busy.value.exit_code == 3
+    assert "locked by another process" in busy.value.message_en() and busy.value.exit_code == 2
     with pytest.raises(StoreBusy), db.reader(held_store, wait_seconds=0.3):
         pass
     assert db.store_version(held_store) == "busy", "the pages show a busy notice instead of failing"

@@ -16,12 +16,15 @@ import streamlit as st
 
 from pipelines.reports import shared
 from pipelines.store import db
-from pipelines.store.errors import KakehashiError, StoreBusy
+from pipelines.store.errors import KakehashiError, StoreBusy, StoreFault
 from pipelines.store.settings import db_path
 from ui.japanese import japanese_widgets
 
 Result = TypeVar("Result")
 _VERSION_KEY = "_kk_store_version"
+_STAMP_KEY = "_kk_store_stamp"
+WATCH_SECONDS = 5.0      # how often a page looks (by a stat, no connection) whether a write ended
+BUSY_POLL_SECONDS = 2.0  # how often a page showing 「更新中」 tries the store again
 
 
 def frame() -> None:
@@ -44,6 +47,18 @@ def frame() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
     japanese_widgets()   # Streamlit's fixed English words (uploader, "No results"), on every page
+    _watch_store()
+
+
+@st.fragment(run_every=WATCH_SECONDS)
+def _watch_store() -> None:
+    """Rerun the page when the store changed since this run read it — a load from the CLI or
+    another session ended — so no page keeps showing what was there before."""
+    now = db.change_stamp(store_path())
+    seen = st.session_state.setdefault(_STAMP_KEY, (store_path(), now))
+    if seen != (store_path(), now):
+        st.session_state[_STAMP_KEY] = (store_path(), now)
+        st.rerun()
 
 
 def store_path() -> str:
@@ -54,6 +69,7 @@ def store_path() -> str:
 def begin_run() -> None:
     """Read the store version once per script run (app.py calls this first): every query of the
     run is keyed on it, instead of each opening a connection just to read it."""
+    st.session_state[_STAMP_KEY] = (store_path(), db.change_stamp(store_path()))
     st.session_state[_VERSION_KEY] = (store_path(), db.store_version(store_path()))
 
 
@@ -83,7 +99,8 @@ def _cached(_fn: Callable[..., Any], name: str, store: str, store_version: str, 
 
 def query(fn: Callable[..., Result], *args: Any, viewer: str | None = None, **kwargs: Any) -> Result | None:
     """fn(*args, store=<the store>, **kwargs), cached until the next write to the store; None while
-    another process is writing it. A KakehashiError from fn (a bad option in a shared link) is raised.
+    another process is writing it. A KakehashiError from fn (a bad option in a shared link) is raised;
+    a fault of the store itself (damaged, its folder missing) stops the page with its Japanese message.
 
     `viewer` is part of the cache key and is not passed to fn: a place for the signed-in user or
     role (a later issue), so two viewers never share a result. None until then."""
@@ -95,6 +112,9 @@ def query(fn: Callable[..., Result], *args: Any, viewer: str | None = None, **kw
         return _cached(fn, name, store_path(), store_version, viewer, args, kwargs)
     except StoreBusy:
         return None
+    except StoreFault as fault:
+        store_fault_notice(fault)
+        st.stop()
 
 
 def fetch(fn: Callable[..., Result], *args: Any, viewer: str | None = None, **kwargs: Any) -> Result:
@@ -112,8 +132,22 @@ def fetch(fn: Callable[..., Result], *args: Any, viewer: str | None = None, **kw
 
 
 def busy_notice() -> None:
-    """What a page shows instead of its data while another process writes the store."""
+    """What a page shows instead of its data while another process writes the store; the page
+    reruns by itself once the write is over (a load from the CLI too)."""
     st.info("更新中です。データの取り込み・分析が終わると自動で表示されます。", icon=":material/hourglass_top:")
+    _rerun_when_free()
+
+
+@st.fragment(run_every=BUSY_POLL_SECONDS)
+def _rerun_when_free() -> None:
+    # One try without waiting: the page keeps away from the file while the writer has it.
+    if not db.store_busy(store_path()):
+        st.rerun()
+
+
+def store_fault_notice(fault: KakehashiError) -> None:
+    """A fault of the store itself, in Japanese: what happened and what to do."""
+    st.error(fault.message_ja(), icon=":material/error:")
 
 
 def theme_colors() -> dict[str, str]:

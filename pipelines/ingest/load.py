@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,9 +44,9 @@ from pipelines.ingest.result import LoadOptions, LoadResult, PhaseTimer, Progres
 from pipelines.ingest.sources import Source, open_source, sha256_of
 from pipelines.nlp.text import normalize_arrow, release_dictionary_pages
 from pipelines.rules.bundle import load_bundle
-from pipelines.store import db
+from pipelines.store import db, journal, scratch
 from pipelines.store.errors import KakehashiError, LoadFailed
-from pipelines.store.settings import SAMPLE_DIR, SAMPLE_FILES
+from pipelines.store.settings import SAMPLE_DIR, SAMPLE_FILES, db_path
 
 NFKC_CHUNK = 50_000
 POOL_MIN_BYTES = 2_000_000  # smaller files are tokenized in this process: forking costs more than it saves
@@ -55,10 +54,25 @@ NFKC_THREADS = 2
 
 
 def load_file(path: Path | str, store: Path | str | None = None, options: LoadOptions = LoadOptions()) -> LoadResult:
-    """Load one export; raises KakehashiError (after recording it) when the file is refused."""
+    """Load one export; raises KakehashiError (after recording it) when the file is refused.
+
+    The attempt is written in the journal first (store.journal), so 取り込み履歴 lists it even when
+    the store cannot record it (busy, full, read-only, damaged) or the process is killed before its
+    batch row exists."""
     path = Path(path)
     name = options.display_name or path.name
     started = dt.datetime.now()
+    attempt = journal.begin(db_path(store), name, options.kind, started, path.stat().st_size)
+    try:
+        result = _load_file(path, store, options, name, started)
+    except BaseException as exc:
+        journal.end_with(db_path(store), attempt, exc)
+        raise
+    journal.end(db_path(store), attempt, "done", batch_id=result.batch_id)
+    return result
+
+
+def _load_file(path: Path, store, options: LoadOptions, name: str, started: dt.datetime) -> LoadResult:
     timer = PhaseTimer()
     # Workers are forked before any DuckDB connection exists (see make_pool).
     big = path.stat().st_size > POOL_MIN_BYTES
@@ -69,8 +83,8 @@ def load_file(path: Path | str, store: Path | str | None = None, options: LoadOp
     if pool is not None:
         release_dictionary_pages()  # the workers tokenize; this process only compiled the rules
     try:
-        with tempfile.TemporaryDirectory(prefix="kakehashi-") as tmp:
-            workdir = Path(tmp)
+        # Removed on exit, and by the next load's sweep when this process is killed (store.scratch).
+        with scratch.work_folder("load") as workdir:
             try:
                 with timer("decode"):
                     source = open_source(path, workdir, name, options.progress, workers=options.workers)

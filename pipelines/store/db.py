@@ -8,6 +8,17 @@ Schema versions: pipelines/sql/schema.sql always describes the newest store. A s
 earlier release is upgraded in place by the writer the first time it opens it: a copy of the file
 is kept first (<store>.v<N>.bak), then each migration in MIGRATIONS runs in order, in one
 transaction. A store made by a newer release is refused, never written.
+
+Faults (README "Faults and guarantees"): a damaged store is found before anything is written to it —
+the writer reads every row of every table once (DuckDB checks each block's checksum as it reads it)
+unless the file is exactly as the last writer of this release left it (size and modification time,
+kept in the jobs folder). Errors of DuckDB and the OS (full disk, read-only folder, damaged file)
+come out as StoreFault/StoreBusy with a Japanese and an English message (errors.store_fault).
+
+Writers are not starved by readers: a writer that finds the store held announces itself with a
+marker file (jobs folder, writer-waiting-<pid>) and tries again every few milliseconds; readers
+seeing a marker do not open the file but wait (pages show 「更新中」), so the readers holding it
+finish and the writer gets in at once.
 """
 from __future__ import annotations
 
@@ -23,14 +34,18 @@ from pathlib import Path
 import duckdb
 
 from pipelines.nlp.pii import mask_sql_macro
+from pipelines.store import errors, journal, scratch
 from pipelines.store.errors import StoreBusy, StoreFault
-from pipelines.store.settings import SQL_DIR, db_path
+from pipelines.store.settings import DEFAULT_DB, SQL_DIR, db_path, jobs_dir
 
 SCHEMA_VERSION = 2
 # version reached → the SQL that brings a store of the version before to it (pipelines/sql/migrations/).
 # A schema change adds its columns to schema.sql (new stores) AND a migration here (existing stores).
 MIGRATIONS: dict[int, str] = {2: "0002_case_identity"}
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
+WRITER_WAITING = "writer-waiting-"
+VERIFIED = "verified"
+WRITER_POLL = 0.02      # how often a waiting writer tries again: it must get in while no reader holds the file
 
 
 def sql(name: str) -> str:
@@ -43,20 +58,67 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 def _connect(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """A connection, waiting up to `wait_seconds` for the lock. A reader also waits while a writer
+    waits (it does not open the file then); a waiting writer says so with a marker file."""
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if not _is_lock_error(exc) or time.monotonic() > deadline:
-                if _is_lock_error(exc):
-                    raise StoreBusy("busy", "データを更新中です。しばらくしてから再度お試しください。",
-                                    f"The store {path} is locked by another process (a load or analysis is running).",
-                                    "", "Wait for it to finish; check with `ps aux | grep pipelines`.") from exc
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    marker: Path | None = None
+    try:
+        while True:
+            if read_only and writer_waiting(path):
+                if time.monotonic() > deadline:
+                    raise errors.busy(path, wait_seconds)
+                time.sleep(min(delay, 0.2))
+                delay = min(delay * 2, 0.5)
+                continue
+            try:
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc):
+                    fault = errors.store_fault(exc, path)
+                    if fault is not None:
+                        raise fault from exc
+                    raise
+                if time.monotonic() > deadline:
+                    raise errors.busy(path, wait_seconds) from exc
+                if read_only:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                else:
+                    marker = marker or _announce(path)
+                    time.sleep(WRITER_POLL)
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+
+
+def _announce(path: Path) -> Path | None:
+    """Tell readers a writer waits (None when the jobs folder cannot be written: readers then only
+    miss the hint)."""
+    marker = jobs_dir(path) / f"{WRITER_WAITING}{os.getpid()}"
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        return None
+    return marker
+
+
+def writer_waiting(path: Path | str | None = None) -> bool:
+    """Whether another living process waits to write the store (readers then keep away)."""
+    folder = jobs_dir(db_path(path))
+    try:
+        markers = [m for m in folder.iterdir() if m.name.startswith(WRITER_WAITING)]
+    except OSError:
+        return False
+    for marker in markers:
+        pid = marker.name[len(WRITER_WAITING):]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if journal.pid_alive(int(pid)):
+            return True
+        marker.unlink(missing_ok=True)   # left by a killed writer
+    return False
 
 
 def init_store(con: duckdb.DuckDBPyConnection) -> None:
@@ -119,20 +181,63 @@ def _upgrade(store: Path, con: duckdb.DuckDBPyConnection, version: int, wait_sec
 
 
 def open_for_writing(store: Path, wait_seconds: float) -> duckdb.DuckDBPyConnection:
-    """A read-write connection to a store at the current schema version (new, as is, or upgraded)."""
+    """A read-write connection to a store at the current schema version (new, as is, or upgraded),
+    checked for damage before anything is written."""
     con = _connect(store, read_only=False, wait_seconds=wait_seconds)
     try:
+        verify(con, store)
         version = schema_version(con)
         if version is not None and version > SCHEMA_VERSION:
             raise _newer_store(store, version)
         if version is not None and version < SCHEMA_VERSION:
             con = _upgrade(store, con, version, wait_seconds)
         init_store(con)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(duckdb.Error):
             con.close()
+        fault = errors.store_fault(exc, store) if isinstance(exc, duckdb.Error | OSError) else None
+        if fault is not None:
+            raise fault from exc
         raise
     return con
+
+
+def _file_stamp(store: Path) -> str:
+    info = store.stat()
+    wal = store.with_name(store.name + ".wal")
+    return f"{info.st_size}:{info.st_mtime_ns}:{wal.exists()}"
+
+
+def verify(con: duckdb.DuckDBPyConnection, store: Path, force: bool = False) -> int:
+    """Read every row of every table (DuckDB checks each block's checksum as it reads it), unless the
+    file is as this release's last writer left it; raises the store_corrupt StoreFault. Returns the
+    tables read (0 when the stamp matched)."""
+    stamp_file = jobs_dir(store) / VERIFIED
+    try:
+        if not force and stamp_file.read_text(encoding="utf-8") == _file_stamp(store):
+            return 0
+    except OSError:
+        pass
+    tables = [name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary").fetchall()]
+    try:
+        for name in tables:
+            quoted = '"' + name.replace('"', '""') + '"'
+            # hash() of the whole row reads every column; bit_xor keeps the optimizer from skipping it.
+            con.execute(f"SELECT bit_xor(hash(kk_row)) FROM {quoted} AS kk_row").fetchall()
+    except duckdb.Error as exc:
+        raise (errors.store_fault(exc, store) or errors.corrupt(store, str(exc).splitlines()[0][:200])) from exc
+    return len(tables)
+
+
+def _remember_verified(store: Path) -> None:
+    """After a write: the file as this writer left it needs no second full read."""
+    try:
+        stamp_file = jobs_dir(store) / VERIFIED
+        stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp_file.write_text(_file_stamp(store), encoding="utf-8")
+    except OSError:
+        pass
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -143,23 +248,52 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextlib.contextmanager
 def writer(path: Path | str | None = None, wait_seconds: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The one write path: waits for the lock, ensures the schema, closes on exit."""
+    """The one write path: waits for the lock, checks and upgrades the store, writes in the journal's
+    attempts the store lacks, spills to a scratch folder of this process, closes on exit."""
     store = db_path(path)
-    store.parent.mkdir(parents=True, exist_ok=True)
-    con = open_for_writing(store, wait_seconds)
-    try:
-        # Bounded memory for million-row loads: DuckDB spills to disk past this limit.
-        con.execute(f"SET memory_limit = '{_memory_limit()}'")
-        yield con
-    finally:
-        con.close()
+    _check_folder(store)
+    with scratch.work_folder("duckdb") as spill:
+        con = open_for_writing(store, wait_seconds)
+        try:
+            # Bounded memory for million-row loads: DuckDB spills to disk past this limit — into a
+            # folder swept if this process is killed (its default, <store>.tmp, would keep the text).
+            con.execute(f"SET memory_limit = '{_memory_limit()}'")
+            con.execute("SET temp_directory = ?", [str(spill)])
+            try:
+                if journal.fold(con, store):
+                    bump_version(con)
+            except duckdb.Error as exc:
+                fault = errors.store_fault(exc, store)
+                if fault is not None:
+                    raise fault from exc
+                raise
+            yield con
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.close()
+            if store.exists():
+                _remember_verified(store)
+
+
+def _check_folder(store: Path) -> None:
+    """The default data folder is made when missing; any other store's folder must exist (a missing
+    one is a drive not mounted or a typo, not a place to start an empty store)."""
+    if store.parent.exists():
+        return
+    if store.parent == DEFAULT_DB.parent:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        return
+    raise errors.missing_directory(store)
 
 
 @contextlib.contextmanager
 def reader(path: Path | str | None = None, wait_seconds: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived read-only connection (a missing store reads as an empty one)."""
+    """A short-lived read-only connection (a missing store reads as an empty one; a missing folder,
+    a damaged file and a lock held too long are StoreFault/StoreBusy)."""
     store = db_path(path)
     if not store.exists():
+        if not store.parent.exists() and store.parent != DEFAULT_DB.parent:
+            raise errors.missing_directory(store)
         con = duckdb.connect(":memory:")
         try:
             init_store(con)
@@ -172,6 +306,11 @@ def reader(path: Path | str | None = None, wait_seconds: float = 10.0) -> Iterat
         # No macros here: read queries do not use them, and installing them costs ~30 ms a
         # connection, which pages open many of (call install_macros() when one needs them).
         yield con
+    except duckdb.Error as exc:
+        fault = errors.store_fault(exc, store)
+        if fault is not None:
+            raise fault from exc
+        raise
     finally:
         con.close()
 
@@ -189,16 +328,53 @@ def bump_version(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def store_version(path: Path | str | None = None) -> str:
-    """Cheap cache key: version number plus file mtime (a missing store is version 'none')."""
+    """Cheap cache key: version number, file mtime and the journal's stamp (a missing store is
+    version 'none'); "busy" while another process writes or waits to write the store."""
     store = db_path(path)
     if not store.exists():
         return "none"
+    if writer_waiting(store):
+        return "busy"
     try:
         with reader(store, wait_seconds=2.0) as con:
             row = con.execute("SELECT value FROM store_meta WHERE key = 'store_version'").fetchone()
-        return f"{row[0] if row else 0}:{store.stat().st_mtime_ns}"
+        return f"{row[0] if row else 0}:{store.stat().st_mtime_ns}:{journal.stamp(store)}"
     except StoreBusy:
         return "busy"
+    except StoreFault as fault:
+        # Not cached: the page's first query raises the same fault, with its message.
+        return f"fault:{fault.code}"
+
+
+def store_busy(path: Path | str | None = None) -> bool:
+    """Whether another process writes the store, or waits to: one try, no waiting (the pages'
+    refresh check, every two seconds while they show 「更新中」)."""
+    store = db_path(path)
+    if not store.exists():
+        return False
+    if writer_waiting(store):
+        return True
+    try:
+        with reader(store, wait_seconds=0):
+            return False
+    except StoreBusy:
+        return True
+    except StoreFault:
+        return False
+
+
+def change_stamp(path: Path | str | None = None) -> str:
+    """Changes when the store, its write-ahead log or the attempts journal changes: a stat, no
+    connection (the pages' watch for a load that finished, CLI loads included)."""
+    store = db_path(path)
+    parts = []
+    for file in (store, store.with_name(store.name + ".wal")):
+        try:
+            info = file.stat()
+            parts.append(f"{info.st_size}.{info.st_mtime_ns}")
+        except OSError:
+            parts.append("-")
+    return ":".join(parts) + ":" + journal.stamp(store)
 
 
 def meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
