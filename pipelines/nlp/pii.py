@@ -19,6 +19,7 @@ from operator import attrgetter
 from pipelines.nlp.text import HYPHENS, MASK_CLOSE, MASK_OPEN, CaseDoc, Term, Token, for_tokenizer, normalize, tokenize
 
 PHONE, EMAIL, POSTAL, ADDRESS, NAME = "〔電話番号〕", "〔メール〕", "〔郵便番号〕", "〔住所〕", "〔氏名〕"
+CARD, MY_NUMBER = "〔カード番号〕", "〔個人番号〕"
 
 _H = f"[-{HYPHENS}]"
 _NOT_CODE = r"(^|[^0-9A-Za-z_/\-])"   # a phone number is not the tail of an order or lot number
@@ -39,23 +40,106 @@ PATTERNS: tuple[tuple[str, str, str], ...] = (
 )
 _COMPILED = tuple((name, re.compile(p), r) for name, p, r in PATTERNS)
 
+# Card numbers and マイナンバー are runs of digits a regex cannot tell from order or tracking numbers;
+# their check digits can. A candidate is a run of digits, possibly in groups separated by one space or
+# hyphen, not the tail of a code (A-4111…); it is masked only when it has the shape and the check
+# digit: 14-19 digits in one run or 13-19 in groups passing Luhn's check (〔カード番号〕), or 12 digits
+# with the check digit of the My Number Act (〔個人番号〕). 1234-5678-9012 has neither and stays. Runs before the phone pattern,
+# which would take 0123 4567 8901 for a phone number. On NFKC text (full-width digits are folded).
+_NUMBER_CANDIDATE = r"(^|[^0-9A-Za-z_\-])([0-9]+(?:[ -][0-9]+)*)"
+_NUMBER_PREFILTER = r"[0-9]{4}[ -]?[0-9]{4}"
+# 13 digits in one run are a JAN/EAN barcode far more often than a card (4901234567894 passes Luhn).
+_CARD_SHAPE = r"[0-9]{14,19}|[0-9]{4}(?:[ -][0-9]{3,7}){2,4}"
+_MY_NUMBER_SHAPE = r"[0-9]{12}|[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}"
+_NUMBER_RE = re.compile(_NUMBER_CANDIDATE)
+_PREFILTER_RE = re.compile(_NUMBER_PREFILTER)
+_CARD_RE = re.compile(_CARD_SHAPE)
+_MY_NUMBER_RE = re.compile(_MY_NUMBER_SHAPE)
+
+
+def luhn_valid(digits: str) -> bool:
+    """Luhn's check, as card numbers carry it. luhn_valid("4111111111111111") is True."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        value = int(ch) * (2 if i % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def my_number_valid(digits: str) -> bool:
+    """The check digit of a 12-digit 個人番号 (番号法施行令 8条): 11 − Σ Pn×Qn mod 11 (0 when the
+    remainder is 0 or 1), Pn the n-th digit from the right before the check digit, Qn = n+1 for
+    n ≤ 6 and n−5 after. my_number_valid("123456789018") is True."""
+    if len(digits) != 12 or not digits.isdigit():
+        return False
+    remainder = sum(int(digits[11 - n]) * (n + 1 if n <= 6 else n - 5) for n in range(1, 12)) % 11
+    return (0 if remainder <= 1 else 11 - remainder) == int(digits[11])
+
+
+def _number_mask(candidate: str) -> str | None:
+    digits = candidate.replace(" ", "").replace("-", "")
+    if len(digits) == 12 and _MY_NUMBER_RE.fullmatch(candidate) and my_number_valid(digits):
+        return MY_NUMBER
+    if 13 <= len(digits) <= 19 and _CARD_RE.fullmatch(candidate) and luhn_valid(digits):
+        return CARD
+    return None
+
+
+def mask_numbers(text: str) -> str:
+    """Card numbers (Luhn) and マイナンバー (check digit) in NFKC text; other numbers stay."""
+    if not text or not _PREFILTER_RE.search(text):
+        return text
+
+    def replace(match: re.Match) -> str:
+        mask = _number_mask(match.group(2))
+        return match.group(0) if mask is None else match.group(1) + mask
+
+    return _NUMBER_RE.sub(replace, text)
+
+
 def mask_sql_macro() -> str:
-    """CREATE MACRO kk_mask(s): every regex mask, nested, for use inside DuckDB."""
-    expr = "s"
+    """CREATE MACRO kk_mask(s): the number masks, then every regex mask, nested, inside DuckDB."""
+    expr = "kk_mask_numbers(s)"
     for _name, pattern, repl in PATTERNS:
         # Python's \1 becomes RE2's \1 in DuckDB as well; quotes are doubled for the SQL literal.
         expr = f"regexp_replace({expr}, '{_sql(pattern)}', '{_sql(repl)}', 'g')"
-    return f"CREATE OR REPLACE TEMP MACRO kk_mask(s) AS {expr};"
+    return _NUMBER_MACROS + f"CREATE OR REPLACE TEMP MACRO kk_mask(s) AS {expr};"
 
 
 def _sql(literal: str) -> str:
     return literal.replace("'", "''")
 
 
+# The same checks in SQL (plain expressions: a macro with a subquery becomes a join per use).
+_NUMBER_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO kk_luhn_valid(d) AS
+    list_sum(list_transform(range(1, length(d) + 1), lambda i:
+        CASE WHEN (length(d) - i) % 2 = 1
+             THEN CASE WHEN CAST(substr(d, i, 1) AS INTEGER) >= 5 THEN 2 * CAST(substr(d, i, 1) AS INTEGER) - 9
+                       ELSE 2 * CAST(substr(d, i, 1) AS INTEGER) END
+             ELSE CAST(substr(d, i, 1) AS INTEGER) END)) % 10 = 0;
+CREATE OR REPLACE TEMP MACRO kk_my_number_check(r) AS CASE WHEN r <= 1 THEN 0 ELSE 11 - r END;
+CREATE OR REPLACE TEMP MACRO kk_my_number_valid(d) AS
+    kk_my_number_check(list_sum(list_transform(range(1, 12), lambda n:
+        CAST(substr(d, 12 - n, 1) AS INTEGER) * CASE WHEN n <= 6 THEN n + 1 ELSE n - 5 END)) % 11)
+    = CAST(substr(d, 12, 1) AS INTEGER);
+CREATE OR REPLACE TEMP MACRO kk_number_mask_of(x, d) AS
+    CASE WHEN length(d) = 12 AND regexp_full_match(x, '{_MY_NUMBER_SHAPE}') AND kk_my_number_valid(d) THEN '{MY_NUMBER}'
+         WHEN length(d) BETWEEN 13 AND 19 AND regexp_full_match(x, '{_CARD_SHAPE}') AND kk_luhn_valid(d) THEN '{CARD}'
+    END;
+CREATE OR REPLACE TEMP MACRO kk_mask_numbers(s) AS
+    CASE WHEN regexp_matches(s, '{_NUMBER_PREFILTER}')
+         THEN list_reduce(list_prepend(s, regexp_extract_all(s, '{_sql(_NUMBER_CANDIDATE)}', 2)), lambda acc, x:
+                  coalesce(replace(acc, x, kk_number_mask_of(x, replace(replace(x, ' ', ''), '-', ''))), acc))
+         ELSE s END;
+"""
+
+
 def mask_regex(text: str) -> str:
-    """The same regex masks in Python, for small strings (notes, previews)."""
+    """The same masks in Python, for small strings (notes, previews): numbers, then the regexes."""
     if not text:
         return text
+    text = mask_numbers(text)
     for _name, compiled, repl in _COMPILED:
         text = compiled.sub(repl, text)
     return text
@@ -189,7 +273,8 @@ def name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
     hits = [i for i, t in enumerate(tokens) if t[0] in _TRIGGERS or t[1] in _PERSON_POS]
     end = _signature_end(tokens)
     opening = len(tokens) > 1 and not _OPENING_COPULA.isdisjoint([t[0] for t in tokens[1:4]])
-    if not hits and end is None and not opening:
+    latin = any(t[0] in _LATIN_TRIGGERS for t in tokens)
+    if not hits and end is None and not opening and not latin:
         return []
     found: list[tuple[int, int] | None] = []
     for i in hits:
@@ -210,7 +295,52 @@ def name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
         found.append(_opening_name(tokens))
     if end is not None:
         found.append(_signature(tokens, end))
+    if latin:
+        found += _latin_names(tokens)
     return _merged([span for span in found if span])
+
+
+# Romanised names are told by the same kinds of context, written the English way: a romanised
+# honorific (Yamada-san, Tanaka sama), a title before (Mr. Yamada, Dr Smith) or a sign-off (Regards,
+# Taro Yamada). The name is one or two capitalised Latin words; "Thanks for your help" has none.
+_LATIN_HONORIFICS = frozenset({"san", "sama", "kun", "chan", "sensei", "dono", "San", "Sama", "Kun", "Chan", "Sensei"})
+_LATIN_TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Dr", "Mister", "Madam", "Prof", "MR", "MRS", "MS", "DR"})
+_SIGN_OFFS = frozenset({"Regards", "regards", "Sincerely", "sincerely", "Thanks", "thanks", "Cheers", "Best",
+                        "Respectfully", "Yours", "yours", "From", "Signed"})
+_LATIN_TRIGGERS = _LATIN_HONORIFICS | _LATIN_TITLES | _SIGN_OFFS
+_LATIN_NAME = re.compile(r"[A-Z][a-z'\-]+|[A-Z]{2,}")
+_TITLE_CASE = re.compile(r"[A-Z][a-z'\-]+")   # a signature: Yamada, not ABC (a code)
+
+
+def _latin_word(tokens: list[Token], k: int) -> bool:
+    return 0 <= k < len(tokens) and bool(_LATIN_NAME.fullmatch(tokens[k].surface)) \
+        and tokens[k].surface not in _LATIN_TRIGGERS
+
+
+def _latin_names(tokens: list[Token]) -> list[tuple[int, int]]:
+    """Spans of romanised names in an honorific, title or sign-off context."""
+    spans = []
+    for i, tok in enumerate(tokens):
+        surface = tok.surface
+        if surface in _LATIN_HONORIFICS and i >= 1:
+            last = i - 2 if tokens[i - 1].surface == "-" and _glued(tokens, i) and _glued(tokens, i - 1) else i - 1
+            if last == i - 1 and _gap(tokens[last], tok) != 1:
+                continue  # Yamadasan is one word: not this rule
+            if _latin_word(tokens, last):
+                first = last - 1 if _latin_word(tokens, last - 1) and _gap(tokens[last - 1], tokens[last]) == 1 else last
+                spans.append((first, last + 1))
+        elif surface in _LATIN_TITLES or surface in _SIGN_OFFS:
+            k = i + 1
+            while k < len(tokens) and tokens[k].surface in (".", ",", ":") and k - i < 2:
+                k += 1
+            end = k
+            while end < len(tokens) and end - k < 3 and _latin_word(tokens, end) \
+                    and (end == k or _gap(tokens[end - 1], tokens[end]) == 1):
+                end += 1
+            if end > k and (surface in _LATIN_TITLES or end == len(tokens) or not tokens[end].surface.isascii()
+                            or tokens[end].surface in (".", "!")):
+                spans.append((k, end))
+    return spans
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -467,6 +597,7 @@ def _opening_name(tokens: list[Token]) -> tuple[int, int] | None:
 _OPENING_COPULA = frozenset({"です", "でございます"})
 _CLOSING = frozenset({"。", ")", "」", "】", "!", "?", ".", "』"})
 _OPENING = frozenset({"。", "(", "「", "【", "!", "?", "、", "―", "-", "ー", "〜", "/"})
+_LATIN_SIGNATURE_AFTER = frozenset({"。", "(", "「", "【", "―", "ー", "〜"})
 
 
 def _signature_end(tokens: list[Token]) -> int | None:
@@ -498,6 +629,11 @@ def _signature(tokens: list[Token], end: int) -> tuple[int, int] | None:
         return None
     run = tokens[first:end + 1]
     bracketed = before.surface == "("
+    if any(t.surface.isascii() for t in run) and not (
+            before.surface in _LATIN_SIGNATURE_AFTER and all(_TITLE_CASE.fullmatch(t.surface) for t in run)):
+        # English text ends in words UniDic does not know ("…makes a loud noise"): a romanised
+        # signature is capitalised and follows a Japanese sentence or a bracket (〜お願いします。Taro Yamada).
+        return None
     if not bracketed and all(t.pos.startswith(_PERSON + "-一般") and _KATAKANA.fullmatch(t.surface) for t in run):
         return None  # 〜の不具合。セレナ: a foreign name alone after a sentence is too often a model
     if not bracketed and not any(_name_part(tokens, k) for k in range(first, end + 1)) \
@@ -528,6 +664,82 @@ def _business_word(surface: str) -> bool:
     return len(probe) == 2 and probe[0].surface == surface and probe[0].known and probe[0].pos.startswith((_PROPER, _PLACE))
 
 
+# ---------------------------------------------------------------- short cells
+#
+# Extra columns (備考, 契約者, 連絡先 …), product, department, status and the like hold short values,
+# where a name has no sentence around it. A cell goes through the same masks as free text, and is
+# masked whole when it is wholly a phone number, an e-mail or a person's name: by UniDic's tags (山田太郎,
+# サトウ, ｽｽﾞｷ ｲﾁﾛｳ; not セレナ or ミラー, which UniDic lists as foreign names too), or, in a column whose
+# cells are mostly such names (a 契約者 column), any cell shaped like a name (Taro Yamada, セレナ).
+
+_WHOLE_PHONE = re.compile(r"(?:\+81[ -]?|0)[0-9()\- ]{8,16}")
+_SKIPPED = ("補助記号", "空白", "記号")
+_NAME_TAGS = (_SURNAME, _GIVEN)
+# A column is a names column when at least this share of its distinct cells (and two of them) are names.
+NAMES_COLUMN_SHARE = 0.5
+
+
+def _content(tokens: list[Token]) -> list[int]:
+    return [k for k, t in enumerate(tokens) if not t.pos.startswith(_SKIPPED) and t.surface != "・"]
+
+
+def _wholly_name(tokens: list[Token]) -> bool:
+    """Is the cell only a person's name by UniDic's tags (or the free-text rules)?"""
+    content = _content(tokens)
+    if not content:
+        return False
+    covered = {k for first, end in name_spans(tokens) for k in range(first, end)}
+    if all(k in covered for k in content):
+        return True
+    if not all(tokens[k].pos.startswith(_NAME_TAGS) or _name_part(tokens, k) and not tokens[k].known
+               for k in content):
+        return False
+    if len(content) == 1 and _business_word(tokens[content[0]].surface):
+        return False  # ホンダ, マツダ: a brand alone
+    return any(tokens[k].pos.startswith(_NAME_TAGS) for k in content)
+
+
+def _name_shaped(text: str, tokens: list[Token]) -> bool:
+    """In a names column: a cell of a few proper nouns, unknown words, kana or Latin words, no digits."""
+    content = _content(tokens)
+    if not content or len(content) > 4 or len(text) > 30 or any(ch.isdigit() for ch in text):
+        return False
+    return all(tokens[k].pos.startswith("名詞-固有名詞") or not tokens[k].known
+               or _KATAKANA.fullmatch(tokens[k].surface) or _HIRAGANA.fullmatch(tokens[k].surface)
+               or (tokens[k].surface.isascii() and tokens[k].surface.isalpha()) for k in content)
+
+
+def mask_column(values: list[str]) -> dict[str, str]:
+    """{cell: masked cell} for the distinct cells of one short-cell column that need more than the
+    regex masks run in SQL (kk_mask(kk_fold(…))): a name anywhere in the cell, or a cell that is
+    wholly a name or a phone number. Cells not in the result are stored as the regex masks leave them.
+
+    >>> mask_column(["山田太郎", "サトウ", "セレナ", "田中様より入電"])
+    {'山田太郎': '〔氏名〕', 'サトウ': '〔氏名〕', '田中様より入電': '〔氏名〕様より入電'}
+    """
+    cells = [(value, mask_regex(normalize(value)).strip()) for value in values if value and value.strip()]
+    parsed = [(value, regexed, tokenize(for_tokenizer(regexed))) for value, regexed in cells]
+    whole = {value for value, regexed, tokens in parsed if _wholly_name(tokens)}
+    names_column = len(whole) >= 2 and len(whole) >= NAMES_COLUMN_SHARE * len(parsed)
+    out: dict[str, str] = {}
+    for value, regexed, tokens in parsed:
+        if value in whole or (names_column and _name_shaped(regexed, tokens)):
+            out[value] = NAME
+        elif _WHOLE_PHONE.fullmatch(regexed) and 10 <= sum(ch.isdigit() for ch in regexed) <= 13:
+            out[value] = PHONE
+        else:
+            masked = mask_names(regexed, tokens).text
+            if masked != regexed:
+                out[value] = masked
+    return out
+
+
+def mask_cells(values: list[str | None]) -> list[str | None]:
+    """Every cell of one column masked (mask_column, then the regex masks on the rest)."""
+    changed = mask_column(list({v for v in values if v}))
+    return [changed.get(v, mask_regex(normalize(v))) if v else v for v in values]
+
+
 def mask_text(text: str) -> MaskedText:
     """Full masking of one raw string in Python: normalize, regexes, tokenize once, names."""
     regex_masked = mask_regex(normalize(text))
@@ -541,5 +753,6 @@ def doc_from_text(case_id: str, text: str) -> CaseDoc:
     return CaseDoc(case_id, masked.text, terms)
 
 
-__all__ = ["HONORIFICS", "MASK_CLOSE", "MASK_OPEN", "PATTERNS", "MaskedText", "doc_from_text", "mask_names", "mask_regex",
-           "mask_sql_macro", "mask_text", "name_spans"]
+__all__ = ["CARD", "HONORIFICS", "MASK_CLOSE", "MASK_OPEN", "MY_NUMBER", "PATTERNS", "MaskedText", "doc_from_text",
+           "luhn_valid", "mask_cells", "mask_column", "mask_names", "mask_numbers", "mask_regex", "mask_sql_macro",
+           "mask_text", "my_number_valid", "name_spans"]

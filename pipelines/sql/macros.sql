@@ -75,9 +75,11 @@ CREATE OR REPLACE TEMP MACRO kk_plausible(t) AS CASE WHEN year(t) BETWEEN 1980 A
 CREATE OR REPLACE TEMP MACRO kk_ts(raw) AS kk_plausible(kk_parse_ts(raw));
 
 -- Full-width ASCII and hyphen variants folded, so PII regexes see one form (cheap stand-in for NFKC
--- on short cells such as extra columns; free text gets real NFKC in Python).
+-- on short cells such as extra columns; free text gets real NFKC in Python). Letters too: a
+-- full-width e-mail (ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｊｐ) is an e-mail.
 CREATE OR REPLACE TEMP MACRO kk_fold(s) AS
-    translate(s, '０１２３４５６７８９＠．－（）＋　‐‑‒–—―−﹣', '0123456789@.-()+ --------');
+    translate(s, '０１２３４５６７８９＠．－（）＋　‐‑‒–—―−﹣＿％ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ',
+                 '0123456789@.-()+ --------_%ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz');
 
 -- A cell as a value: NULL when empty or blank. DuckDB's trim() scans the whole string for Unicode
 -- spaces, which is costly on long texts; only cells that start or end with a space need it.
