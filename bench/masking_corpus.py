@@ -31,6 +31,11 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "masking"
 SETS = ("dev", "heldout")
+# Later held-out sets, each in its own folder: bench/data/masking/<set>/templates.txt (same syntax as
+# templates_<set>.txt) and optionally words.txt, whose sections replace the shared lists of the same
+# name (whole, not halved); the other pools are the held-out half. Opt-in: bench_masking.py --sets <set>.
+FOLDER_SETS = tuple(sorted(p.name for p in DATA.iterdir() if (p / "templates.txt").is_file()))
+ALL_SETS = SETS + FOLDER_SETS
 
 # Kinds of planted items. NAME must be masked; the PII kinds must be masked by the regexes; every
 # other kind must come out verbatim.
@@ -108,14 +113,14 @@ def _by_frequency(words: dict[str, int], pattern: re.Pattern, limit: int, min_le
 
 def _half(words: list[str], set_name: str) -> list[str]:
     """The words of one set: a stable hash splits every pool into a dev half and a held-out half."""
-    keep = SETS.index(set_name)
+    keep = SETS.index(set_name if set_name in SETS else "heldout")
     return [w for w in words if zlib.crc32(w.encode()) % 2 == keep]
 
 
-def _hand_lists() -> dict[str, list[str]]:
+def _hand_lists(path: Path = DATA / "words.txt") -> dict[str, list[str]]:
     lists: dict[str, list[str]] = {}
     current = None
-    for line in (DATA / "words.txt").read_text(encoding="utf-8").split("\n"):
+    for line in path.read_text(encoding="utf-8").split("\n"):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -151,14 +156,18 @@ def pools(set_name: str) -> dict[str, list[str]]:
         out[key] = _half(words, set_name)
     for key, words in hand.items():
         out[key] = _half(words, set_name)
+    own = DATA / set_name / "words.txt"
+    if set_name in FOLDER_SETS and own.is_file():
+        out.update(_hand_lists(own))
     return out
 
 
 # ---------------------------------------------------------------- filling templates
 
 def templates(set_name: str) -> list[tuple[int, str]]:
-    """(line number, template) of bench/data/masking/templates_<set>.txt."""
-    lines = (DATA / f"templates_{set_name}.txt").read_text(encoding="utf-8").split("\n")
+    """(line number, template) of bench/data/masking/templates_<set>.txt (or <set>/templates.txt)."""
+    path = DATA / set_name / "templates.txt" if set_name in FOLDER_SETS else DATA / f"templates_{set_name}.txt"
+    lines = path.read_text(encoding="utf-8").split("\n")
     return [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
 
 
