@@ -2,7 +2,6 @@
 put in the link (cause, term, q, min_level, customer, case) — paged, exportable, one case opened."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -25,7 +24,7 @@ LEVEL_CHOICES = {"": "指定なし", **{str(level): f"{level} 以上（{name}）
 
 def _md(value: object) -> str:
     """Data shown inside Markdown-rendering labels (buttons, captions, messages) is escaped."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(value))
+    return ui.md(value)
 
 
 def _set_url_key(url_key: str, widget_key: str) -> None:
@@ -75,7 +74,8 @@ if other_keys:
     st.caption("絞り込み中の条件（他の画面からのリンク）")
     chips = st.columns(len(other_keys) + 1)
     for column, (key, value) in zip(chips, other_keys.items()):
-        column.button(f"{caselist.KEY_LABELS[key]}: {_md(value)}", key=f"cases_clear_{key}", icon=":material/close:",
+        shown = f"{len(query.case_ids):,}件" if key == "ids" else _md(value)
+        column.button(f"{caselist.KEY_LABELS[key]}: {shown}", key=f"cases_clear_{key}", icon=":material/close:",
                       on_click=_clear, args=(key,), help="この条件を外します")
     chips[-1].button("すべて解除", key="cases_clear_all", icon=":material/filter_alt_off:",
                      on_click=_clear, args=caselist.URL_KEYS)
@@ -128,7 +128,8 @@ def _csv() -> bytes:
 limit = caselist.EXPORT_LIMIT
 st.download_button(f"CSV をダウンロード（{min(result.total, limit):,} 件）", data=_csv,
                    file_name=f"kakehashi_cases_{datetime.now():%Y%m%d_%H%M}.csv", mime="text/csv",
-                   key="cases_csv", icon=":material/download:", on_click="ignore",
+                   key="cases_csv", icon=":material/download:", on_click=ui.record_download,
+                   args=("kakehashi_cases.csv", {"rows": min(result.total, limit)}),
                    help="Excel でそのまま開ける CSV（UTF-8 BOM 付き）です。= + - @ で始まるセルは数式として"
                         "実行されないよう先頭に ' を付けています。")
 if result.total > limit:

@@ -3,7 +3,6 @@ the alerts, and what rose. Everything follows the shared sidebar filters."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -11,8 +10,9 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from pipelines.detect import alerts
+from pipelines.detect import alerts, insights
 from pipelines.detect.alert import DIMENSIONS, KINDS
+from pipelines.detect.insight import INSIGHT_KINDS
 from pipelines.reports import shared, summary
 from pipelines.reports.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
 from pipelines.store import filters as flt
@@ -37,17 +37,26 @@ HELP = {
                   "または対応履歴に「エスカレーション」「上申」「転送」の記録があるものの割合。",
 }
 PRIORITY_HELP = (
-    "テーマ・原因・商品を一つの表に並べ、100 点満点で順位を付けています。"
-    "増加 40 点（直前の期間からの増え方。偶然では説明しにくいほど満点に近づく）、"
+    "テーマ・原因・商品と、部署・お客様・高重度ケースの異変を一つの表に並べ、100 点満点で順位を付けています。\n\n"
+    "**テーマ・原因・商品**：増加 40 点（直前の期間からの増え方。偶然では説明しにくいほど満点に近づく）、"
     "アラート 20 点（急増・持続的な増加・対策後の再発が検出中）、"
     "件数 15 点・高重度 15 点・再問い合わせ 10 点（いずれも同じ種類で最大の項目を満点とした割合）。"
-    f"期間内 {MIN_CASES} 件以上で、2 割以上に不満の表れたものが対象です（お褒めや単純な質問は入りません）。"
+    f"期間内 {MIN_CASES} 件以上で、2 割以上に不満の表れたものが対象です（お褒めや単純な質問は入りません）。\n\n"
+    "**部署の滞留**：基準日までの4週間に、ある部署が案件を抱えていた日数（中央値）が他部署の2.5倍以上、"
+    "または7日以上動きのない未完了案件が4週前の2倍以上に増えたとき。35 点＋差の大きさで最大 35 点"
+    "（8倍で満点）＋滞留の増加 15 点。\n\n"
+    "**繰り返しの問い合わせ**：同じお客様（書き出しの顧客ID）が同じ原因・テーマで、前回から30日以内の"
+    "問い合わせを3回以上続け、最後の1回が直近4週にあるとき（期間より前に始まったものも含む）。"
+    "35 点＋4回目から1回ごとに 7 点（最大 35 点）＋怒り・緊急の表現 10 点。\n\n"
+    "**エスカレーション漏れ**：直近4週の高重度ケース（感情レベル3、優先度「高」、責任者の要求・公開の予告）"
+    "のうち24時間以内に受付窓口から上がらなかったもの（部門フローと同じ定義）。30 点＋未エスカレーション1件ごとに"
+    " 5 点・遅れて上がったもの1件ごとに 2.5 点（最大 40 点）＋特定のチャネル・店舗・商品・テーマに偏っていれば 15 点。"
 )
 
 
 def _md(value: object) -> str:
     """Data shown inside Markdown-rendering labels (page links, captions) is escaped."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(value))
+    return ui.md(value)
 
 
 def _change(current: float | None, previous: float | None, unit: str, digits: int = 0) -> str | None:
@@ -70,10 +79,16 @@ def _link_keys(filters: flt.Filters, dimension: str, key: str) -> tuple[flt.Filt
 
 
 def _priority_row(item, filters: flt.Filters) -> None:
-    """One ranked item: its reason in words, the score's parts, and a link to its cases."""
+    """One ranked row: its reason in words, the score's parts, and a link to its cases."""
     with st.container(border=True):
         left, right = st.columns([5, 1], vertical_alignment="center")
         left.text(f"{item.rank}. {item.reason}")
+        if item.dimension in INSIGHT_KINDS:
+            left.caption(f"{item.dimension_label}・優先度 {item.score:.0f} 点")
+            with right:
+                if item.case_ids:
+                    ui.case_link(f"{len(item.case_ids):,} 件を見る", filters=filters, ids=",".join(item.case_ids))
+            return
         left.caption(f"{item.dimension_label}・優先度 {item.score:.0f} 点（増加 {item.growth_points:.0f}・"
                      f"アラート {item.alert_points:.0f}・件数 {item.volume_points:.0f}・高重度 {item.severity_points:.0f}・"
                      f"再問い合わせ {item.repeat_points:.0f}）")
@@ -100,7 +115,9 @@ if kpis.current.cases == 0:
     st.stop()
 
 current_alerts = ui.query(alerts.current, current_filters, budget=5)
-home = ui.query(summary.home, current_filters, tuple(current_alerts)) if current_alerts is not None else None
+signals = ui.query(insights.current, current_filters)
+home = (ui.query(summary.home, current_filters, tuple(current_alerts), insights=tuple(signals))
+        if current_alerts is not None and signals is not None else None)
 if home is None:
     ui.busy_notice()
     st.stop()

@@ -10,8 +10,10 @@ ones other pages put in a link's query string (ui.case_link):
     min_level  emotion level at least this (0–3)
     customer   one customer_key: all of that customer's contacts
     case       one case ID
+    ids        case IDs separated by commas (at most MAX_IDS): the cases behind a signal of
+               経営サマリー (a department's stalled cases, a customer's chain, severe cases not escalated)
 
-`customer` and `case` name specific cases, so the shared filters (period included) do not apply
+`customer`, `case` and `ids` name specific cases, so the shared filters (period included) do not apply
 to them. Every value is bound as a parameter.
 """
 from __future__ import annotations
@@ -30,9 +32,10 @@ from pipelines.store import db
 from pipelines.store import filters as flt
 from pipelines.store.definitions import LEVEL_LABELS, create_effective_causes_view, escalated_cases_sql
 
-URL_KEYS = ("cause", "term", "q", "min_level", "customer", "case")
+URL_KEYS = ("cause", "term", "q", "min_level", "customer", "case", "ids")
 KEY_LABELS = {"cause": "原因", "term": "語", "q": "本文検索", "min_level": "感情レベル", "customer": "顧客",
-              "case": "ケース番号"}
+              "case": "ケース番号", "ids": "指定したケース"}
+MAX_IDS = 200
 EXPORT_LIMIT = 100_000
 MAX_PAGE_SIZE = 500
 MAX_TEXT_KEY = 200   # characters of a search word; longer ones are cut (and the page says so)
@@ -50,16 +53,18 @@ class CaseQuery:
     min_level: int | None = None
     customer: str | None = None
     case_id: str | None = None
+    case_ids: tuple[str, ...] = ()
 
     @property
     def pinned(self) -> bool:
-        """True when the search names a customer or a case: the shared filters do not apply."""
-        return bool(self.customer or self.case_id)
+        """True when the search names a customer or cases: the shared filters do not apply."""
+        return bool(self.customer or self.case_id or self.case_ids)
 
     def keys(self) -> dict[str, str]:
         """The drill-down keys in use, as URL query-string values."""
         values = {"cause": self.cause, "term": self.term, "q": self.q, "customer": self.customer,
-                  "case": self.case_id, "min_level": None if self.min_level is None else str(self.min_level)}
+                  "case": self.case_id, "min_level": None if self.min_level is None else str(self.min_level),
+                  "ids": ",".join(self.case_ids) or None}
         return {key: values[key] for key in URL_KEYS if values[key] not in (None, "")}
 
 
@@ -82,6 +87,12 @@ def parse_keys(params: Mapping[str, str], filters: flt.Filters | None = None) ->
         # Stored text and terms are NFKC-normalised: normalise the search the same way
         # (IDs and keys are compared as given).
         values["case_id" if key == "case" else key] = normalize(raw) if key in ("term", "q") else raw
+    ids = tuple(dict.fromkeys(i.strip() for i in (params.get("ids") or "").split(",") if i.strip()))
+    if len(ids) > MAX_IDS:
+        problems.append(f"指定されたケースが多すぎるため、先頭の {MAX_IDS} 件だけを表示しています。")
+        ids = ids[:MAX_IDS]
+    if ids:
+        values["case_ids"] = ids
     raw_level = (params.get("min_level") or "").strip()
     if raw_level:
         try:
@@ -106,6 +117,9 @@ def _condition(con: duckdb.DuckDBPyConnection, query: CaseQuery) -> tuple[str, l
     if query.case_id:
         clauses.append("c.case_id = ?")
         params.append(query.case_id)
+    if query.case_ids:
+        clauses.append("list_contains(?::VARCHAR[], c.case_id)")
+        params.append(list(query.case_ids))
     if query.customer:
         clauses.append("c.customer_key = ?")
         params.append(query.customer)

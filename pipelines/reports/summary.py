@@ -13,7 +13,8 @@ period, compared with the equally long period before it. Definitions, once:
   definitions.ESCALATION_ACTIONS).
 
 The priority ranking puts themes, causes and products on one "act on this first" list with a
-transparent 100-point score (see PriorityWeights); each row carries its reason in words.
+transparent 100-point score (see PriorityWeights); each row carries its reason in words. The flow
+and customer signals (detect.insights) join it as rows of their own, each scored by its own part.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import duckdb
 import pandas as pd
 
 from pipelines.detect.alerts import DIMENSIONS, KINDS, Alert
+from pipelines.detect.insight import INSIGHT_KINDS, Insight
 from pipelines.store import db
 from pipelines.store import filters as flt
 from pipelines.store.definitions import create_effective_causes_view, escalated_cases_sql, status_done_sql
@@ -203,28 +205,59 @@ class PriorityWeights:
 
 def priorities(filters: flt.Filters, alerts: tuple[Alert, ...] | list[Alert] = (), limit: int = 10,
                min_cases: int = MIN_CASES, weights: PriorityWeights = PriorityWeights(),
-               store: Path | str | None = None) -> pd.DataFrame:
+               store: Path | str | None = None, insights: tuple[Insight, ...] | list[Insight] = ()) -> pd.DataFrame:
     """One ordered "act on this first" list of themes, causes and products with a 0–100 score,
     its parts (growth/alert/volume/severity/repeat points) and the reason in words.
 
     Items need ≥ `min_cases` cases in the period, and at least MIN_CONCERN_SHARE of them
     dissatisfied (emotion level ≥ 1), which keeps praise and plain questions off the list; an item
     holding every case (the store's only product, the product filtered on) is left out.
-    `alerts` are the active alerts (alerts.current); one on an item adds its points.
+    `alerts` are the active alerts (alerts.current); one on an item adds its points. `insights`
+    (detect.insights.current: bottleneck departments, repeat contacts, escalation gaps) join the
+    list as rows of their own, each scored by its kind's own part.
     """
     with db.reader(store) as con:
         items = _items(con, _load_period(con, filters))
-    return _priorities(items, comparison_label(filters), tuple(alerts), limit, min_cases, weights)
+    return _priorities(items, comparison_label(filters), tuple(alerts), limit, min_cases, weights, tuple(insights))
 
 
+# The score parts of a row: an item's five parts, then each signal kind's own part (the others 0).
+ITEM_PARTS = {"growth_points": "増加", "alert_points": "アラート", "volume_points": "件数",
+              "severity_points": "高重度", "repeat_points": "再問い合わせ"}
+SIGNAL_PARTS = {f"{kind}_points": label for kind, label in INSIGHT_KINDS.items()}
 PRIORITY_COLUMNS = ["rank", "dimension", "dimension_label", "key", "name", "score", "reason", "cases", "previous",
                     "change", "severe", "repeat_contacts", "alert_kind", "alert_since", "alert_observed",
-                    "alert_expected", "top_product", "top_product_cases", "growth_points", "alert_points",
-                    "volume_points", "severity_points", "repeat_points"]
+                    "alert_expected", "top_product", "top_product_cases", *ITEM_PARTS, *SIGNAL_PARTS, "case_ids"]
 
 
 def _priorities(items: pd.DataFrame, comparison: str, alerts: tuple[Alert, ...], limit: int, min_cases: int,
-                weights: PriorityWeights) -> pd.DataFrame:
+                weights: PriorityWeights, insights: tuple[Insight, ...] = ()) -> pd.DataFrame:
+    """Items ranked by their score, with each signal (detect.insights) as a row of its own among
+    them, scored by its own part (its detector's POINTS)."""
+    ranked = _ranked_items(items, comparison, alerts, limit, min_cases, weights)
+    signals = pd.DataFrame([_signal_row(insight) for insight in insights], columns=PRIORITY_COLUMNS)
+    frames = [frame for frame in (ranked, signals) if not frame.empty]
+    if not frames:
+        return pd.DataFrame(columns=PRIORITY_COLUMNS)
+    merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    merged = merged.sort_values(["score", "cases", "key"], ascending=[False, False, True], ignore_index=True)
+    merged["rank"] = range(1, len(merged) + 1)
+    return merged[PRIORITY_COLUMNS]
+
+
+def _signal_row(insight: Insight) -> dict:
+    row = {column: None for column in PRIORITY_COLUMNS}
+    row.update({"dimension": insight.kind, "dimension_label": insight.label, "key": insight.subject,
+                "name": insight.subject, "score": insight.score, "reason": insight.message, "cases": insight.cases,
+                "previous": 0, "severe": 0, "repeat_contacts": 0, "top_product_cases": 0,
+                "case_ids": insight.case_ids})
+    row.update({part: 0.0 for part in (*ITEM_PARTS, *SIGNAL_PARTS)})
+    row[f"{insight.kind}_points"] = insight.score
+    return row
+
+
+def _ranked_items(items: pd.DataFrame, comparison: str, alerts: tuple[Alert, ...], limit: int, min_cases: int,
+                  weights: PriorityWeights) -> pd.DataFrame:
     items = items[(items["cases"] >= min_cases) & (items["concern"] >= MIN_CONCERN_SHARE * items["cases"])
                   & ~items["everything"]].copy()
     if items.empty:
@@ -253,6 +286,9 @@ def _priorities(items: pd.DataFrame, comparison: str, alerts: tuple[Alert, ...],
     items["dimension_label"] = items["dimension"].map(DIMENSIONS)
     items["reason"] = [_reason(row, comparison) for row in items.itertuples()]
     items.insert(0, "rank", range(1, len(items) + 1))
+    for part in SIGNAL_PARTS:
+        items[part] = 0.0
+    items["case_ids"] = [()] * len(items)
     return items[PRIORITY_COLUMNS].reset_index(drop=True)
 
 
@@ -318,7 +354,7 @@ class HomeSummary:
 
 
 def home(filters: flt.Filters, alerts: tuple[Alert, ...] | list[Alert] = (), limit: int = 10,
-         store: Path | str | None = None) -> HomeSummary:
+         store: Path | str | None = None, insights: tuple[Insight, ...] | list[Insight] = ()) -> HomeSummary:
     """Rising themes and causes, the priority ranking and the weekly volume in one pass (one
     connection, one period table): what the home page shows below its KPI cards (see kpis)."""
     with db.reader(store) as con:
@@ -327,4 +363,4 @@ def home(filters: flt.Filters, alerts: tuple[Alert, ...] | list[Alert] = (), lim
         weekly = _weekly(con, filters, period, 26)
     return HomeSummary(_rising(items, "theme", 5, MIN_CASES), _rising(items, "cause", 5, MIN_CASES),
                        _priorities(items, comparison_label(filters), tuple(alerts), limit, MIN_CASES,
-                                   PriorityWeights()), weekly)
+                                   PriorityWeights(), tuple(insights)), weekly)
