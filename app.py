@@ -1,4 +1,4 @@
-"""Kakehashi dashboard: page config, navigation, shared sidebar filters and the sample auto-load."""
+"""Kakehashi dashboard: page config, sign-in, navigation, shared sidebar filters and the sample auto-load."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,7 +7,9 @@ import ui
 from pipelines.jobs import runner
 from pipelines.store.settings import should_autoload_sample
 
-st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=":material/diversity_3:", layout="wide")
+st.set_page_config(page_title="懸け橋 Kakehashi", page_icon=ui.FAVICON, layout="wide")
+# The signed-in user and their roles (ui/auth.py); stops with the sign-in page until there is one.
+actor = ui.sign_in()
 
 if should_autoload_sample():
     # First start on the default store: load the bundled sample in a child process (pipelines/jobs/runner.py).
@@ -30,10 +32,20 @@ PAGES = {
         st.Page("pages/upload.py", title="データ取り込み", icon=":material/upload_file:", url_path="upload"),
         st.Page("pages/history.py", title="取り込み履歴", icon=":material/history:", url_path="history"),
     ],
+    "管理": [
+        st.Page("pages/admin.py", title="役割と監査ログ", icon=":material/admin_panel_settings:", url_path="admin"),
+    ],
 }
 
-navigation = st.navigation(PAGES)
+# Each user's menu holds the pages their roles open; ui.frame() checks again on the page itself.
+navigation = st.navigation(ui.navigation_pages(actor, PAGES))
+ui.set_current_page(navigation)
 st.sidebar.caption("懸け橋 — 最前線の声を経営へ")
+ui.account(actor)
 ui.begin_run()
 ui.sidebar_filters(navigation)
-navigation.run()
+try:
+    navigation.run()
+except Exception as error:   # st.stop and st.rerun are not Exceptions: they pass
+    ui.report_error(error)   # logged with an id the user can quote (client.showErrorDetails is off)
+    raise

@@ -26,7 +26,8 @@ OUTCOME_COLORS = {flow.OUTCOME_CLOSED: "#4caf50", flow.OUTCOME_OPEN: "#e53935", 
 
 def download(frame, file_name: str, key: str) -> None:
     st.download_button("CSV をダウンロード（Excel 用）", csv_for_excel(frame), file_name=file_name,
-                       mime="text/csv", key=key, icon=":material/download:")
+                       mime="text/csv", key=key, icon=":material/download:", on_click=ui.record_download,
+                       args=(file_name,))
 
 
 def open_case_link(case_ids, key: str, filters) -> None:
@@ -46,7 +47,7 @@ def controls(cause_names: list[str]) -> dict:
     if "flow_cause" not in state:
         wanted = st.query_params.get("cause")
         if wanted and wanted not in cause_names:
-            st.warning(f"原因「{wanted}」はデータにありません。すべての原因を表示しています。", icon=":material/warning:")
+            st.warning(f"原因「{ui.md(wanted)}」はデータにありません。すべての原因を表示しています。", icon=":material/warning:")
         state["flow_cause"] = wanted if wanted in cause_names else ALL_CAUSES
     elif state["flow_cause"] not in (ALL_CAUSES, *cause_names):
         state["flow_cause"] = ALL_CAUSES   # the store changed under the selection

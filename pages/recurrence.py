@@ -12,7 +12,7 @@ import streamlit as st
 import ui
 from pipelines.detect import returns
 from pipelines.jobs import runner
-from pipelines.reports import recurrence, shared
+from pipelines.reports import recurrence, shared, summary
 from pipelines.reports.shared import csv_for_excel
 from pipelines.store.errors import KakehashiError
 
@@ -83,14 +83,19 @@ def recurring_section() -> None:
         st.info("この条件では原因のついたケースがありません。絞り込みを広げるか、テキスト分析の完了をお待ちください。",
                 icon=":material/search_off:")
         return
+    counted = ui.fetch(summary.recurring_list, flt)
+    table = table.assign(再発件数に数える=[f"{d}:{k}" in counted.keys for d, k in zip(table["dimension"], table["key"])])
     last_month = result.months[-1]
     st.caption(f"{result.months[0]:%Y年%-m月}〜{last_month:%Y年%-m月}の{len(result.months)}か月。"
                f"発生月数 = {int(min_cases)}件以上あった月の数、最長連続月数 = その月が続いた最長の長さ。"
                f"傾向 = 直近3か月とそれ以前の1日あたり件数の比較（正確なポアソン検定、p < 0.05）。")
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_order=["区分", "原因", "発生月数", "最長連続月数", "件数", "直近 件/月", "それ以前 件/月", "傾向",
-                               "傾向比", "p値", "月別件数"],
+                 column_order=["区分", "原因", "再発件数に数える", "発生月数", "最長連続月数", "件数", "直近 件/月",
+                               "それ以前 件/月", "傾向", "傾向比", "p値", "月別件数"],
                  column_config={"月別件数": st.column_config.BarChartColumn("月別件数", y_min=0),
+                                "再発件数に数える": st.column_config.CheckboxColumn(
+                                    "再発件数に数える", help="経営サマリーの「再発件数」に数える原因（直近12か月の半分以上の月に"
+                                    "出ていて、直近3か月に1.3倍以上に増えている。再発防止策の後に再び増えたものも数える）。"),
                                 "p値": st.column_config.NumberColumn(format="%.4f")})
     top = table.head(15)
     labels = [f"{m:%Y年%-m月}" for m in result.months]
@@ -109,7 +114,8 @@ def recurring_section() -> None:
         with columns[index % 2]:
             link_for(f"{row.原因}（{row.件数:,}件・{row.発生月数}か月）", row.dimension, row.key, span)
     st.download_button("CSV をダウンロード", csv_for_excel(table.drop(columns=["dimension", "key", "月別件数"])),
-                       file_name="recurring_causes.csv", mime="text/csv", key="rc_csv")
+                       file_name="recurring_causes.csv", mime="text/csv", key="rc_csv",
+                       on_click=ui.record_download, args=("recurring_causes.csv",))
 
 
 # -- countermeasure effects ------------------------------------------------------------------
@@ -144,7 +150,7 @@ def effects_section() -> None:
                  column_config={"p値": st.column_config.NumberColumn(format="%.4f"),
                                 "実施日": st.column_config.DateColumn(format="YYYY/MM/DD")})
     st.download_button("CSV をダウンロード", csv_for_excel(table), file_name="countermeasure_effects.csv",
-                       mime="text/csv", key="ba_csv")
+                       mime="text/csv", key="ba_csv", on_click=ui.record_download, args=("countermeasure_effects.csv",))
     matched = [i for i, e in enumerate(evaluations) if e.match]
     if not matched:
         st.warning("どの再発防止策の対象も、データ内の原因・テーマ・商品の名前と一致しません。対象の名前を確認してください。",
@@ -218,7 +224,8 @@ def repeats_section() -> None:
     ui.case_link("このお客様のケースをケース一覧で見る", customer=customer)
     st.download_button("CSV をダウンロード", csv_for_excel(frame.drop(columns=["customer_key", "dimension", "key",
                                                                                 "case_ids"])),
-                       file_name="repeat_contacts.csv", mime="text/csv", key="rp_csv")
+                       file_name="repeat_contacts.csv", mime="text/csv", key="rp_csv",
+                       on_click=ui.record_download, args=("repeat_contacts.csv",))
 
 
 # -- near-duplicates -------------------------------------------------------------------------
@@ -298,17 +305,18 @@ def record(day: date | None, target: str | None, department: str, description: s
         return "error", "\n".join(f"- {e}" for e in errors)
     match = ui.query(returns.describe_target, target)
     if match is None and not force:
-        return "warning", (f"「{target}」に一致する原因・テーマ・商品がデータにありません。このままでは効果を判定できません。"
+        return "warning", (f"「{ui.md(target)}」に一致する原因・テーマ・商品がデータにありません。このままでは効果を判定できません。"
                            "名前を確認するか、今後のデータのために登録する場合は「データと一致しない対象でも登録する」に"
                            "チェックして、もう一度「登録する」を押してください。")
     try:
-        inserted = runner.record_countermeasure(day, target, department, description, store=ui.store_path())
+        inserted = runner.record_countermeasure(day, target, department, description, store=ui.store_path(),
+                                               actor=ui.actor())
     except KakehashiError as exc:
         return "error", exc.message_ja()
     if not inserted:
-        return "info", f"同じ再発防止策（{day:%Y/%m/%d}・{target}）はすでに登録されています。"
-    evaluated = f"「{match.label}」として評価します。" if match else "一致する対象がまだないため、効果は判定されません。"
-    return "success", f"{day:%Y/%m/%d}の再発防止策（{target}）を登録しました。{evaluated}"
+        return "info", f"同じ再発防止策（{day:%Y/%m/%d}・{ui.md(target)}）はすでに登録されています。"
+    evaluated = f"「{ui.md(match.label)}」として評価します。" if match else "一致する対象がまだないため、効果は判定されません。"
+    return "success", f"{day:%Y/%m/%d}の再発防止策（{ui.md(target)}）を登録しました。{evaluated}"
 
 
 with tab_causes:

@@ -19,7 +19,7 @@ from pipelines.nlp.text import normalize
 from pipelines.reports import explore, shared
 from pipelines.reports.caselist import LEVELS
 from pipelines.rules import themes as th
-from pipelines.store import filters as flt
+from pipelines.store import access, filters as flt
 
 ui.frame()
 
@@ -38,7 +38,7 @@ for _key in _KEPT:
 
 def _md(text: str) -> str:
     """Escape Markdown in text that goes into a Markdown element (captions, messages)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", str(text))
+    return ui.md(text)
 
 
 def _rows_height(rows: int) -> int:
@@ -347,7 +347,7 @@ def render_kwic() -> None:
         theme_filters = replace(filters, themes=(theme,)) if theme and theme != explore.UNCLASSIFIED else filters
         ui.case_link("これらのケースをケース一覧で見る", filters=theme_filters, **keys)
     links[1].download_button("このページを CSV でダウンロード", shared.csv_for_excel(rows), file_name="KWIC.csv",
-                             mime="text/csv", key="th_kwic_download")
+                             mime="text/csv", key="th_kwic_download", on_click=ui.record_download, args=("KWIC.csv",))
 
 
 # -- 未分類・トピック提案 ----------------------------------------------------------------------------
@@ -537,11 +537,11 @@ def _save(path: Path) -> None:
     draft = _draft()
     st.session_state.pop("th_preview", None)
     try:
-        explore.save_draft(draft, path)
-    except th.RuleError as exc:
+        explore.save_draft(draft, path, actor=ui.actor(), store=ui.store_path())
+    except (th.RuleError, access.AccessDenied) as exc:
         st.session_state["th_save_error"] = exc.message_ja()
         return
-    st.session_state["th_retag_job"] = runner.start_analyze(ui.store_path())
+    st.session_state["th_retag_job"] = runner.start_analyze(ui.store_path(), actor=ui.actor())
     if draft.new:
         st.session_state["th_edit_target"] = draft.theme_id
 

@@ -3,7 +3,6 @@ alerts of the period as markers on the chart and as a list linking to their case
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -45,7 +44,7 @@ COUNTING = {
 
 def _md(value: object) -> str:
     """Names shown inside Markdown-rendering labels (links, captions) are escaped."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~])", r"\\\1", str(value))
+    return ui.md(value)
 
 
 def _plain(text: str) -> str:
@@ -156,7 +155,7 @@ export = frame.rename(columns={"bucket": "区間の開始日", "name": trends.DI
 st.download_button("グラフのデータをCSVでダウンロード", csv_for_excel(export[["区間の開始日", trends.DIMENSIONS[dimension],
                    "件数", "区間のケース数", "構成比", "途中の区間"]]),
                    file_name=f"trend_{dimension}_{granularity}.csv", mime="text/csv", key="tr_download",
-                   icon=":material/download:")
+                   icon=":material/download:", on_click=ui.record_download, args=(f"trend_{dimension}_{granularity}.csv",))
 
 # -- the period at a glance -------------------------------------------------------------------
 st.subheader(f"{trends.DIMENSIONS[dimension]}別の内訳（{period_label}）")

@@ -69,7 +69,8 @@ def refuse(path: Path, file_name: str, kind: str, error: KakehashiError, source=
     if (str(path), kind) not in recorded:
         source_format = (source.encoding, source.format, source.delimiter) if source is not None else None
         recorded[(str(path), kind)] = runner.start_refusal_record(path, file_name, kind, error.message_ja(),
-                                                                  source_format, store=ui.store_path())
+                                                                  source_format, store=ui.store_path(),
+                                                                  actor=ui.actor())
     st.caption("この結果は取り込み履歴に記録しました。" + ("ファイルの種類や列の対応づけを直せば、このまま取り込めます。" if source is not None else ""))
 
 
@@ -218,7 +219,7 @@ if path is not None:
             if st.button("取り込む", type="primary", key="upload_start"):
                 runner.start(runner.JobSpec(files=[str(path)], display_names=[file_name], kinds=[kind],
                                         mapping=chosen, save_mapping_as=save_as.strip() or None,
-                                        store=ui.store_path()))
+                                        store=ui.store_path()), actor=ui.actor())
                 st.toast("取り込みを開始しました。ページを離れても処理は続きます。", icon=":material/upload_file:")
 
 job_panel()

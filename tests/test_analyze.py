@@ -13,6 +13,7 @@ from pipelines.analysis.analyze import analyze
 from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.nlp import text
 from pipelines.rules.themes import RuleError
+from pipelines.store import access
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,8 @@ def test_the_upload_job_says_in_japanese_why_the_analysis_failed(tmp_path, monke
     export = tmp_path / "cases.csv"
     export.write_text("受付番号,受付日時,問い合わせ内容\r\nB-1,2025/4/1 9:00,商品が届きません。\r\n", encoding="utf-8")
     store = tmp_path / "store.duckdb"
-    job_id = runner.start(runner.JobSpec([str(export)], ["cases.csv"], ["cases"], store=str(store)))
+    job_id = runner.start(runner.JobSpec([str(export)], ["cases.csv"], ["cases"], store=str(store)),
+                          actor=access.LOCAL_USER)
     deadline = time.monotonic() + 120
     while (state := runner.read(runner.job_file(store, job_id)) or {}).get("status") not in ("done", "failed"):
         assert time.monotonic() < deadline, state

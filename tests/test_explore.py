@@ -15,6 +15,7 @@ import pytest
 from pipelines.reports import explore as ex
 from pipelines.rules import themes as th
 from pipelines.store import filters as flt
+from pipelines.store.access import LOCAL_USER
 from pipelines.store.settings import RULES_DIR
 
 ALL = flt.Filters(preset="all")
@@ -372,7 +373,7 @@ def test_save_renames_and_keeps_the_rest_of_the_file(rules_dir):
     before = path.read_text(encoding="utf-8")
     rules = th.load_rules()
     original = rules.theme("delivery")
-    ex.save_draft(_draft_of(rules, "delivery", name="配送・物流", rule=original.source + "\n宅配ボックス"))
+    ex.save_draft(_draft_of(rules, "delivery", name="配送・物流", rule=original.source + "\n宅配ボックス"), actor=LOCAL_USER)
     after = path.read_text(encoding="utf-8")
     old_block = f"＊{original.name} [delivery] {original.color}\n{original.source}"
     new_block = f"＊配送・物流 [delivery] {original.color}\n{original.source}\n宅配ボックス"
@@ -385,7 +386,7 @@ def test_save_renames_and_keeps_the_rest_of_the_file(rules_dir):
 
 def test_save_adds_a_theme_at_the_end(rules_dir):
     rules = th.load_rules()
-    ex.save_draft(ex.ThemeDraft("cap_loose", "キャップの緩み", rules.spare_color(), "キャップ and 緩い", new=True))
+    ex.save_draft(ex.ThemeDraft("cap_loose", "キャップの緩み", rules.spare_color(), "キャップ and 緩い", new=True), actor=LOCAL_USER)
     saved = th.load_rules()
     assert saved.themes[-1].theme_id == "cap_loose" and len(saved.themes) == len(rules.themes) + 1
 
@@ -395,7 +396,7 @@ def test_a_bad_draft_is_never_saved(rules_dir):
     before = path.read_bytes()
     rules = th.load_rules()
     with pytest.raises(th.RuleError) as error:
-        ex.save_draft(_draft_of(rules, "delivery", rule="near(荷物, 届く!neg"))
+        ex.save_draft(_draft_of(rules, "delivery", rule="near(荷物, 届く!neg"), actor=LOCAL_USER)
     assert "閉じていません" in error.value.message_ja()
     assert path.read_bytes() == before
 

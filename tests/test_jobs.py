@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.jobs.runner import JobSpec, job_file, read, recent, start, start_refusal_record
+from pipelines.store.access import LOCAL_USER
 from pipelines.reports.shared import import_history, overview
 from pipelines.store.settings import jobs_dir
 
@@ -53,7 +54,7 @@ def jobs(tmp_path_factory) -> dict:
                    kinds=["cases"], store=str(good_store))
     bad = JobSpec(files=[str(_write_csv(folder / "upload-2.csv", NO_DATE))], display_names=["日付のない一覧.csv"],
                   kinds=["cases"], store=str(bad_store))
-    started = {"good": (good_store, start(good)), "bad": (bad_store, start(bad))}
+    started = {"good": (good_store, start(good, actor=LOCAL_USER)), "bad": (bad_store, start(bad, actor=LOCAL_USER))}
     return {name: (store, job_id, _wait(store, job_id)) for name, (store, job_id) in started.items()}
 
 
@@ -66,7 +67,7 @@ def test_start_writes_a_queued_job_the_page_can_read_at_once(tmp_path):
     store = tmp_path / "store.duckdb"
     spec = JobSpec(files=[str(_write_csv(tmp_path / "c.csv", CASES))], display_names=["c.csv"], kinds=["cases"],
                    store=str(store))
-    job_id = start(spec)
+    job_id = start(spec, actor=LOCAL_USER)
     state = read(job_file(store, job_id))
     assert state["status"] in ("queued", "running", "done")
     assert state["spec"]["display_names"] == ["c.csv"] and state["created_at"]
@@ -117,7 +118,7 @@ def test_a_file_refused_on_the_upload_page_is_recorded_by_a_job(tmp_path):
     saved = tmp_path / "upload-3.pdf"
     saved.write_bytes(b"%PDF-1.4 not a table")
     message = "「見積書.pdf」は表のファイルではなくPDFです。\n問い合わせの一覧を CSV か Excel (.xlsx) で書き出してください。"
-    state = _wait(store, start_refusal_record(saved, "見積書.pdf", "cases", message, store=store))
+    state = _wait(store, start_refusal_record(saved, "見積書.pdf", "cases", message, store=store, actor=LOCAL_USER))
     assert (state["status"], state["errors"]) == ("done", [])
     [recorded] = state["results"]
     assert (recorded["file"], recorded["kind"], recorded["message"]) == ("見積書.pdf", "refusal", message)
@@ -131,7 +132,7 @@ def test_a_refusal_after_reading_keeps_the_files_format(tmp_path):
     store = tmp_path / "store.duckdb"
     saved = _write_csv(tmp_path / "upload-4.csv", NO_DATE)
     _wait(store, start_refusal_record(saved, "日付のない一覧.csv", "cases", "必須の列「受付日時」が見つかりません。",
-                                      ("utf-8-sig", "csv", ","), store=store))
+                                      ("utf-8-sig", "csv", ","), store=store, actor=LOCAL_USER))
     history = import_history(store)
     assert list(zip(history["状態"], history["形式"], history["文字コード"])) == [
         ("受付不可", "CSV（カンマ区切り）", "UTF-8 (BOM付き)")]

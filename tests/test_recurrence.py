@@ -14,6 +14,7 @@ import pytest
 from pipelines.detect import returns as ret
 from pipelines.ingest.countermeasures import FORM_SOURCE, record_countermeasure
 from pipelines.jobs import runner
+from pipelines.store import access
 from pipelines.reports import recurrence
 from pipelines.rules.causes import canonical_cause
 from pipelines.store import db
@@ -359,10 +360,11 @@ def test_recorded_countermeasure_is_masked_listed_and_evaluated(fixture_store, t
 def test_a_countermeasure_from_the_page_is_written_by_a_job_in_a_child_process(fixture_store, tmp_path):
     store = tmp_path / "copy.duckdb"
     shutil.copy(fixture_store, store)
-    assert runner.record_countermeasure(date(2025, 8, 1), "容器・包装", "品質保証部", "検品を強化", store=store)
+    assert runner.record_countermeasure(date(2025, 8, 1), "容器・包装", "品質保証部", "検品を強化", store=store,
+                                      actor=access.LOCAL_USER)
     assert "容器・包装（テーマ）" in set(recurrence.countermeasure_log(store=store)["評価した対象"])
     with pytest.raises(KakehashiError, match="target is missing"):
-        runner.record_countermeasure(date(2025, 8, 1), "", None, None, store=store)
+        runner.record_countermeasure(date(2025, 8, 1), "", None, None, store=store, actor=access.LOCAL_USER)
 
 
 # -- empty store and timings ------------------------------------------------------------------

@@ -11,8 +11,11 @@ from datetime import date
 import streamlit as st
 
 from pipelines.reports import shared
+from pipelines.store import access
 from pipelines.store import filters as flt
+from ui import auth
 from ui.data import query
+from ui.escape import md
 
 # url_path of the pages that show the filters (the others keep the selection for later).
 FILTER_PAGES = ("home", "trends", "themes", "cases", "recurrence", "flow")
@@ -81,3 +84,17 @@ def _render_filters(current: flt.Filters) -> flt.Filters:
         as_of = st.date_input("基準日（空欄ならデータ内の最新の受付日）", key="f_as_of", format="YYYY/MM/DD")
     return flt.Filters(preset=preset, start=start, end=end, products=tuple(products), channels=tuple(channels),
                        departments=tuple(departments), themes=tuple(themes), as_of=as_of)
+
+
+def account(actor: access.Actor) -> None:
+    """Who is signed in and with which roles, and the sign-out button; in local mode, that there is
+    no sign-in and the one local user has every role."""
+    side = st.sidebar
+    if actor.local:
+        side.info("ローカルモード: サインインなしで、この PC の利用者 1 人としてすべての役割（"
+                  f"{actor.roles_ja()}）で動いています。127.0.0.1 からだけ開けます。", icon=":material/computer:")
+        return
+    side.markdown(f"**{md(actor.name)}**  \n{md(actor.user_id)}  \n役割: {md(actor.roles_ja())}")
+    side.button("サインアウト", key="kk_logout", on_click=auth.sign_out, icon=":material/logout:")
+    with side:
+        auth.idle_watch()

@@ -7,7 +7,9 @@ import streamlit as st
 from pipelines.jobs import runner
 from pipelines.reports import shared
 from pipelines.store import filters as flt
+from ui.auth import record_download
 from ui.data import busy_notice, query, store_path
+from ui.escape import md
 from ui.sidebar import filters as current_filters
 
 # Page files as app.py's navigation names them (st.page_link takes the file).
@@ -53,7 +55,7 @@ def text_table(frame, **kwargs) -> None:
 def job_progress(state: dict) -> None:
     """One background job: a progress bar while it runs, what it did when it is done."""
     spec = state.get("spec", {})
-    names = "、".join(spec.get("display_names", []))
+    names = "、".join(md(name) for name in spec.get("display_names", []))
     status = state.get("status")
     if status in ("queued", "running"):
         total, done = state.get("total") or 0, state.get("done") or 0
@@ -66,18 +68,18 @@ def job_progress(state: dict) -> None:
     if status == "interrupted":
         st.warning(f"取り込みが中断されました: {names}（データは変更されていません）", icon=":material/warning:")
     for error in state.get("errors", []):
-        st.error(f"{error['file']}: {error['message']}", icon=":material/block:")
+        st.error(f"{md(error['file'])}: {md(error['message'])}", icon=":material/block:")
     for result in state.get("results", []):
         if result.get("kind") == "countermeasure":
-            st.success(f"{result['file']}: {'登録しました' if result['inserted'] else 'すでに登録されています'}",
+            st.success(f"{md(result['file'])}: {'登録しました' if result['inserted'] else 'すでに登録されています'}",
                        icon=":material/check_circle:")
             continue
         if result.get("kind") == "refusal":
-            st.warning(f"{result['file']}: 受付できませんでした。理由とともに取り込み履歴に記録しました（番号 {result['batch_id']}）。",
+            st.warning(f"{md(result['file'])}: 受付できませんでした。理由とともに取り込み履歴に記録しました（番号 {result['batch_id']}）。",
                        icon=":material/block:")
             continue
         st.success(
-            f"{result['file']}: 読込 {result['rows_read']:,} 行 → 追加 {result['inserted']:,}・更新 {result['updated']:,}・"
+            f"{md(result['file'])}: 読込 {result['rows_read']:,} 行 → 追加 {result['inserted']:,}・更新 {result['updated']:,}・"
             f"変更なし {result['unchanged']:,}・ファイル内重複 {result['duplicate']:,}・除外 {result['rejected']:,}",
             icon=":material/check_circle:")
         notes = load_notes(result)
@@ -127,7 +129,7 @@ def _code(text: object) -> str:
 
 def _plain(text: object) -> str:
     """Text from a file (a header in a reason) shown in Markdown as it is written."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$" else ch for ch in str(text))
+    return md(text)
 
 
 REJECTED_SHOWN = 500   # rows of a table on the page; the CSV has all of them
@@ -146,7 +148,8 @@ def rejected_rows(batch_id: int, count: int, key: str) -> None:
     store = store_path()
     st.download_button(f"除外された {count:,} 行を CSV でダウンロード",
                        lambda: shared.csv_for_excel(shared.rejected_table(batch_id, store)),
-                       file_name=f"除外行_{batch_id}.csv", mime="text/csv", key=key, icon=":material/download:")
+                       file_name=f"除外行_{batch_id}.csv", mime="text/csv", key=key, icon=":material/download:",
+                       on_click=record_download, args=(f"除外行_{batch_id}.csv",))
 
 
 def wait_for_running_jobs() -> None:

@@ -23,6 +23,7 @@ from pipelines.ingest import countermeasures
 from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.ingest.refusals import Refusal, record_refusal
 from pipelines.ingest.result import LoadResult
+from pipelines.store import access, audit
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import DEFAULT_DB, PROJECT_DIR, SAMPLE_DIR, SAMPLE_FILES, db_path, jobs_dir
 
@@ -45,8 +46,17 @@ def job_file(store: Path, job_id: str) -> Path:
     return jobs_dir(store) / f"{job_id}.json"
 
 
-def start(spec: JobSpec) -> str:
-    """Start a detached child process for the job; returns the job id."""
+def start(spec: JobSpec, *, actor: access.Actor) -> str:
+    """Load the spec's files in a detached child process; returns the job id. The actor needs the
+    role that loads (access.AccessDenied otherwise), and each file goes into the audit trail."""
+    access.require(actor, access.LOAD)
+    job_id = _spawn(spec)
+    for name, kind in zip(spec.display_names, spec.kinds):
+        audit.record(spec.store, actor, audit.LOAD, name, {"kind": kind, "job": job_id})
+    return job_id
+
+
+def _spawn(spec: JobSpec) -> str:
     store = db_path(spec.store or None)
     spec.store = str(store)
     folder = jobs_dir(store)
@@ -200,7 +210,8 @@ def _run_refusal(path: Path, state: dict, spec: JobSpec) -> int:
 
 
 def start_refusal_record(file: Path | str, display_name: str, kind: str, message: str,
-                         source_format: tuple[str, str, str] | None = None, store: Path | str | None = None) -> str:
+                         source_format: tuple[str, str, str] | None = None, store: Path | str | None = None,
+                         *, actor: access.Actor) -> str:
     """Record in 取り込み履歴 that the upload page refused `file`, in a child process; returns the job id.
 
     `message` is the Japanese reason the page showed; `source_format` (encoding, format, delimiter)
@@ -208,27 +219,32 @@ def start_refusal_record(file: Path | str, display_name: str, kind: str, message
     already told the user, and the history shows the row as soon as the child has written it."""
     encoding, file_format, delimiter = source_format or (None, None, None)
     refusal = {"message": message, "encoding": encoding, "file_format": file_format, "delimiter": delimiter}
-    return start(JobSpec(files=[str(file)], display_names=[display_name], kinds=[kind], store=str(db_path(store)),
-                         refusal=refusal))
+    access.require(actor, access.LOAD)
+    audit.record(store, actor, audit.LOAD, display_name, {"kind": kind, "refused": message})
+    return _spawn(JobSpec(files=[str(file)], display_names=[display_name], kinds=[kind], store=str(db_path(store)),
+                          refusal=refusal))
 
 
 def record_countermeasure(implemented_on: dt.date | None, target: str | None, department: str | None,
-                          description: str | None, store: Path | str | None = None, timeout: float = 180.0) -> bool:
+                          description: str | None, store: Path | str | None = None, timeout: float = 180.0,
+                          *, actor: access.Actor) -> bool:
     """Record one countermeasure entered on the 再発 page as a job, and wait for it; True when it was new.
 
     The Streamlit server reads the store from many threads; a write from inside it would make
     DuckDB refuse those readers ("different configuration"), whereas a write from another process
     shows them the ordinary lock, which they wait out or report as 更新中. Bad input raises the
-    KakehashiError of countermeasures.checked_entry before any process is started.
+    KakehashiError of countermeasures.checked_entry before any process is started; a user without
+    the lead's role, access.AccessDenied.
     """
+    access.require(actor, access.RECORD_COUNTERMEASURE)
     implemented_on, target, department, description = countermeasures.checked_entry(
         implemented_on, target, department, description)
     # Masked here, where the tokenizer is already loaded, so the child only writes.
     entry = {"implemented_on": implemented_on.isoformat(), "target": target, "department": department,
              "description": countermeasures.mask_description(description)}
     store = db_path(store)
-    job_id = start(JobSpec(files=[], display_names=[f"再発防止策: {target}"], kinds=[], store=str(store),
-                           countermeasure=entry))
+    job_id = _spawn(JobSpec(files=[], display_names=[f"再発防止策: {target}"], kinds=[], store=str(store),
+                            countermeasure=entry))
     deadline = time.monotonic() + timeout
     while (state := read(job_file(store, job_id)) or {}).get("status") not in ("done", "failed"):
         if time.monotonic() > deadline:
@@ -238,7 +254,10 @@ def record_countermeasure(implemented_on: dt.date | None, target: str | None, de
                                  "Wait for the running load or analysis to finish, then try again.")
         time.sleep(0.1)
     if state["results"]:
-        return bool(state["results"][0]["inserted"])
+        inserted = bool(state["results"][0]["inserted"])
+        audit.record(store, actor, audit.RECORD_COUNTERMEASURE, target,
+                     {**entry, "inserted": inserted, "job": job_id})
+        return inserted
     error = state["errors"][0] if state["errors"] else {}
     detail = error.get("error") or {}
     raise KakehashiError(detail.get("code", "countermeasure_write"),
@@ -248,10 +267,12 @@ def record_countermeasure(implemented_on: dt.date | None, target: str | None, de
                          detail.get("hint_en", "Try again; check the store is not being loaded."))
 
 
-def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書の変更を反映") -> str:
+def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書の変更を反映", *, actor: access.Actor) -> str:
     """Re-tag the store in a child process (after a rules edit: the rules hash changed, so analyze
-    redoes every case from stored terms, without tokenizing); returns the job id."""
-    return start(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True))
+    redoes every case from stored terms, without tokenizing); returns the job id. Needs the role
+    that edits the rules."""
+    access.require(actor, access.EDIT_RULES)
+    return _spawn(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True))
 
 
 def start_sample_autoload() -> str | None:
@@ -266,7 +287,7 @@ def start_sample_autoload() -> str | None:
     present = [(SAMPLE_DIR / name, kind) for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]
     spec = JobSpec(files=[str(p) for p, _ in present], display_names=[f"サンプル: {p.name}" for p, _ in present],
                    kinds=[k for _, k in present], store=str(DEFAULT_DB), job_id="sample-autoload")
-    job_id = start(spec)
+    job_id = _spawn(spec)   # the app's own first start, not a user's write
     os.write(fd, job_id.encode())
     os.close(fd)
     return job_id

@@ -26,7 +26,7 @@ from pipelines.analysis import topics
 from pipelines.nlp.text import CaseDoc, Term
 from pipelines.nlp.vocabulary import CODE_WORDS, FORMAL_NOUNS, NEGATED_SUFFIX, VOC_STOP_WORDS
 from pipelines.rules import themes as th
-from pipelines.store import db
+from pipelines.store import access, audit, db
 from pipelines.store import filters as flt
 from pipelines.store.definitions import UNCLASSIFIED_ID, UNCLASSIFIED_NAME
 
@@ -634,12 +634,17 @@ def theme_headers(rules: th.RuleSet) -> tuple[tuple[str, str, str], ...]:
     return tuple((t.theme_id, t.name, t.color) for t in rules.themes)
 
 
-def save_draft(draft: ThemeDraft, path: str | Path | None = None) -> th.RuleSet:
+def save_draft(draft: ThemeDraft, path: str | Path | None = None, *, actor: access.Actor,
+               store: str | Path | None = None) -> th.RuleSet:
     """Write the draft into the rules file (other themes, comments and order kept); RuleError when
-    the draft or the file cannot be used. Re-tag afterwards (jobs.start_analyze)."""
+    the draft or the file cannot be used, access.AccessDenied without the lead's role. Recorded in
+    the audit trail of `store`. Re-tag afterwards (jobs.start_analyze)."""
+    access.require(actor, access.EDIT_RULES)
     path = Path(path) if path else th.rules_path()
     rules = apply_draft(draft, th.load_rules(path))   # the file as it is now, not as the page read it
     th.save_rules(rules, path)
+    audit.record(store, actor, audit.EDIT_RULES, f"{draft.theme_id} {draft.name}",
+                 {"file": str(path), "new": draft.new, "rule": draft.rule})
     return rules
 
 
