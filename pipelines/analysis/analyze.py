@@ -24,7 +24,7 @@ from pipelines.analysis.tagging import store_results, tag_docs
 from pipelines.analysis.tokenize import TERM_SCHEMA
 from pipelines.nlp.text import CaseDoc, Term, release_dictionary_pages
 from pipelines.rules.bundle import RuleBundle, load_bundle
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store.definitions import REPEAT_WINDOW_DAYS
 
 CHUNK_CASES = 5000
@@ -167,6 +167,7 @@ def _write(con, out: Path, rules: RuleBundle, rules_hash: str) -> None:
         # State of cases that no longer exist is dropped with their tags.
         for table in ("case_themes", "case_causes", "case_scores", "analysis_state"):
             con.execute(f"DELETE FROM {table} WHERE case_id NOT IN (SELECT case_id FROM cases)")
+        summaries.refresh(con, "SELECT case_id FROM pending")   # re-tagged: their counts and chains
         con.execute("DELETE FROM store_meta WHERE key = 'analyzed_at'")
         con.execute("INSERT INTO store_meta VALUES ('analyzed_at', ?)", [dt.datetime.now().isoformat(timespec="seconds")])
         db.bump_version(con)

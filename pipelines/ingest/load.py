@@ -44,7 +44,7 @@ from pipelines.ingest.result import LoadOptions, LoadResult, PhaseTimer, Progres
 from pipelines.ingest.sources import Source, open_source, sha256_of
 from pipelines.nlp.text import normalize_arrow, release_dictionary_pages
 from pipelines.rules.bundle import load_bundle
-from pipelines.store import db, journal, scratch
+from pipelines.store import db, journal, scratch, summaries
 from pipelines.store.errors import KakehashiError, LoadFailed
 from pipelines.store.settings import SAMPLE_DIR, SAMPLE_FILES, db_path
 
@@ -163,6 +163,8 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
                 load_countermeasures(con, mapping, result)
             else:
                 _write_cases_load(con, mapping, result, rejected, workdir, rules, timer)
+            if options.kind in TOUCHED_BY_LOAD:   # the summaries, in the same transaction
+                summaries.refresh(con, TOUCHED_BY_LOAD[options.kind])
             if options.pause_before_commit:
                 time.sleep(options.pause_before_commit)
             result.status = "done"
@@ -194,6 +196,12 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
 
 # DuckDB names the line of a CSV record it could not read ("CSV Error on Line: 610").
 _DUCKDB_LINE = re.compile(r"\bLine:?\s*(\d+)", re.IGNORECASE)
+
+
+# The cases a load wrote (staging's TEMP table todo), whose summaries it brings up to date; a
+# countermeasure changes no summary.
+TOUCHED_BY_LOAD = {"cases": "SELECT case_id FROM todo WHERE action <> 'unchanged'",
+                   "events": "SELECT case_id FROM todo WHERE is_new"}
 
 
 def _failure(name: str, exc: Exception) -> LoadFailed:

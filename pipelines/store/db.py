@@ -34,14 +34,14 @@ from pathlib import Path
 import duckdb
 
 from pipelines.nlp.pii import mask_sql_macro
-from pipelines.store import errors, journal, scratch
+from pipelines.store import errors, journal, scratch, summaries
 from pipelines.store.errors import StoreBusy, StoreFault
 from pipelines.store.settings import DEFAULT_DB, SQL_DIR, db_path, jobs_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # version reached → the SQL that brings a store of the version before to it (pipelines/sql/migrations/).
 # A schema change adds its columns to schema.sql (new stores) AND a migration here (existing stores).
-MIGRATIONS: dict[int, str] = {2: "0002_case_identity"}
+MIGRATIONS: dict[int, str] = {2: "0002_case_identity", 3: "0003_summaries"}
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
 WRITER_WAITING = "writer-waiting-"
 VERIFIED = "verified"
@@ -124,6 +124,7 @@ def writer_waiting(path: Path | str | None = None) -> bool:
 def init_store(con: duckdb.DuckDBPyConnection) -> None:
     """Create tables (idempotent), session macros, and the per-store salt."""
     con.execute(sql("schema"))
+    summaries.create_tables(con)
     install_macros(con)
     if con.execute("SELECT count(*) FROM store_meta WHERE key = 'salt'").fetchone()[0] == 0:
         con.execute("INSERT INTO store_meta VALUES ('salt', ?), ('schema_version', ?), ('store_version', '0')",
@@ -168,6 +169,8 @@ def _upgrade(store: Path, con: duckdb.DuckDBPyConnection, version: int, wait_sec
     try:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             con.execute(sql(f"migrations/{MIGRATIONS[target]}"))
+        if version < 3:   # schema 3 added the summaries: derived data, built from the tables here
+            summaries.rebuild(con)
         con.execute("UPDATE store_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
         con.execute("COMMIT")
     except BaseException as exc:
