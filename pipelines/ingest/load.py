@@ -24,9 +24,10 @@ from pipelines.analysis import tokenize
 from pipelines.analysis.analyze import analyze, repeat_counts
 from pipelines.analysis.pool import make_pool
 from pipelines.analysis.tagging import store_results
-from pipelines.ingest import staging
+from pipelines.ingest import limits, staging
 from pipelines.ingest.countermeasures import load_countermeasures
 from pipelines.ingest.events import load_events, route_events
+from pipelines.ingest.limits import received_bounds
 from pipelines.ingest.identity import (
     CONFLICT_EXAMPLES,
     Identity,
@@ -45,7 +46,7 @@ from pipelines.ingest.sources import Source, open_source, sha256_of
 from pipelines.nlp.text import normalize_arrow, release_dictionary_pages
 from pipelines.rules.bundle import load_bundle
 from pipelines.store import db, journal, scratch, summaries
-from pipelines.store.errors import KakehashiError, LoadFailed
+from pipelines.store.errors import KakehashiError, LoadFailed, RefusedFile
 from pipelines.store.settings import SAMPLE_DIR, SAMPLE_FILES, db_path
 
 NFKC_CHUNK = 50_000
@@ -152,6 +153,7 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
                     _report_identity(result, identity)
                 else:
                     staging.stage(con, source, mapping)
+                limits.check_staged(con, source.name)   # a delimited file's rows and cells are counted here
             rejected = None
             if options.kind == "cases":
                 rejected = _prepare_cases_load(con, mapping, options, result, workdir, pool, rules, timer)
@@ -179,7 +181,8 @@ def _load(source: Source, mapping: Mapping, store, options: LoadOptions, started
             _rollback(con)
             failure = exc if isinstance(exc, KakehashiError) or not isinstance(exc, Exception) \
                 else _failure(source.name, exc)
-            result.status = "failed" if isinstance(exc, Exception) else "interrupted"
+            result.status = "refused" if isinstance(exc, RefusedFile) else \
+                "failed" if isinstance(exc, Exception) else "interrupted"
             result.message = failure.message_ja() if isinstance(failure, KakehashiError) else \
                 "読み込みが中断されました（データは変更されていません）。"
             try:
@@ -354,6 +357,11 @@ def _stage_case_rows(con, source: Source, mapping: Mapping, salt: str) -> None:
         CASE
             WHEN received_raw IS NULL THEN '受付日時が空です'
             WHEN received_at IS NULL THEN '受付日時「' || left(received_raw, 40) || '」を日付として読めません'
+            -- A typo in the year (2052) would become "now" for every view: settings.ReceivedRange.
+            WHEN received_at >= $received_after THEN '受付日時 ' || strftime(received_at, '%Y-%m-%d') ||
+                ' は取り込み日の' || $received_future || 'より後のため、ありえない日付です（年の誤りでは？）'
+            WHEN received_at < $received_earliest THEN '受付日時 ' || strftime(received_at, '%Y-%m-%d') ||
+                ' は ' || strftime($received_earliest, '%Y-%m-%d') || ' より前のため、ありえない日付です'
             WHEN text_raw IS NULL THEN '問い合わせ内容が空です'
         END AS reason FROM d)
     SELECT channel, product, category, department, status, priority, cause, route,
@@ -370,7 +378,7 @@ def _stage_case_rows(con, source: Source, mapping: Mapping, salt: str) -> None:
         CASE WHEN reason IS NOT NULL THEN CAST({raw_json} AS VARCHAR) END AS raw_json{extra_columns}
     FROM r
     """
-    staging.stage(con, source, mapping, fields, {"salt": salt, **raw_params})
+    staging.stage(con, source, mapping, fields, {"salt": salt, **raw_params, **received_bounds()})
 
 
 def _customer_verdict(con, mapping: Mapping, fld: str, key_source: int) -> Verdict:

@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipelines.ingest import limits as limit
 from pipelines.ingest.mapping import header_score
 from pipelines.store.errors import RefusedFile
+from pipelines.store.settings import ReadLimits, read_limits
 
 CHUNK = 1 << 22
 HEAD = 1 << 16
@@ -58,13 +60,20 @@ def _refuse(code: str, ja: str, en: str, hint_ja: str = "", hint_en: str = "") -
 
 
 def open_source(path: Path, workdir: Path, display_name: str | None = None,
-                progress: Progress | None = None, workers: int = 1) -> Source:
+                progress: Progress | None = None, workers: int = 1, limits: ReadLimits | None = None) -> Source:
     """Inspect `path`, write a UTF-8 copy into `workdir` when needed, and describe it.
 
     `workers` > 1 decodes large files on forked processes: only from a process that may fork
-    (the CLI, a load's child process), never from inside the Streamlit server."""
+    (the CLI, a load's child process), never from inside the Streamlit server. A file past one of
+    `limits` (default: settings.read_limits()) is refused as soon as the limit is reached."""
     name = display_name or path.name
     size = path.stat().st_size
+    limits = limits or read_limits()
+    # Cells up to the limit must parse (the csv module stops at 131,072 characters by default); the
+    # limit itself is checked where cells are counted (_describe's head, limits.check_staged).
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    if size > limits.max_file_bytes:
+        raise limit.file_too_large(name, size, limits)
     if size == 0:
         raise _refuse("empty", f"「{name}」は空のファイルです（0 バイト）。",
                       f"{name} is empty (0 bytes).",
@@ -72,7 +81,7 @@ def open_source(path: Path, workdir: Path, display_name: str | None = None,
     with path.open("rb") as fh:
         head = fh.read(HEAD)
     if head.startswith(b"PK\x03\x04"):
-        return _open_xlsx(path, workdir, name, size, progress)
+        return _open_xlsx(path, workdir, name, size, progress, limits)
     for magic, label in _MAGIC_BINARY.items():
         if head.startswith(magic):
             hint = "Excel で「ブック (*.xlsx)」か「CSV UTF-8」で保存し直してください。" if "xls" in label else \
@@ -83,9 +92,21 @@ def open_source(path: Path, workdir: Path, display_name: str | None = None,
     out = workdir / "input.csv"
     if workers > 1 and size > PARALLEL_MIN_BYTES and encoding in _SPLITTABLE:
         csv_path, sha, nul = _transcode_parallel(path, out, encoding, size, name, progress, workers)
+        if csv_path != path and csv_path.stat().st_size > limits.max_expanded_bytes:
+            raise _expanded(name, csv_path.stat().st_size, limits)
     else:
-        (sha, nul), csv_path = _transcode(path, out, encoding, size, name, progress), out
-    return replace(_describe(csv_path, name, sha, size, encoding), nul_bytes=nul)
+        (sha, nul), csv_path = _transcode(path, out, encoding, size, name, progress, limits), out
+    return replace(_describe(csv_path, name, sha, size, encoding, limits), nul_bytes=nul)
+
+
+# The csv module's field limit in this process: a cell of any length parses (records.split_records
+# reads records DuckDB cannot), so one over the cell limit is refused in words, not by csv.Error.
+CSV_FIELD_LIMIT = 1 << 30
+
+
+def _expanded(name: str, size: int, limits: ReadLimits) -> RefusedFile:
+    return limit.expands_too_much(name, "文字コードを変換したデータ", "the decoded (UTF-8) copy", size,
+                                  limits.max_expanded_mb, "max_expanded_mb")
 
 
 def _detect_encoding(head: bytes, name: str) -> str:
@@ -109,7 +130,7 @@ def _detect_encoding(head: bytes, name: str) -> str:
 
 
 def _transcode(src: Path, out: Path, encoding: str, size: int, name: str,
-               progress: Progress | None) -> tuple[str, bool]:
+               progress: Progress | None, limits: ReadLimits) -> tuple[str, bool]:
     """Decode the whole file (validating it) into UTF-8, hashing the original bytes on the way.
     Returns (sha256 of the original, NUL bytes seen): NULs are copied, for staging to report."""
     sha = hashlib.sha256()
@@ -124,6 +145,8 @@ def _transcode(src: Path, out: Path, encoding: str, size: int, name: str,
                 raise _encoding_error(name, encoding, done + exc.start) from None
             nul = nul or "\x00" in text
             dst.write(text)
+            if dst.tell() > limits.max_expanded_bytes:   # a chunk at a time: never far past the limit
+                raise _expanded(name, dst.tell(), limits)
             done += len(chunk)
             if progress:
                 progress("decode", done, size)
@@ -230,7 +253,9 @@ def _append(src, dst) -> None:
         shutil.copyfileobj(src, dst, CHUNK)
 
 
-def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> Source:
+def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str,
+              limits: ReadLimits | None = None) -> Source:
+    limits = limits or read_limits()
     with csv_path.open(encoding="utf-8", newline="") as fh:
         head = fh.read(HEAD)
     head = head.removeprefix("\ufeff")
@@ -244,6 +269,7 @@ def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> 
     rows = _head_rows(head, delimiter)
     header_index = _find_header(rows)
     header = [h.strip() for h in rows[header_index]] if rows else []
+    _check_head(rows, header_index, name, limits)
     if len([h for h in header if h]) < 2:
         raise _refuse("not_a_table", f"「{name}」は表の形になっていません（列の区切りが見つかりません）。",
                       f"{name} is not a table: no column delimiter found.",
@@ -263,6 +289,19 @@ def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str) -> 
     fmt = "tsv" if delimiter == "\t" else "csv"
     return Source(name, sha, size, encoding, fmt, delimiter, header, header_index + 1, csv_path, len(data_rows),
                   record_start=record_start(data_rows, delimiter))
+
+
+def _check_head(rows: list[list[str]], header_index: int, name: str, limits: ReadLimits) -> None:
+    """Refuse at once a head row wider than the column limit or holding a cell over the cell limit."""
+    for number, row in enumerate(rows, start=1):
+        used = len(row)
+        while used and not row[used - 1].strip():
+            used -= 1
+        if used > limits.max_columns:
+            raise limit.too_many_columns(name, number, used, limits)
+        longest = max((len(cell) for cell in row), default=0)
+        if longest > limits.max_cell_chars:
+            raise limit.cell_too_long(name, number, longest, limits)
 
 
 # A run of ASCII digits, of ASCII letters, or any other single character.
@@ -366,16 +405,21 @@ def _find_header(rows: list[list[str]]) -> int:
     return best
 
 
-def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progress | None) -> Source:
-    """Stream the first sheet that has rows into a UTF-8 CSV.
+def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progress | None,
+               limits: ReadLimits) -> Source:
+    """Stream the first sheet that has rows into a UTF-8 CSV, within `limits`.
 
     The size a sheet declares (its <dimension>) is ignored: generators often leave it stale, and
-    openpyxl's read-only mode would stop at a stale one (losing rows) or pad up to a huge one. The
-    rows actually present are read, and padded to the width of the widest of the first rows."""
+    openpyxl's read-only rows would stop at a stale one (losing rows) or pad up to a huge one. The
+    cells actually present are read, row by row, and padded to the width of the widest of the first
+    rows. What reading may take is bounded before and while reading: each part of the workbook by its
+    unpacked size (zipfile stops at the size the archive states), the rows, the columns that hold a
+    value, the characters of a cell and the bytes written."""
     import openpyxl  # only for workbooks: it takes ~0.3 s to import
 
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = sha256_of(path)
     try:
+        _check_parts(path, name, limits)
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise _refuse("binary", f"「{name}」は Excel ブック (.xlsx) として開けません（{type(exc).__name__}）。",
@@ -384,19 +428,33 @@ def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progre
                       "Check that Excel opens it, and save it as .xlsx again.") from None
     out = workdir / "input.csv"
     try:
-        (declared_rows, declared_columns), rows = _sheet_rows(book)
-        head = [_trimmed(row) for row in itertools.islice(rows, XLSX_WIDTH_ROWS)]
-        width = max((len(cells) for cells in head), default=0)
-        read_rows = read_columns = 0
+        (declared_rows, declared_columns), rows = _sheet_rows(book, name, limits)
+        head = list(itertools.islice(rows, XLSX_WIDTH_ROWS))
+        width = max((len(cells) for _, cells in head), default=0)
+        read_rows = read_columns = unchecked = 0
+        check_every = min(XLSX_CHECK_CHARS, limits.max_expanded_bytes // 4)
         with out.open("w", encoding="utf-8", newline="") as dst:
             writer = csv.writer(dst)
-            for index, cells in enumerate(itertools.chain(head, (_trimmed(row) for row in rows)), start=1):
+            for number, cells in itertools.chain(head, rows):
                 # An empty row stays an empty line (line numbers stay Excel's row numbers); a wider
                 # row keeps its extra cells, and staging rejects it for having too many columns.
+                writer.writerows([] for _ in range(read_rows + 1, number))
                 writer.writerow(cells + [""] * (width - len(cells)) if cells else cells)
-                read_rows, read_columns = index, max(read_columns, len(cells))
-                if progress and index % 5000 == 0:
-                    progress("decode", index, max(declared_rows or 0, index))
+                read_rows, read_columns = max(read_rows, number), max(read_columns, len(cells))
+                # The file's size is asked (a flush) every few MB written, so a row of huge cells
+                # is caught at once and an ordinary row costs a sum.
+                unchecked += sum(map(len, cells)) + width
+                if unchecked > check_every:
+                    unchecked = 0
+                    _check_written(dst, name, limits)
+                if progress and number % 5000 == 0:
+                    progress("decode", number, max(declared_rows or 0, number))
+            _check_written(dst, name, limits)
+    except (IndexError, KeyError, ValueError, SyntaxError) as exc:   # a part missing or malformed (XML ParseError)
+        raise _refuse("binary", f"「{name}」は Excel ブック (.xlsx) として読めません（{type(exc).__name__}）。",
+                      f"{name} cannot be read as an .xlsx workbook ({type(exc).__name__}: {exc}).",
+                      "Excel で開けるか確認し、「ブック (*.xlsx)」で保存し直してください。",
+                      "Check that Excel opens it, and save it as .xlsx again.") from None
     finally:
         book.close()
     notes = ()
@@ -407,32 +465,78 @@ def _open_xlsx(path: Path, workdir: Path, name: str, size: int, progress: Progre
         en = (f"the sheet declares {declared_rows or 0:,} rows x {declared_columns or 0:,} columns but holds "
               f"{read_rows:,} x {read_columns:,}: every row actually present was read")
         notes = ((ja, en),)
-    described = _describe(out, name, sha, size, "xlsx")
+    described = _describe(out, name, sha, size, "xlsx", limits)
     return replace(described, encoding="xlsx", format="xlsx", delimiter=",", notes=notes)
 
 
 XLSX_WIDTH_ROWS = 100   # rows that set a sheet's width (the header and title rows are among them)
+XLSX_CHECK_CHARS = 1 << 23
 
 
-def _sheet_rows(book) -> tuple[tuple[int | None, int | None], Iterator[tuple]]:
-    """((declared rows, declared columns), rows) of the first worksheet with a non-empty cell."""
+def _check_written(dst, name: str, limits: ReadLimits) -> None:
+    if dst.tell() > limits.max_expanded_bytes:
+        raise limit.expands_too_much(name, "表に展開したデータ", "the sheet written out as CSV", dst.tell(),
+                                     limits.max_expanded_mb, "max_expanded_mb")
+
+
+def _check_parts(path: Path, name: str, limits: ReadLimits) -> None:
+    """Refuse a workbook whose parts unpack past the limits, before any is read: a worksheet is
+    streamed (up to max_expanded), every other part (shared strings, styles) is read whole into
+    memory (up to max_strings). zipfile never unpacks more than the size the archive states."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            sheet = info.filename.startswith("xl/worksheets/")
+            allowed = limits.max_expanded_bytes if sheet else limits.max_strings_bytes
+            if info.file_size > allowed:
+                what = ("シート「" + info.filename + "」の展開後のサイズ", f"the unpacked sheet {info.filename}") if sheet \
+                    else ("「" + info.filename + "」の展開後のサイズ", f"the unpacked part {info.filename}")
+                raise limit.expands_too_much(name, *what, info.file_size, allowed >> 20,
+                                             "max_expanded_mb" if sheet else "max_strings_mb")
+
+
+def _sheet_rows(book, name: str, limits: ReadLimits) -> tuple[tuple[int | None, int | None],
+                                                               Iterator[tuple[int, list[str]]]]:
+    """((declared rows, declared columns), (row number, cells) of each row with a cell) of the
+    first worksheet with a non-empty cell."""
     for sheet in book.worksheets:
         declared = (sheet.max_row, sheet.max_column)
-        sheet.reset_dimensions()
-        rows = sheet.iter_rows(values_only=True)
-        seen = []
-        for row in rows:
-            seen.append(row)
-            if any(value is not None and value != "" for value in row):
-                return declared, itertools.chain(seen, rows)
+        rows = _cells(book, sheet, name, limits)
+        for number, cells in rows:
+            if cells:
+                return declared, itertools.chain([(number, cells)], rows)
     return (None, None), iter(())
 
 
-def _trimmed(row: tuple) -> list[str]:
-    cells = [_cell(value) for value in row]
-    while cells and cells[-1] == "":
-        cells.pop()
-    return cells
+def _cells(book, sheet, name: str, limits: ReadLimits) -> Iterator[tuple[int, list[str]]]:
+    """(Excel row number, its cells as text up to the last non-empty one) of each row the sheet
+    holds, checked against the limits as read.
+
+    openpyxl's parser is used directly (the loop of ReadOnlyWorksheet._cells_by_row, openpyxl 3.1.5
+    pinned): read-only rows are padded to a sheet's declared or widest size, which a hostile file
+    sets to 16,384 columns by a million rows, whereas only the cells present are wanted here."""
+    from openpyxl.worksheet._reader import WorkSheetParser  # with openpyxl, see _open_xlsx
+
+    with sheet._get_source() as src:
+        parser = WorkSheetParser(src, sheet._shared_strings, data_only=True, epoch=book.epoch,
+                                 date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
+        for number, row in parser.parse():
+            if number > limits.max_rows:
+                raise limit.too_many_rows(name, number, limits)
+            if number % 1000 == 0:
+                parser.row_dimensions.clear()   # row heights kept per row: not wanted, and unbounded
+            present = [(cell["column"], _cell(cell["value"])) for cell in row if cell["value"] not in (None, "")]
+            if not present:
+                yield number, []
+                continue
+            used = max(column for column, _ in present)
+            if used > limits.max_columns:
+                raise limit.too_many_columns(name, number, used, limits)
+            cells = [""] * used
+            for column, value in present:
+                if len(value) > limits.max_cell_chars:
+                    raise limit.cell_too_long(name, number, len(value), limits)
+                cells[column - 1] = value
+            yield number, cells
 
 
 def _cell(value: object) -> str:
