@@ -70,6 +70,10 @@ def test_a_negated_hit_takes_the_classes_ml_ask_gives_the_negated_class(lexicon)
     assert hit.listed == "ikari" and hit.emotions == ("yasu",) and hit.valence == 1
 
 
+def test_a_hit_reads_as_a_reason_in_japanese(lexicon):
+    assert [h.reason for h in lexicon.match_text("全然嬉しくないし、腹が立った")] == ["「嬉しく」(喜びの否定)", "「腹立っ」(怒り)"]
+
+
 def test_stored_terms_give_what_raw_text_gives(lexicon):
     # The analysis re-tags from the terms a load stored (CaseDoc), never re-tokenizing: same hits.
     text = "説明と違う商品が届き、本当に腹が立ちました。がっかりです。"

@@ -92,6 +92,11 @@ class EmotionHit:
         value = VALENCE[self.listed]
         return -value if self.negated else value
 
+    @property
+    def reason(self) -> str:
+        """The hit in a desk lead's words, for a case's reasons: 「腹立っ」(怒り), 「嬉しく」(喜びの否定)."""
+        return f"「{self.words}」({EMOTION_NAMES[self.listed]}{'の否定' if self.negated else ''})"
+
 
 @dataclass(frozen=True)
 class Lexicon:
@@ -103,9 +108,15 @@ class Lexicon:
     skipped: tuple[str, ...]                            # "class<TAB>entry<TAB>why": not matched, said so
     digest: str
     _by_first: dict[str, tuple[tuple[str, ...], ...]] = field(init=False, repr=False, compare=False)
+    _literals_by_first: dict[str, list] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_first", _by_first(self.entries))
+        # Strings by first character: a text is checked only for those that can start in it.
+        literals_by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for literal, classes in self.literals:
+            literals_by_first.setdefault(literal[0], []).append((literal, classes))
+        object.__setattr__(self, "_literals_by_first", literals_by_first)
 
     def hash(self) -> str:
         """Changes when a word list or the tokenizer's dictionary does (for a rules bundle's hash)."""
@@ -115,9 +126,12 @@ class Lexicon:
         """The emotive expressions among a case's stored terms (CaseDoc.terms), and in `text` (its
         normalized text) the string entries, longest first and without overlaps."""
         hits = [self._hit(key, run) for key, run in _runs(terms, self._by_first)]
-        for literal, classes in self.literals:
-            if literal in text:
-                hits.append(EmotionHit(classes[0], classes, literal, False, -1))
+        if text:
+            by_first = self._literals_by_first
+            for first in by_first.keys() & set(text):
+                for literal, classes in by_first[first]:
+                    if literal in text:
+                        hits.append(EmotionHit(classes[0], classes, literal, False, -1))
         return hits
 
     def emoteme_words(self, text: str) -> list[str]:
@@ -146,18 +160,22 @@ def _by_first(keys: Iterable[tuple[str, ...]]) -> dict[str, tuple[tuple[str, ...
 
 
 def _runs(terms: Sequence[_TermLike], by_first: dict[str, tuple[tuple[str, ...], ...]]
-          ) -> Iterable[tuple[tuple[str, ...], Sequence[_TermLike]]]:
+          ) -> list[tuple[tuple[str, ...], Sequence[_TermLike]]]:
     """(key, matched terms) for each key found, scanning left to right without overlaps."""
-    i = 0
-    while i < len(terms):
-        for key in by_first.get(terms[i].lemma, ()):
-            end = _run_end(key, terms, i)
-            if end:
-                yield key, terms[i:end]
-                i = end
-                break
-        else:
-            i += 1
+    found = []
+    get = by_first.get
+    i, n = 0, len(terms)
+    while i < n:
+        keys = get(terms[i].lemma)
+        if keys:
+            for key in keys:
+                end = _run_end(key, terms, i) if len(key) > 1 else i + 1
+                if end:
+                    found.append((key, terms[i:end]))
+                    i = end - 1
+                    break
+        i += 1
+    return found
 
 
 def _run_end(key: tuple[str, ...], terms: Sequence[_TermLike], i: int) -> int:
