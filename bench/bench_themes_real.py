@@ -177,6 +177,8 @@ class Report:
     correct: Counter = field(default_factory=Counter)
     labelled: Counter = field(default_factory=Counter)
     unmapped: Counter = field(default_factory=Counter)
+    by_industry: Counter = field(default_factory=Counter)           # texts per industry
+    covered_by_industry: Counter = field(default_factory=Counter)   # of those, with a taxonomy theme
     errors: list = field(default_factory=list)   # (item, first theme, level) where the first theme is wrong
 
     @property
@@ -228,6 +230,8 @@ def evaluate(items: Sequence[Labelled], bundle=None, lexicon=None) -> Report:
         level = bundle.severity.score(doc).level
         counts = summarize(lexicon.match(doc.terms, doc.text))
         report.covered += bool(themes)
+        report.by_industry[item.industry] += 1
+        report.covered_by_industry[item.industry] += bool(themes)
         report.covered_raw += bool(raw)
         for theme in themes:
             report.predicted[theme] += 1
@@ -300,6 +304,9 @@ def format_report(report: Report, split: str, sets: str) -> str:
         recall = correct / labelled if labelled else None
         lines.append(f"{theme:<12} {name:<{16 - _wide(name)}}{tagged:>6}  {correct:>7}  {fig(precision):>9}  "
                      f"{labelled:>8}  {fig(recall):>6}")
+    lines += ["", "coverage by industry: " + ", ".join(
+        f"{industry} {report.covered_by_industry[industry] / texts:.2f} (n={texts})"
+        for industry, texts in sorted(report.by_industry.items()))]
     if report.unmapped:
         lines += ["", "project themes THEME_MAP does not know (counted as no theme): "
                   + ", ".join(f"{k} ({v})" for k, v in report.unmapped.most_common())]

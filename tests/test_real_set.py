@@ -177,6 +177,7 @@ def test_the_bench_prints_a_table_for_a_set(tmp_path, rules_folder, capsys):
     out = capsys.readouterr().out
     assert "split: dev, texts: 2" in out and "coverage (a taxonomy theme)" in out
     assert re.search(r"^staff\s+接客・対応\s+1\s+1\s+1\.00", out, re.MULTILINE)
+    assert "coverage by industry: retail 1.00 (n=1), transport " in out
 
 
 def test_the_bench_refuses_an_empty_split_and_warns_before_the_test_split(tmp_path, capsys):

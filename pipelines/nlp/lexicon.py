@@ -128,16 +128,15 @@ class Lexicon:
         hits = [self._hit(key, run) for key, run in _runs(terms, self._by_first)]
         if text:
             by_first = self._literals_by_first
-            for first in by_first.keys() & set(text):
-                for literal, classes in by_first[first]:
-                    if literal in text:
-                        hits.append(EmotionHit(classes[0], classes, literal, False, -1))
+            found = [(text.find(literal), literal, classes) for first in by_first.keys() & set(text)
+                     for literal, classes in by_first[first] if literal in text]
+            hits += [EmotionHit(classes[0], classes, literal, False, -1) for _at, literal, classes in sorted(found)]
         return hits
 
     def emoteme_words(self, text: str) -> list[str]:
         """ML-Ask's emotemes (めちゃくちゃ, しょんぼり, interjections) in a normalized text, as ML-Ask
         finds them: as strings. Intensity cues, not emotions."""
-        return [word for word in self.emotemes if word in text]
+        return [word for _at, word in sorted((text.find(w), w) for w in self.emotemes if w in text)]
 
     def match_text(self, text: str) -> list[EmotionHit]:
         """match() on raw text: normalized and tokenized as a load does (without masking names)."""
