@@ -20,7 +20,8 @@ import pytest
 from bench.bench_masking import Figures, evaluate
 from bench.masking_corpus import PII_KINDS, PROTECTED_KINDS, SETS, generate
 from pipelines.ingest.load import LoadOptions, load_file
-from pipelines.nlp.pii import mask_regex, mask_text, name_spans
+from pipelines.nlp.pii import (NAME, PHONE, luhn_valid, mask_column, mask_quoted, mask_regex, mask_text,
+                               my_number_valid, name_spans)
 from pipelines.nlp.text import dictionary_version, for_tokenizer, normalize, tokenize
 from pipelines.store import db
 
@@ -254,3 +255,161 @@ def test_python_and_duckdb_masks_agree(sql, raw):
     """Bulk loads mask in DuckDB, previews in Python: a user must see the same text in both."""
     for text in (raw, normalize(raw)):
         assert sql.execute("SELECT kk_mask(?)", [text]).fetchone()[0] == mask_regex(text)
+
+
+# ---------------------------------------------------------------- card numbers and マイナンバー
+
+@pytest.mark.parametrize(("raw", "masked"), [
+    ("カード 4111 1111 1111 1111 で支払い", "カード 〔カード番号〕 で支払い"),
+    ("4111-1111-1111-1111", "〔カード番号〕"),
+    ("４１１１　１１１１　１１１１　１１１１", "〔カード番号〕"),          # full-width digits and spaces
+    ("番号4111111111111111です", "番号〔カード番号〕です"),
+    ("3782 822463 10005", "〔カード番号〕"),                            # American Express grouping
+    ("4111 1111 1111 1112", "4111 1111 1111 1112"),                    # Luhn fails: not a card
+    ("注文番号 1234-5678-9012", "注文番号 1234-5678-9012"),            # neither Luhn nor a My Number
+    ("JANコード 4901234567894", "JANコード 4901234567894"),            # 13 digits in a run: a barcode
+    ("A-4111111111111111", "A-4111111111111111"),                      # the tail of a code
+    ("マイナンバーは123456789018です", "マイナンバーは〔個人番号〕です"),
+    ("1234 5678 9018", "〔個人番号〕"),
+    ("１２３４－５６７８－９０１８", "〔個人番号〕"),
+    ("番号 123456789012", "番号 123456789012"),                         # check digit wrong: stays
+    ("2025-04-01 の 12,800円", "2025-04-01 の 12,800円"),
+])
+def test_card_and_my_numbers_are_masked_by_their_check_digits(sql, raw, masked):
+    assert mask_text(raw).text == masked
+    folded = sql.execute("SELECT kk_mask(kk_fold(?))", [raw]).fetchone()[0]
+    assert folded == masked.replace("（", "(").replace("）", ")").translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+
+
+@pytest.mark.parametrize(("digits", "valid"), [
+    ("4111111111111111", True), ("378282246310005", True), ("4111111111111112", False), ("5555555555554444", True)])
+def test_luhn(digits, valid):
+    assert luhn_valid(digits) is valid
+
+
+@pytest.mark.parametrize(("digits", "valid"), [
+    ("123456789018", True), ("123456789012", False), ("000000000000", True), ("1234567890", False)])
+def test_my_number_check_digit(digits, valid):
+    assert my_number_valid(digits) is valid
+
+
+# ---------------------------------------------------------------- romanised names
+
+@pytest.mark.parametrize(("raw", "masked"), [
+    ("Taro Yamada 様より入電", "〔氏名〕 様より入電"),
+    ("Yamada-san に折り返し", "〔氏名〕-san に折り返し"),
+    ("Tanaka san から電話", "〔氏名〕 san から電話"),
+    ("Mr. Yamada called twice", "Mr. 〔氏名〕 called twice"),
+    ("Regards, Taro Yamada", "Regards, 〔氏名〕"),
+    ("よろしくお願いします。Hanako Suzuki", "よろしくお願いします。〔氏名〕"),
+    # English text and Latin model names keep their words
+    ("The brake makes a loud noise", "The brake makes a loud noise"),
+    ("Thanks for your help", "Thanks for your help"),
+    ("ブレーキ Honda Civic", "ブレーキ Honda Civic"),
+    ("ご確認ください。ABC", "ご確認ください。ABC"),
+])
+def test_romanised_names_in_context(raw, masked):
+    assert mask_text(raw).text == masked
+
+
+# ---------------------------------------------------------------- short cells and columns
+
+@pytest.mark.parametrize(("cell", "stored"), [
+    ("山田太郎", NAME), ("サトウ", NAME), ("ｽｽﾞｷ ｲﾁﾛｳ", NAME), ("田中", NAME),
+    ("090 1234 5678", PHONE), ("０９０－１２３４－５６７８", PHONE),
+    ("ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ", "〔メール〕"),              # a full-width e-mail
+    ("田中様より入電", "〔氏名〕様より入電"),
+    # kept as they are
+    ("セレナ", None), ("ミラー", None), ("ホンダ", None), ("品質保証部", None), ("AB-1234", None),
+    ("1234-5678-9012", None), ("12,800円", None), ("2025/04/01", None),
+])
+def test_a_cell_that_is_wholly_personal_data_is_masked_whole(cell, stored):
+    assert mask_column([cell]).get(cell) == stored
+
+
+def test_a_column_of_mostly_names_masks_every_name_shaped_cell():
+    """契約者: most cells are plainly names, so Taro Yamada and セレナ (a name UniDic also reads as a car)
+    are names here too; a company and a cell with digits are not."""
+    column = ["山田太郎", "佐藤花子", "鈴木", "高橋一郎", "Taro Yamada", "セレナ", "(株)田中商事", "A-100"]
+    changed = mask_column(column)
+    assert {cell: changed.get(cell) for cell in column} == {
+        "山田太郎": NAME, "佐藤花子": NAME, "鈴木": NAME, "高橋一郎": NAME, "Taro Yamada": NAME, "セレナ": NAME,
+        "(株)田中商事": None, "A-100": None}
+
+
+def test_a_column_of_models_keeps_them():
+    assert mask_column(["セレナ", "ノート", "ミラ", "タント", "N-BOX", "プリウス", "アクア"]) == {}
+
+
+def test_a_reason_never_quotes_personal_data():
+    assert mask_quoted("受付日時「山田太郎」を日付として読めません") == "受付日時「〔氏名〕」を日付として読めません"
+    assert mask_quoted("受付日時「2025/13/45」を日付として読めません") == "受付日時「2025/13/45」を日付として読めません"
+
+
+# ---------------------------------------------------------------- everywhere a load stores a value
+
+PII_DIR = Path(__file__).resolve().parent / "data" / "pii"
+# tests/data/pii/make_fixtures.py: what the two files hold in clear, and what must come out as it was
+EVERYWHERE_SECRETS = [
+    "Taro Yamada", "Yamada", "鈴木一郎", "佐藤", "田中", "山田太郎", "ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ", "yamada@example.com",
+    "Ken Mori", "123456789018", "4111 1111 1111 1111", "4111111111111111", "4111-1111-1111-1111", "高橋",
+    "サトウ ハナコ", "サトウ", "sato.hanako@example.jp", "伊藤", "Hanako Suzuki", "渡辺", "John Smith",
+    "ｓｕｚｕｋｉ＠ｅｘａｍｐｌｅ．ｃｏｍ", "suzuki@example.com", "０９０－１１１１－２２２２", "090-1111-2222", "鈴木花子",
+    "kobayashi@example.com", "ｋｏｂａｙａｓｈｉ", "中村次郎", "ナカムラ", "nakamura@example.jp", "090-3333-4444", "木村"]
+EVERYWHERE_KEPT = ["セレナ", "ミラ", "タント", "ノート", "ミラー", "ヒューズ", "AB-1234", "1234-5678-9012", "12,800円",
+                   "2025/04/05", "4901234567894", "123456789012", "品質保証部", "お客様相談室", "調査依頼"]
+
+
+@pytest.fixture(scope="module")
+def everywhere_store(tmp_path_factory) -> Path:
+    store = tmp_path_factory.mktemp("pii_everywhere") / "store.duckdb"
+    cases = load_file(PII_DIR / "pii_everywhere.csv", store, LoadOptions())
+    assert (cases.inserted, cases.rejected) == (4, 1)
+    events = load_file(PII_DIR / "pii_events.csv", store, LoadOptions(kind="events"))
+    assert (events.inserted, events.rejected) == (3, 0)
+    return store
+
+
+def _varchar_values(store: Path) -> list[tuple[str, str]]:
+    """(table.column, value) of every VARCHAR and JSON column of every table, JSON values decoded."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        columns = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                              "WHERE data_type IN ('VARCHAR', 'JSON')").fetchall()
+        found = []
+        for table, column in columns:   # names from the catalog
+            for (value,) in con.execute(f'SELECT CAST("{column}" AS VARCHAR) FROM "{table}" WHERE "{column}" IS NOT NULL').fetchall():
+                found.append((f"{table}.{column}", value))
+                if value.startswith("{"):
+                    found += [(f"{table}.{column}", str(v)) for v in json.loads(value).values()]
+        return found
+    finally:
+        con.close()
+
+
+def test_no_personal_data_in_any_column_of_any_table(everywhere_store):
+    """Extra columns, the 担当者 (department) column, the response, an unreadable 完了日時, event
+    departments and notes, the rejected row and its reason: nothing personal in clear."""
+    values = _varchar_values(everywhere_store)
+    assert {table.split(".")[0] for table, _ in values} >= {"cases", "case_events", "rejected_rows", "case_terms"}
+    assert _leaks(values, EVERYWHERE_SECRETS) == []
+
+
+@pytest.mark.parametrize("kept", EVERYWHERE_KEPT)
+def test_non_personal_values_survive_the_masking(everywhere_store, kept):
+    assert any(kept in value for _where, value in _varchar_values(everywhere_store))
+
+
+def test_what_the_masks_left_says_what_was_there(everywhere_store):
+    con = duckdb.connect(str(everywhere_store), read_only=True)
+    try:
+        extra = json.loads(con.execute("SELECT extra FROM cases WHERE case_id = 'P-001'").fetchone()[0])
+        reason, raw = con.execute("SELECT reason, raw FROM rejected_rows").fetchone()
+        department = con.execute("SELECT department FROM cases WHERE case_id = 'P-002'").fetchone()[0]
+    finally:
+        con.close()
+    assert extra["契約者"] == NAME and extra["完了日時（読めなかった値）"] == NAME
+    assert extra["備考"] == "〔氏名〕様より入電、折り返し希望"
+    assert reason == "受付日時「〔氏名〕」を日付として読めません"
+    assert json.loads(raw)["受付日時"] == NAME
+    assert department == NAME

@@ -25,6 +25,18 @@ def prepare_events(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
                        THEN '日時「' || left({c('at')}, 40) || '」を日付として読めません'
                END AS reason
         FROM raw""")
+    # Departments, action and note are stored: each through the masker (a note 「田中様に折り返し」,
+    # a department cell that is a person's name), by distinct value.
+    stored, joins, registered = staging.short_cell_masks(con, "prep", [], {c: c for c in _STORED_CELLS})
+    try:
+        if registered:
+            replaced = ", ".join(f"{stored[c]} AS {c}" for c in _STORED_CELLS if stored[c] != c)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE prep AS SELECT prep.* REPLACE ({replaced}) FROM prep {joins}")
+    finally:
+        staging.unregister_all(con, registered)
+
+
+_STORED_CELLS = ("from_department", "to_department", "action", "note")
 
 
 def load_events(con: duckdb.DuckDBPyConnection, mapping: Mapping, result, timer) -> None:

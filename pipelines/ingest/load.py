@@ -484,6 +484,11 @@ _ROW_COLUMNS = ("case_id, received_at, channel, customer_key, product, category,
                 "source_id")
 
 
+# Stored short cells of a case besides its text and response (masked as free text) and extra columns.
+_SHORT_CELLS = ("channel", "product", "category", "department", "status", "priority", "cause", "route",
+                "closed_unreadable")
+
+
 def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: PhaseTimer) -> None:
     """masked: every row to insert or update with all the write needs (_upsert_cases and route
     events read it alone), its text NFKC-normalized and regex-masked; _tokenize then name-masks it.
@@ -519,13 +524,24 @@ def _normalize_and_mask(con, mapping: Mapping, workdir: Path, timer: PhaseTimer)
                     in_flight.pop(0).result()
             for pending in in_flight:
                 pending.result()
+    if not any(folder.glob("*.parquet")):   # nothing to insert or update: an empty file of the same shape
+        pq.write_table(con.sql(query, params={"low": 0, "high": 0}).to_arrow_table(), folder / "empty.parquet")
+    files = [str(folder / "*.parquet")]
+    with timer("mask_cells"):
+        # Every other stored cell (product, department, an unreadable 完了日時, the extra columns …)
+        # through the masker too, by distinct value: a cell that is wholly a name, phone or e-mail is
+        # masked whole (pii.mask_column).
+        short = {name: name for name in _SHORT_CELLS} | {f"c{i}": f"kk_cell(c{i})" for i in staging.kept_extras(mapping)}
+        cells, joins, registered = staging.short_cell_masks(con, "read_parquet(?)", files, short)
     with timer("mask_regex"):
-        if not any(folder.glob("*.parquet")):   # nothing to insert or update: an empty file of the same shape
-            pq.write_table(con.sql(query, params={"low": 0, "high": 0}).to_arrow_table(), folder / "empty.parquet")
-        extras_json, extras_params = staging.extras_json_sql(mapping)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, {_ROW_COLUMNS}, kk_mask(text) AS text, "
-                    f"kk_mask(response) AS response, {extras_json} AS extra FROM read_parquet(?)",
-                    extras_params + [str(folder / "*.parquet")])
+        try:
+            extras_json, extras_params = staging.extras_json_sql(mapping, cells)
+            columns = ", ".join(c if cells.get(c, c) == c else f"{cells[c]} AS {c}" for c in _ROW_COLUMNS.split(", "))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE masked AS SELECT rowno, {columns}, kk_mask(text) AS text, "
+                        f"kk_mask(response) AS response, {extras_json} AS extra FROM read_parquet(?) {joins}",
+                        extras_params + files)
+        finally:
+            staging.unregister_all(con, registered)
 
 
 def _tokenize(con, workdir: Path, todo: int, pool, rules, progress: Progress | None) -> None:

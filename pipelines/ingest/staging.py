@@ -27,6 +27,8 @@ only list. They live until the connection closes (drop_staging frees the big one
     pending         case_ids whose analysis the load stores (analysis.analyze.store_results)
     kept            updated cases' stored text and first batch, while they are replaced
     remasked, kk_arrow_in   Arrow tables registered for one statement (re-masked responses; insert_arrow)
+    kk_cells_<n>    Arrow tables (cell, masked) registered for one statement: the short cells of a
+                    column that masking changes (short_cell_masks)
 """
 from __future__ import annotations
 
@@ -37,11 +39,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.analysis import tokenize
 from pipelines.ingest.mapping import Mapping, normalize_header
 from pipelines.ingest.records import DUCKDB_MAX_LINE, split_records
 from pipelines.ingest.result import LoadResult
 from pipelines.ingest.sources import Source
+from pipelines.nlp.pii import mask_column, mask_quoted
 
 # Extra columns whose header says they hold personal data are dropped, not kept as extras.
 PII_HEADER_WORDS = ("氏名", "名前", "お名前", "フリガナ", "ふりがな", "カナ", "電話", "tel", "phone", "メール", "mail",
@@ -190,12 +192,49 @@ def row_json_sql(mapping: Mapping) -> tuple[str, dict[str, str]]:
     return f"json_object({', '.join(parts)})", params
 
 
-def extras_json_sql(mapping: Mapping) -> tuple[str, list[str]]:
-    kept = [i for i in mapping.extras if not is_pii_header(mapping.header[i])]
+def kept_extras(mapping: Mapping) -> list[int]:
+    """The extra columns stored in cases.extra: all but those whose header names personal data."""
+    return [i for i in mapping.extras if not is_pii_header(mapping.header[i])]
+
+
+def extras_json_sql(mapping: Mapping, cells: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """JSON of the kept extra columns; `cells` ({"c3": SQL}) gives a column's stored cell, as
+    short_cell_masks made it; otherwise the regex masks run on it in SQL."""
+    kept = kept_extras(mapping)
     if not kept:
         return "NULL::JSON", []
-    parts = [f"?, kk_mask(kk_fold(kk_cell(c{i})))" for i in kept]
+    cells = cells or {}
+    parts = [f"?, {cells.get(f'c{i}', f'kk_mask(kk_fold(kk_cell(c{i})))')}" for i in kept]
     return f"json_object({', '.join(parts)})", [mapping.header[i] for i in kept]
+
+
+def short_cell_masks(con, relation: str, params: list, cells: dict[str, str]) -> tuple[dict[str, str], str, list[str]]:
+    """Mask short cells by distinct value: `cells` is {name: SQL of the cell in `relation`}; each
+    column's distinct values go through pii.mask_column once (names need the tokenizer, so this is
+    Python; a column holds few distinct values, or its masking is the cost of its size). Returns
+    ({name: SQL of the stored cell}, the LEFT JOINs that SQL needs, the Arrow tables registered for
+    them — unregister_all() once the statement has run)."""
+    if not cells:
+        return {}, "", []
+    lists = con.execute(f"SELECT {', '.join(f'list(DISTINCT {expr})' for expr in cells.values())} FROM {relation}",
+                        params).fetchall()[0]
+    stored, joins, registered = {}, [], []
+    for n, ((name, expr), values) in enumerate(zip(cells.items(), lists)):
+        changed = mask_column(values or [])
+        if not changed:
+            stored[name] = expr
+            continue
+        table = f"kk_cells_{n}"   # names are ours; the values are bound through Arrow
+        con.register(table, pa.table({"cell": list(changed), "masked": list(changed.values())}))
+        registered.append(table)
+        joins.append(f"LEFT JOIN {table} ON {table}.cell = {expr}")
+        stored[name] = f"coalesce({table}.masked, {expr})"
+    return stored, " ".join(joins), registered
+
+
+def unregister_all(con, names: list[str]) -> None:
+    for name in names:
+        con.unregister(name)
 
 
 def is_pii_header(header: str) -> bool:
@@ -215,10 +254,25 @@ def rejected_rows(con, mapping: Mapping, batch_id: int, staged_json: bool = Fals
     rows += _malformed_rows(con, mapping)
     if not rows:
         return None
-    # Names need the tokenizer; rejected rows are few, so they are masked here in the parent.
-    masked = tokenize.mask_free_texts([r[2] for r in rows])
+    # Names need the tokenizer; rejected rows are few, so they are masked here in the parent, each
+    # column as a column of short cells (a cell that is wholly a name is masked whole), and the
+    # values a reason quotes (受付日時「…」) too.
     return pa.table({"batch_id": [batch_id] * len(rows), "line": [r[0] for r in rows],
-                     "reason": [r[1] for r in rows], "raw": masked})
+                     "reason": [mask_quoted(r[1]) for r in rows], "raw": mask_row_jsons([r[2] for r in rows])})
+
+
+def mask_row_jsons(rows: list[str | None]) -> list[str | None]:
+    """Rows kept as JSON objects of their cells ({header: value}), each column masked as short cells."""
+    parsed = [json.loads(row) if row else None for row in rows]
+    columns: dict[str, set[str]] = {}
+    for row in parsed:
+        for key, value in (row or {}).items():
+            if isinstance(value, str) and value:
+                columns.setdefault(key, set()).add(value)
+    changed = {key: mask_column(sorted(values)) for key, values in columns.items()}
+    return [None if row is None else json.dumps(
+        {key: changed[key].get(value, value) if isinstance(value, str) and value else value for key, value in row.items()},
+        ensure_ascii=False) for row in parsed]
 
 
 def _malformed_rows(con, mapping: Mapping) -> list[tuple[int, str, str]]:

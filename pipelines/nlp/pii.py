@@ -209,6 +209,15 @@ _SELF_INTRO_VERBS = frozenset({"申す", "申し上げる"})
 _PLACE_HEADS = frozenset({"都", "道", "府", "県", "市", "区", "町", "村", "郡"})
 # UniDic has 南様 as one common noun, and 南 is a common surname.
 _GLUED_HONORIFIC = frozenset({"南様"})
+# UniDic also glues 様 to one kanji in words nobody writes in a complaint (和様, 毛様, 水様, 山様):
+# before 様 such a kanji is a surname (中和様, 三水様). These X様 words are words, not names.
+_SAMA_WORDS = frozenset({"仕様", "模様", "有様", "文様", "紋様", "態様", "両様", "各様", "別様", "無様", "不様", "外様",
+                         "逆様", "今様", "図様", "唐様", "体様", "変様", "様様", "同様", "異様", "多様", "一様", "左様",
+                         "方様", "俗様", "旧様", "古様", "悪様", "横様", "時様", "面様", "本様", "百様", "膜様", "網様",
+                         "髄様", "漠様", "絵様", "厚様", "薄様", "死様", "為様", "奥様", "皆様", "王様", "神様", "殿様",
+                         "客様", "貴様", "姫様", "若様", "上様", "仏様"})
+# Staff notes name who called: 〜より折り返し, 〜より入電 (田中より折り返し, 7/2 山口より入電).
+_CONTACT_NOUNS = frozenset({"折り返し", "折返し", "入電", "架電", "連絡", "電話", "返信", "回答", "報告", "着信", "伝言"})
 
 _KATAKANA = re.compile(r"[ァ-ヶー]+")
 _KANJI_ANY = re.compile(r"[\u3400-\u9fff\U00020000-\U0002ffff々]")
@@ -259,7 +268,7 @@ def mask_names(text: str, tokens: list[Token]) -> MaskedText:
 _START = attrgetter("start")
 _PERSON_POS = frozenset({_SURNAME, _GIVEN, _PERSON + "-一般"})
 # Surfaces that may introduce a name UniDic does not tag: honorifics, titles, cues, 〜と申します.
-_TRIGGERS = HONORIFICS | _CUES | _GLUED_HONORIFIC | {"申し", "言い", *_CUE_TAILS}
+_TRIGGERS = HONORIFICS | _CUES | _GLUED_HONORIFIC | {"申し", "言い", "より", *_CUE_TAILS}
 
 
 def name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
@@ -270,7 +279,7 @@ def name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
     """
     # Only person-name tags and the words that can introduce a name are looked at: most texts have
     # none, and one pass over the tokens (t[0] is the surface, t[1] the POS) finds them.
-    hits = [i for i, t in enumerate(tokens) if t[0] in _TRIGGERS or t[1] in _PERSON_POS]
+    hits = [i for i, t in enumerate(tokens) if t[0] in _TRIGGERS or t[1] in _PERSON_POS or t[0][-1] == "様"]
     end = _signature_end(tokens)
     opening = len(tokens) > 1 and not _OPENING_COPULA.isdisjoint([t[0] for t in tokens[1:4]])
     latin = any(t[0] in _LATIN_TRIGGERS for t in tokens)
@@ -286,6 +295,10 @@ def name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
             found.append(_name_before(tokens, i - 1, "と"))
         elif surface in _GLUED_HONORIFIC and _dictionary_name(surface[:-1]):
             found.append((i, i + 1))
+        elif surface[-1] == "様" and len(surface) == 2:
+            found.append(_glued_sama(tokens, i))
+        elif surface == "より" and i + 1 < len(tokens) and tokens[i + 1].surface in _CONTACT_NOUNS:
+            found.append(_caller_before(tokens, i))
         cue = _cue_word(tokens, i)
         if cue:
             found.append(_name_after_cue(tokens, i, cue))
@@ -408,12 +421,15 @@ def _name_like(tokens: list[Token], k: int, context: str) -> bool:
         # 日産さん, ヤマトさん are businesses, 日本代表 a team.
         if context in _BUSINESS_HONORIFICS or context in _PLACE_TITLES or context == "personal":
             return False
+        if context == "より":   # 松尾より折り返し, but 東京より入電: a place the dictionary also reads as a surname
+            return bool(_KANJI.fullmatch(surface)) and _dictionary_name(surface)
         return bool(_KANJI.fullmatch(surface)) or (context in HONORIFICS and bool(_KATAKANA.fullmatch(surface)))
     if pos.startswith("名詞-普通名詞") and _KANJI.fullmatch(surface):
         # 西さん, 星さん: one kanji before an honorific; 森 after 担当の and before 課長 (not 本+部長,
         # 前+社長): asked of the dictionary
         if context in HONORIFICS and len(surface) == 1:
-            return True
+            # not a counter after a number: 二名様, 三人さん
+            return surface not in _COUNTERS or not (_glued(tokens, k) and tokens[k - 1].pos.startswith("名詞-数詞"))
         return len(surface) <= 3 and _dictionary_name(surface)
     return False
 
@@ -430,7 +446,7 @@ def _name_before(tokens: list[Token], anchor: int, context: str) -> tuple[int, i
     first = _numbered_name_start(tokens, last) if context != "と" else None
     if first is None:
         if not _name_like(tokens, last, context):
-            return None
+            return _split_kanji_name(tokens, anchor) if context in _CHILD_HONORIFICS else None
         first = last
     # 山田 太郎様, マイケル・ジョーダンさん, 髙+橋: back over name parts, one space at most between them.
     while first > 0 and anchor - first < 5:
@@ -442,6 +458,50 @@ def _name_before(tokens: list[Token], anchor: int, context: str) -> tuple[int, i
         else:
             break
     return (first, anchor)
+
+
+def _clause_start(tokens: list[Token], k: int) -> bool:
+    """Does token k start a clause: the text's start, after a space or line break, or after punctuation?"""
+    return k == 0 or _gap(tokens[k - 1], tokens[k]) > 0 or tokens[k - 1].surface in _OPENING \
+        or tokens[k - 1].pos.startswith("補助記号")
+
+
+def _caller_before(tokens: list[Token], yori: int) -> tuple[int, int] | None:
+    """田中より折り返し, 7/2 三岸より入電: who called, at the start of a note's clause."""
+    span = _name_before(tokens, yori, "より")
+    return span if span and _clause_start(tokens, span[0]) else None
+
+
+def _glued_sama(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """中+和様, 三+水様, 毛様: a surname UniDic read as one word with 様 (not 仕様, 模様, 奥様)."""
+    tok = tokens[i]
+    if tok.surface in _SAMA_WORDS or tok.surface[0] in _ROLE_NOUNS or not tok.pos.startswith("名詞-普通名詞") \
+            or not _KANJI.fullmatch(tok.surface):
+        return None
+    after = tokens[i + 1] if i + 1 < len(tokens) else None
+    if after and _glued(tokens, i + 1) and after.pos.startswith(("名詞", "接尾辞")):
+        return None  # 和様建築: the word goes on
+    first = i
+    while first > 0 and i - first < 2 and _glued(tokens, first) and len(tokens[first - 1].surface) == 1 \
+            and _KANJI.fullmatch(tokens[first - 1].surface) and tokens[first - 1].pos.startswith(("接頭辞", "名詞-数詞")):
+        first -= 1
+    return (first, i + 1) if _clause_start(tokens, first) or tokens[first - 1].surface == "の" else None
+
+
+def _split_kanji_name(tokens: list[Token], anchor: int) -> tuple[int, int] | None:
+    """真+一くん, 十+次くん: before くん or ちゃん (said of children, never of a business), a name of two
+    or three kanji UniDic cut into single characters."""
+    first = anchor
+    while first > 0 and anchor - first < 3 and len(tokens[first - 1].surface) == 1 \
+            and _KANJI.fullmatch(tokens[first - 1].surface) and (first == anchor or _glued(tokens, first)) \
+            and tokens[first - 1].surface not in _COUNTERS and tokens[first - 1].surface not in _ROLE_NOUNS:
+        first -= 1
+    if anchor - first < 2 or (first > 0 and _glued(tokens, first) and _KANJI.fullmatch(tokens[first - 1].surface[-1])):
+        return None
+    return (first, anchor)
+
+
+_CHILD_HONORIFICS = frozenset({"くん", "君", "ちゃん", "ちゃま"})
 
 
 def _numbered_name_start(tokens: list[Token], last: int) -> int | None:
@@ -463,12 +523,14 @@ def _hiragana_name_before(tokens: list[Token], anchor: int) -> tuple[int, int] |
     while first > 0:
         tok = tokens[first - 1]
         if not _HIRAGANA.fullmatch(tok.surface) or _gap(tok, tokens[first]) or chars + len(tok.surface) > 6 \
-                or tok.surface in HONORIFICS:
+                or tok.surface in HONORIFICS or (tok.surface == "の" and first > 1 and tokens[first - 2].surface in _CUES):
             break
         first -= 1
         chars += len(tok.surface)
-    # 娘の|としちゃん, さんと|おばあちゃん: particles before the name are not part of it (と+し inside it is).
-    while first < anchor - 1 and tokens[first].pos.startswith("助詞"):
+    # 娘の|としちゃん: after a cue and の, the whole run is the name, however UniDic reads it.
+    cued = first > 1 and tokens[first - 1].surface == "の" and tokens[first - 2].surface in _CUES
+    # さんと|おばあちゃん: elsewhere particles before the name are not part of it.
+    while not cued and first < anchor - 1 and tokens[first].pos.startswith("助詞"):
         chars -= len(tokens[first].surface)
         first += 1
     run = tokens[first:anchor]
@@ -476,7 +538,7 @@ def _hiragana_name_before(tokens: list[Token], anchor: int) -> tuple[int, int] |
     if chars < 2 or (len(word) == 1 and (word[0].surface in _ROLE_NOUNS or word[0].lemma in _ROLE_NOUNS)):
         return None  # おかあさん, みなさま, ばあちゃん
     surface = "".join(t.surface for t in run)
-    return (first, anchor) if _dictionary_name(surface.translate(_TO_KATAKANA), any_kind=True) else None
+    return (first, anchor) if cued or _dictionary_name(surface.translate(_TO_KATAKANA), any_kind=True) else None
 
 
 def _introduces_oneself(tokens: list[Token], i: int) -> bool:
@@ -520,13 +582,19 @@ def _name_after_cue(tokens: list[Token], cue: int, word: str) -> tuple[int, int]
     elif not (_name_like(tokens, start, context) or (field and _spelled_name(tokens[start]))):
         return None
     while end < len(tokens) and end - start < 4 and _gap(tokens[end - 1], tokens[end]) <= 1 \
-            and (_name_part(tokens, end) or (field and _spelled_name(tokens[end]))):
+            and (_name_part(tokens, end) or (field and _spelled_name(tokens[end]))
+                 or (field and _gap(tokens[end - 1], tokens[end]) == 1 and _given_name(tokens[end].surface))):
         end += 1
     after = tokens[end] if end < len(tokens) else None
     if after and _glued(tokens, end) and after.pos.startswith(("名詞", "接尾辞")) \
             and after.surface not in _PERSON_FOLLOWERS and after.surface not in HONORIFICS:
         return None  # 担当の森林組合: the word goes on
     return (start, end)
+
+
+def _given_name(surface: str) -> bool:
+    """氏名:八幡 学: a kanji word after the surname and a space that UniDic reads as a given name."""
+    return len(surface) <= 3 and bool(_KANJI.fullmatch(surface)) and _dictionary_name(surface)
 
 
 def _spelled_name(tok: Token) -> bool:
@@ -710,34 +778,51 @@ def _name_shaped(text: str, tokens: list[Token]) -> bool:
 
 
 def mask_column(values: list[str]) -> dict[str, str]:
-    """{cell: masked cell} for the distinct cells of one short-cell column that need more than the
-    regex masks run in SQL (kk_mask(kk_fold(…))): a name anywhere in the cell, or a cell that is
-    wholly a name or a phone number. Cells not in the result are stored as the regex masks leave them.
+    """{cell: masked cell} for the distinct cells of one short-cell column that masking changes: the
+    number and regex masks, names anywhere in the cell, and a cell masked whole when it is wholly a
+    name or a phone number. Cells not in the result are stored as they are. The masked cells are
+    NFKC-normalized on the way, like free text.
 
-    >>> mask_column(["山田太郎", "サトウ", "セレナ", "田中様より入電"])
+    >>> mask_column(["山田太郎", "サトウ", "セレナ", "田中様より入電", "2025/04/01"])
     {'山田太郎': '〔氏名〕', 'サトウ': '〔氏名〕', '田中様より入電': '〔氏名〕様より入電'}
     """
-    cells = [(value, mask_regex(normalize(value)).strip()) for value in values if value and value.strip()]
-    parsed = [(value, regexed, tokenize(for_tokenizer(regexed))) for value, regexed in cells]
-    whole = {value for value, regexed, tokens in parsed if _wholly_name(tokens)}
+    cells = [(value, normalize(value).strip()) for value in values if value and value.strip()]
+    parsed = [(value, plain, mask_regex(plain)) for value, plain in cells]
+    tokens_of = {regexed: tokenize(for_tokenizer(regexed)) for _value, _plain, regexed in parsed}
+    whole = {value for value, _plain, regexed in parsed if _wholly_name(tokens_of[regexed])}
     names_column = len(whole) >= 2 and len(whole) >= NAMES_COLUMN_SHARE * len(parsed)
     out: dict[str, str] = {}
-    for value, regexed, tokens in parsed:
+    for value, plain, regexed in parsed:
+        tokens = tokens_of[regexed]
         if value in whole or (names_column and _name_shaped(regexed, tokens)):
-            out[value] = NAME
+            masked = NAME
         elif _WHOLE_PHONE.fullmatch(regexed) and 10 <= sum(ch.isdigit() for ch in regexed) <= 13:
-            out[value] = PHONE
+            masked = PHONE
         else:
             masked = mask_names(regexed, tokens).text
-            if masked != regexed:
-                out[value] = masked
+        if masked != plain:
+            out[value] = masked
     return out
 
 
 def mask_cells(values: list[str | None]) -> list[str | None]:
-    """Every cell of one column masked (mask_column, then the regex masks on the rest)."""
+    """Every cell of one column as it is stored (mask_column; the cells it leaves alone unchanged)."""
     changed = mask_column(list({v for v in values if v}))
-    return [changed.get(v, mask_regex(normalize(v))) if v else v for v in values]
+    return [changed.get(v, v) if v else v for v in values]
+
+
+_QUOTED = re.compile(r"「([^「」]*)」")
+
+
+def mask_quoted(message: str) -> str:
+    """A message that quotes values (受付日時「…」を日付として読めません): every quoted value masked as
+    a cell, the rest by the regex masks, so a stored reason never quotes personal data in clear."""
+    if not message:
+        return message
+    quoted = [m.group(1) for m in _QUOTED.finditer(message)]
+    changed = mask_column(quoted) if quoted else {}
+    message = _QUOTED.sub(lambda m: "「" + changed.get(m.group(1), m.group(1)) + "」", message)
+    return mask_regex(message)
 
 
 def mask_text(text: str) -> MaskedText:
@@ -754,5 +839,5 @@ def doc_from_text(case_id: str, text: str) -> CaseDoc:
 
 
 __all__ = ["CARD", "HONORIFICS", "MASK_CLOSE", "MASK_OPEN", "MY_NUMBER", "PATTERNS", "MaskedText", "doc_from_text",
-           "luhn_valid", "mask_cells", "mask_column", "mask_names", "mask_numbers", "mask_regex", "mask_sql_macro",
+           "luhn_valid", "mask_cells", "mask_column", "mask_names", "mask_numbers", "mask_quoted", "mask_regex", "mask_sql_macro",
            "mask_text", "my_number_valid", "name_spans"]

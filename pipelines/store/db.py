@@ -38,10 +38,10 @@ from pipelines.store import errors, journal, scratch, summaries
 from pipelines.store.errors import StoreBusy, StoreFault
 from pipelines.store.settings import DEFAULT_DB, SQL_DIR, db_path, jobs_dir
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # version reached → the SQL that brings a store of the version before to it (pipelines/sql/migrations/).
 # A schema change adds its columns to schema.sql (new stores) AND a migration here (existing stores).
-MIGRATIONS: dict[int, str] = {2: "0002_case_identity", 3: "0003_summaries"}
+MIGRATIONS: dict[int, str] = {2: "0002_case_identity", 3: "0003_summaries", 4: "0004_inferred_and_labels"}
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another process")
 WRITER_WAITING = "writer-waiting-"
 VERIFIED = "verified"
