@@ -147,8 +147,7 @@ def sign_in() -> access.Actor:
         return access.LOCAL_USER
     if not st.user.is_logged_in:
         st.session_state.pop(_ACTOR_KEY, None)
-        _sign_in_page()
-        st.stop()
+        _show_only(_sign_in_page)
     claims = st.user.to_dict()
     try:
         user = _actor_from_claims(claims)
@@ -158,17 +157,22 @@ def sign_in() -> access.Actor:
     if not user.roles:
         if _first_time(user.login_id):
             audit.record(_store(), user, audit.REFUSED, "サインイン", {"reason": "no role"})
-        _refused_user_page(user)
-        st.stop()
+        _show_only(lambda: _refused_user_page(user))
     if _idle_expired(user.login_id, _issued_at(claims), time.time(), touch=True):
         if _first_time(user.login_id + "|idle"):
             audit.record(_store(), user, audit.IDLE_SIGN_OUT, "", {"idle_limit_seconds": idle_timeout_seconds()})
-        _idle_page()
-        st.stop()
+        _show_only(_idle_page)
     if _first_time(user.login_id):
         audit.record(_store(), user, audit.SIGN_IN, "", {"provider": claims.get("provider", "")})
     st.session_state[_ACTOR_KEY] = user
     return user
+
+
+def _show_only(draw) -> None:
+    """Draw one page in place of the dashboard and stop the run. Through st.navigation with no menu:
+    without it, Streamlit would list the files of pages/ in the sidebar (its legacy mode)."""
+    st.navigation([st.Page(draw, title="懸け橋 Kakehashi", url_path="signin")], position="hidden").run()
+    st.stop()
 
 
 def _refused_user_page(user: access.Actor) -> None:
