@@ -140,3 +140,22 @@ CREATE TABLE IF NOT EXISTS analysis_state (
     text_hash   VARCHAR USING COMPRESSION 'zstd',  -- the text the terms were analysed from
     rules_hash  VARCHAR           -- themes + causes rules the tags were made with
 );
+
+-- Schema 4: inferred (推定) themes of cases no rule tags, and the desk's labels; kept apart from the
+-- rule tags in case_themes (migrations/0004_inferred_and_labels.sql says more).
+CREATE TABLE IF NOT EXISTS case_inferred_themes (
+    case_id     VARCHAR NOT NULL,
+    theme_id    VARCHAR NOT NULL,
+    confidence  DOUBLE,           -- the classifier's probability for the theme, 0..1
+    words       VARCHAR[]         -- the case's lemmas that pushed most towards the theme, strongest first
+);
+
+CREATE TABLE IF NOT EXISTS case_labels (
+    case_id     VARCHAR NOT NULL,
+    themes      VARCHAR[] NOT NULL,  -- theme ids the case is about, the primary first; [] when none applies
+    negative    BOOLEAN,             -- the customer evaluates something negatively
+    anger       TINYINT,             -- 0 none .. 3 furious; NULL when the text does not allow a judgement
+    shown       VARCHAR[],           -- the rule themes the case had when it was labelled
+    labelled_by VARCHAR NOT NULL,    -- the acting user (access.Actor.user_id)
+    labelled_at TIMESTAMP NOT NULL
+);
