@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from pipelines.reports import shared
+from pipelines.store.errors import StoreFault
 
 ui.frame()
 
@@ -13,7 +14,16 @@ st.title("取り込み履歴")
 st.caption("各ファイルの全行が「追加・更新・変更なし・ファイル内重複・除外」のいずれかに数えられます。"
            "受付できなかったファイルも理由とともに記録されます。")
 
-history = ui.query(shared.import_history)
+try:
+    history = ui.query(shared.import_history, stop_on_fault=False)
+except StoreFault as fault:
+    # The store cannot be read (damaged): the attempts journal still says what was tried, and why.
+    ui.data.store_fault_notice(fault)
+    attempts = shared.journal_history(ui.store_path())
+    if not attempts.empty:
+        st.subheader("記録されている取り込みの試行")
+        ui.text_table(attempts[["ファイル名", "種類", "状態", "メッセージ", "開始", "終了"]])
+    st.stop()
 if history is None:
     ui.busy_notice()
     st.stop()

@@ -174,6 +174,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Read every row of every table, as a writer does before writing to a store it did not leave."""
+    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.store import db
 
     store = db_path(args.db)

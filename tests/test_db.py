@@ -71,7 +71,7 @@ def test_a_reader_cannot_write(tmp_path):
 
 def test_store_version_changes_after_a_write_and_not_after_a_read(tmp_path):
     store = tmp_path / "store.duckdb"
-    assert db.store_version(store) == "none"
+    assert db.store_version(store).startswith("none")
     _write_something(store)
     first = db.store_version(store)
     assert first.startswith("1:")

@@ -97,13 +97,15 @@ def _cached(_fn: Callable[..., Any], name: str, store: str, store_version: str, 
     return _fn(*args, store=store, **kwargs)
 
 
-def query(fn: Callable[..., Result], *args: Any, viewer: str | None = None, **kwargs: Any) -> Result | None:
+def query(fn: Callable[..., Result], *args: Any, viewer: str | None = None, stop_on_fault: bool = True,
+          **kwargs: Any) -> Result | None:
     """fn(*args, store=<the store>, **kwargs), cached until the next write to the store; None while
     another process is writing it. A KakehashiError from fn (a bad option in a shared link) is raised;
     a fault of the store itself (damaged, its folder missing) stops the page with its Japanese message.
 
     `viewer` is part of the cache key and is not passed to fn: a place for the signed-in user or
-    role (a later issue), so two viewers never share a result. None until then."""
+    role (a later issue), so two viewers never share a result. None until then. `stop_on_fault=False`
+    raises the StoreFault instead, for a page that can show something without the store."""
     name = function_name(fn)
     store_version = version()
     if store_version == "busy":
@@ -113,6 +115,8 @@ def query(fn: Callable[..., Result], *args: Any, viewer: str | None = None, **kw
     except StoreBusy:
         return None
     except StoreFault as fault:
+        if not stop_on_fault:
+            raise
         store_fault_notice(fault)
         st.stop()
 

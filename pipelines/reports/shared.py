@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.ingest.formats import format_words
-from pipelines.store import db, filters
+from pipelines.store import db, filters, journal
+from pipelines.store.settings import db_path
 from pipelines.store.definitions import UNCLASSIFIED_NAME
 
 
@@ -67,13 +68,55 @@ def import_history(store: Path | str | None = None, limit: int = 200) -> pd.Data
                    format AS 形式, encoding AS 文字コード, delimiter, mapping_name AS 対応づけ,
                    rows_read AS 読込行数, rows_inserted AS 追加, rows_updated AS 更新, rows_unchanged AS 変更なし,
                    rows_duplicate AS ファイル内重複, rows_rejected AS 除外,
-                   started_at AS 開始, finished_at AS 終了, coalesce(message, '') AS メッセージ, sha256""" + identity + """
+                   started_at AS 開始, finished_at AS 終了, coalesce(message, '') AS メッセージ, sha256,
+                   pid""" + identity + """
             FROM import_batches ORDER BY batch_id DESC LIMIT ?""", [limit]).df()
+        pending = journal.pending(con, db_path(store))
+    history = _with_journal(history, pending, ended=journal.ended(db_path(store)))
     read = history[["文字コード", "形式", "delimiter"]].astype(object)   # format_words' order
     words = [format_words(*row) for row in read.where(read.notna(), None).itertuples(index=False)]
     history["形式"] = [w.format for w in words]
     history["文字コード"] = [w.encoding for w in words]
-    return history.drop(columns=["delimiter"])
+    return history.drop(columns=["delimiter", "pid"])
+
+
+def journal_history(store: Path | str | None = None) -> pd.DataFrame:
+    """Every attempt the journal holds, newest first, in import_history's columns: what 取り込み履歴
+    can still show when the store itself cannot be read (damaged)."""
+    store = db_path(store)
+    empty = pd.DataFrame(columns=["番号", "ファイル名", "種類", "状態", "メッセージ", "読込行数", "開始", "終了", "sha256", "pid"])
+    history = _with_journal(empty.assign(**{"状態": pd.Series(dtype=object), "メッセージ": pd.Series(dtype=object)}),
+                            journal.attempts(store), note="")
+    return history.drop(columns=["pid"])
+
+
+def _with_journal(history: pd.DataFrame, pending: list[dict],
+                  note: str = "（データファイルに記録できなかったため、別の記録から表示しています）",
+                  ended: dict | None = None) -> pd.DataFrame:
+    """The store's rows, a row left 実行中 by a process that is gone shown as the journal says it
+    ended (a full disk can keep the store from saying it) or else as 中断, and the attempts only the
+    journal knows (the store could not record them; the next write will), newest first."""
+    status = {"done": "完了", "refused": "受付不可", "failed": "失敗", "interrupted": "中断", "running": "実行中"}
+    for index in history.index[history["状態"] == "実行中"]:
+        pid = history.at[index, "pid"]
+        if journal.pid_alive(int(pid) if pd.notna(pid) else None):
+            continue
+        started = history.at[index, "開始"]
+        word = (ended or {}).get((int(pid) if pd.notna(pid) else 0, started.isoformat() if pd.notna(started) else ""), {})
+        history.at[index, "状態"] = status.get(word.get("status"), "中断") if word.get("status") != "done" else "中断"
+        history.at[index, "メッセージ"] = word.get("message") or history.at[index, "メッセージ"] or journal.INTERRUPTED_JA
+    if not pending:
+        return history
+    kinds = {"cases": "ケース", "events": "対応履歴", "countermeasures": "再発防止策"}
+    extra = pd.DataFrame([{
+        "番号": pd.NA, "ファイル名": e.get("file_name"), "種類": kinds.get(e.get("kind"), e.get("kind")),
+        "状態": status.get(e["status"], e["status"]), "読込行数": 0,
+        "開始": pd.Timestamp(e["started_at"]), "終了": pd.Timestamp(e["finished_at"]) if e.get("finished_at") else pd.NaT,
+        "メッセージ": (e.get("message") or "") + note,
+        "sha256": e.get("sha256")} for e in pending])
+    merged = pd.concat([history, extra.reindex(columns=history.columns)], ignore_index=True)
+    merged["番号"] = merged["番号"].astype("Int64")
+    return merged.sort_values("開始", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def rejected_rows(batch_id: int, store: Path | str | None = None) -> pd.DataFrame:

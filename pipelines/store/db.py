@@ -97,7 +97,7 @@ def _announce(path: Path) -> Path | None:
     miss the hint)."""
     marker = jobs_dir(path) / f"{WRITER_WAITING}{os.getpid()}"
     try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.parent.mkdir(exist_ok=True)
         marker.touch()
     except OSError:
         return None
@@ -237,7 +237,7 @@ def _remember_verified(store: Path) -> None:
     """After a write: the file as this writer left it needs no second full read."""
     try:
         stamp_file = jobs_dir(store) / VERIFIED
-        stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp_file.parent.mkdir(exist_ok=True)
         stamp_file.write_text(_file_stamp(store), encoding="utf-8")
     except OSError:
         pass
@@ -250,10 +250,13 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextlib.contextmanager
-def writer(path: Path | str | None = None, wait_seconds: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The one write path: waits for the lock, checks and upgrades the store, writes in the journal's
-    attempts the store lacks, spills to a scratch folder of this process, closes on exit."""
+def writer(path: Path | str | None = None, wait_seconds: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The one write path: waits for the lock (`wait_seconds`, else $KAKEHASHI_LOCK_WAIT, else 120 s),
+    checks and upgrades the store, writes in the journal's attempts the store lacks, spills to a
+    scratch folder of this process, closes on exit."""
     store = db_path(path)
+    if wait_seconds is None:
+        wait_seconds = lock_wait_seconds()
     _check_folder(store)
     with scratch.work_folder("duckdb") as spill:
         con = open_for_writing(store, wait_seconds)
@@ -276,6 +279,18 @@ def writer(path: Path | str | None = None, wait_seconds: float = 120.0) -> Itera
                 con.close()
             if store.exists():
                 _remember_verified(store)
+
+
+def lock_wait_seconds() -> float:
+    """How long a write waits for another one to finish: $KAKEHASHI_LOCK_WAIT seconds, default 120."""
+    value = os.environ.get("KAKEHASHI_LOCK_WAIT", "120")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"KAKEHASHI_LOCK_WAIT={value!r}: give seconds, e.g. KAKEHASHI_LOCK_WAIT=300") from None
+    if seconds < 0:
+        raise ValueError(f"KAKEHASHI_LOCK_WAIT={value!r}: give seconds, e.g. KAKEHASHI_LOCK_WAIT=300")
+    return seconds
 
 
 def _check_folder(store: Path) -> None:
@@ -335,7 +350,7 @@ def store_version(path: Path | str | None = None) -> str:
     version 'none'); "busy" while another process writes or waits to write the store."""
     store = db_path(path)
     if not store.exists():
-        return "none"
+        return f"none:{journal.stamp(store)}"
     if writer_waiting(store):
         return "busy"
     try:

@@ -41,9 +41,10 @@ def append(store: Path, entry: dict) -> bool:
     """Append one line (one write, so concurrent writers never interleave); False when neither
     place can be written (the fault is then reported, only not kept)."""
     line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-    for path in paths(store):
+    for beside, path in enumerate(paths(store)):
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Beside the store only when its folder exists: a mistyped --db must not create it.
+            path.parent.mkdir(parents=bool(beside), exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 if os.write(fd, line) == len(line):
