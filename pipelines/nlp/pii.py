@@ -47,7 +47,7 @@ _COMPILED = tuple((name, re.compile(p), r) for name, p, r in PATTERNS)
 # with the check digit of the My Number Act (〔個人番号〕). 1234-5678-9012 has neither and stays. Runs before the phone pattern,
 # which would take 0123 4567 8901 for a phone number. On NFKC text (full-width digits are folded).
 _NUMBER_CANDIDATE = r"(^|[^0-9A-Za-z_\-])([0-9]+(?:[ -][0-9]+)*)"
-_NUMBER_PREFILTER = r"[0-9]{4}[ -]?[0-9]{4}"
+_NUMBER_PREFILTER = r"[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}|[0-9]{4}[ -][0-9]{6}"
 # 13 digits in one run are a JAN/EAN barcode far more often than a card (4901234567894 passes Luhn).
 _CARD_SHAPE = r"[0-9]{14,19}|[0-9]{4}(?:[ -][0-9]{3,7}){2,4}"
 _MY_NUMBER_SHAPE = r"[0-9]{12}|[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}"
