@@ -219,8 +219,9 @@ def sign_out() -> None:
 
 def navigation_pages(user: access.Actor, pages: dict[str, list]) -> dict[str, list]:
     """app.py's pages as this user's menu: the pages they may open, and in place of each other one a
-    hidden page at the same address that says, in Japanese, that they may not (so a shared link
-    explains itself instead of landing elsewhere). The first page they may open is the default."""
+    hidden entry: its address still opens it, and its ui.frame() refuses in Japanese (so a shared
+    link or a drill-down link explains itself instead of landing elsewhere). The first page they
+    may open is the default."""
     allowed = [page for section in pages.values() for page in section if user.may_open(page.url_path or "home")]
     default = allowed[0] if allowed and not any(page._default for page in allowed) else None
     menu: dict[str, list] = {}
@@ -230,7 +231,8 @@ def navigation_pages(user: access.Actor, pages: dict[str, list]) -> dict[str, li
             if page is default:
                 page = st.Page(page._page, title=page.title, icon=page.icon, url_path=url_path, default=True)
             elif not user.may_open(url_path):
-                page = st.Page(_refused_page, title=page.title, url_path=url_path, visibility="hidden")
+                page = st.Page(page._page, title=page.title, icon=page.icon, url_path=url_path,
+                               visibility="hidden")
             st.session_state.setdefault("_kk_page_paths", {})[page._script_hash] = url_path
             menu.setdefault(section, []).append(page)
     return menu
@@ -251,10 +253,6 @@ def check_page() -> None:
             audit.record(_store(), current, audit.REFUSED, st.session_state.get(_PAGE_KEY) or "home")
         st.error(error.message_ja(), icon=":material/block:")
         st.stop()
-
-
-def _refused_page() -> None:
-    check_page()
 
 
 def record_download(what: str, detail: dict | None = None) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 from pipelines.jobs import runner
 from pipelines.reports import shared
 from pipelines.store import filters as flt
-from ui.auth import record_download
+from ui.auth import actor, record_download
 from ui.data import busy_notice, query, store_path
 from ui.escape import md
 from ui.sidebar import filters as current_filters
@@ -27,7 +27,11 @@ def case_link(label: str, *, filters: flt.Filters | None = None, icon: str = ":m
 
 
 def upload_link() -> None:
-    """The way to データ取り込み from a page that has nothing to show yet."""
+    """The way to データ取り込み from a page that has nothing to show yet (for a user who may load)."""
+    user = actor()
+    if user is not None and not user.may_open("upload"):
+        st.caption("データの取り込みは分析担当の役割の人が行います。")
+        return
     st.page_link(UPLOAD_PAGE, label="データ取り込みへ", icon=":material/upload_file:")
 
 

@@ -216,3 +216,41 @@ def save_user_roles(actor: Actor, users: Mapping[str, Iterable[str]], path: str 
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     return load_role_map(target)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SECRETS_FILES = (Path(".streamlit") / "secrets.toml", Path.home() / ".streamlit" / "secrets.toml")
+
+
+def serving_problems(address: str, secrets_files: Iterable[Path] = SECRETS_FILES) -> list[str]:
+    """Why the dashboard must not start on `address` as configured (English, for scripts/start.sh):
+    off the loopback address, sign-in must be set up in an [auth] section of secrets.toml. Empty
+    when it may start."""
+    if address in LOOPBACK:
+        return []
+    auth: dict = {}
+    for path in secrets_files:
+        if Path(path).exists():
+            try:
+                auth = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("auth", {}) or auth
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                return [f"{path} is not valid TOML: {exc}"]
+    where = " or ".join(str(path) for path in secrets_files)
+    if not auth:
+        return [f"Kakehashi listens on {address}, beyond this machine, but sign-in is not configured: add an "
+                f"[auth] section to {where} with redirect_uri, cookie_secret, client_id, client_secret and "
+                "server_metadata_url (README, Sign-in and roles), or start it on 127.0.0.1."]
+    problems = [f"[auth] needs {key} ({where})" for key in ("redirect_uri", "cookie_secret") if not auth.get(key)]
+    providers = [auth] if "client_id" in auth else [value for value in auth.values() if isinstance(value, dict)]
+    if not providers:
+        problems.append(f"[auth] names no identity provider: set client_id, client_secret and server_metadata_url ({where})")
+    for provider in providers:
+        problems += [f"[auth] needs {key} for each provider ({where})" for key in
+                     ("client_id", "client_secret", "server_metadata_url") if not provider.get(key)]
+    if len(str(auth.get("cookie_secret", ""))) < 32:
+        problems.append("[auth] cookie_secret must be a long random string (32 characters or more), e.g. "
+                        "the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    if not roles_path().exists():
+        problems.append(f"no roles file at {roles_path()}: without it no one may sign in (README, Sign-in and roles; "
+                        f"${ROLES_ENV} points elsewhere)")
+    return sorted(set(problems), key=problems.index)
