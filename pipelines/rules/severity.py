@@ -13,6 +13,17 @@ and, for one-word cues written in dictionary form, on the stored lemmas too (ひ
 Negation and hedging are handled cheaply: 「二度と買わないなんてことはない」 cancels 二度と,
 「弁護士に相談するほどではない」 lowers 弁護士, a cue in a thank-you sentence counts two levels less.
 
+Beyond the cues (issue 14, item 4), so that the level ranks real dissatisfaction and anger:
+
+- polarity: the ML-Ask emotion lexicon (pipelines.nlp.lexicon) on the stored terms — a negative hit
+  (がっかり, 汚い, 困る) or a negated positive one (美味しくない, 嬉しくない) makes a case at least
+  dissatisfied; severity.txt's own 否定的な評価 lines add the common evaluative words a desk sees;
+- intensity: 全然・まったく・本当に… in a negative sentence, ！ after a complaint, several negative
+  evaluations, a word repeated (遅い、遅い), an anger word of the lexicon: enough of them together
+  (INTENSE_POINTS) make dissatisfaction anger (level 2), and each is named in the reasons;
+- sarcasm, where it is cheap to see: 「結構なことで」, 「ご立派」, and 「さすが…ですね」 or (笑) in a
+  text that complains elsewhere — one level above the complaint, at most 2.
+
     >>> from pipelines.nlp.pii import doc_from_text
     >>> score(doc_from_text("C-1", "至急返金してください")).level
     2
@@ -26,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from pipelines.nlp.lexicon import EMOTION_NAMES, EmotionHit, Lexicon, load_lexicon
 from pipelines.nlp.text import CaseDoc, for_tokenizer, normalize, tokenize
 from pipelines.rules.rulesfile import (
     NEGATORS,
@@ -43,8 +55,9 @@ from pipelines.store.definitions import REPEAT_WINDOW_DAYS
 from pipelines.store.settings import RULES_DIR
 
 DEFAULT_SEVERITY_FILE = RULES_DIR / "severity.txt"
-MATCHER_VERSION = "severity-1"
+MATCHER_VERSION = "severity-2"
 MAX_REASONS = 8
+INTENSE_POINTS = 3   # intensity points that make a dissatisfied case angry (level 1 → 2)
 
 
 class Severity(NamedTuple):
@@ -94,6 +107,23 @@ _KANA_END = re.compile(r"[ぁ-ん]")
 _ALL_HIRAGANA = re.compile(r"^[ぁ-ん]+$")
 _NUMERALS = set("0123456789一二三四五六七八九十百数")
 _QUOTE_STOP = set("をがにはでともへ、。!?「」『』() ")
+# Intensifiers: they strengthen the evaluation of their sentence (全然よくならない, 本当に残念).
+_INTENSIFIER = re.compile(r"全然|ぜんぜん|全く|まったく|本当に|ほんとうに|ほんとに|非常に|とても|すごく|凄く|すっごく"
+                          r"|めちゃくちゃ|めちゃめちゃ|めっちゃ|ひどく|あまりにも|あまりに|いくらなんでも|どれだけ|一向に|さっぱり")
+_SINGLE_EXCLAIM = re.compile(r"(?<![!?])!(?![!?])")   # a lone ！ (NFKC: !); runs are _EXCLAIM_RUN's
+_REPEATED_WORD = re.compile(r"([ぁ-んァ-ヶ一-龠]{2,6})[、,]\1")   # 遅い、遅い / なんで、なんで
+# Sarcasm that needs no context, and the one that needs a complaint elsewhere in the text.
+_SARCASM_ALONE = re.compile(r"結構なこと(?:で|です)|ご立派な(?:こと|対応|会社|お店)|ご立派です|お見事な対応")
+_SARCASM_IN_COMPLAINT = re.compile(r"さすが[^。!?\n]{0,20}?(?:ですね|ですよね|だね|だよね|ですな|ですわ|ですこと)"
+                                   r"|大した(?:もの|会社|お店|対応)(?:ですね|だね|だ)|\(笑\)|\(苦笑\)|ww+")
+# A problem stated plainly: context that turns さすが…ですね into sarcasm.
+_PROBLEM = re.compile(r"間違|ミス|遅れ|壊れ|不良|届かな|届いていな|できな|できませ|繋がらな|つながらな|またも|また同じ"
+                      r"|何度も|何回も|されていな|していな|ていませ|ませんでした|もなく|もない|一切な|[るた]なんて|とは[。!]?$")
+NEGATIVE_LEXICON_LABEL = "否定的な感情"
+# A lexicon hit that reads otherwise in a desk's mail: 大変 as "very" (大変お世話になっております) counts
+# only as 大変な/大変だ/大変で…; a worry (心配, 不安: ML-Ask's 恐れ) in a question is an inquiry's reason.
+_TAIHEN_NEGATIVE = re.compile(r"大変(?:な|だ|で|じゃ|すぎ)")
+_INQUIRY = re.compile(r"教えて|知りたい|ですか|でしょうか|ますか|ませんか|\?")
 
 
 @dataclass(eq=False)
@@ -109,6 +139,7 @@ class SeverityRules:
     text_hash: str
     thresholds: Thresholds = field(default_factory=Thresholds)
     cue_lemmas: frozenset[str] = frozenset()
+    lexicon: Lexicon | None = None     # ML-Ask's emotion words; None leaves polarity to the cues alone
 
     def __post_init__(self) -> None:
         self.cue_lemmas = frozenset(lemma for lemma, _ in self.lemma_cues)
@@ -123,14 +154,15 @@ class SeverityRules:
     def score(self, doc: CaseDoc, repeat_contacts: int = 0) -> Severity:
         """Level, reasons and harassment types of one case; repeat_contacts = earlier contacts in 30 days."""
         text = doc.text
-        hits = self._cue_hits(doc)
-        if not hits and repeat_contacts <= 0 and not _EXCLAIM_RUN.search(text):
+        hits, excluded = self._cue_hits(doc)
+        ends: list[int] = [m.end() for m in _SENTENCE_END.finditer(text)]
+        negative = self._negative_hits(doc, hits, excluded, ends)
+        sarcasm = _SARCASM_ALONE.search(text) or _SARCASM_IN_COMPLAINT.search(text)
+        if not hits and not negative and not sarcasm and repeat_contacts <= 0 and not _EXCLAIM_RUN.search(text):
             return CALM
         found: list[tuple[int, int, int, str]] = []  # (level, start, order, reason)
         harassment: list[str] = []
-        ends: list[int] | None = None
         if hits:
-            ends = [m.end() for m in _SENTENCE_END.finditer(text)]
             seen: dict[str, int] = {}
             for start, end, cue in hits:
                 level, kind, note = self._judge(text, start, end, cue, ends)
@@ -141,7 +173,15 @@ class SeverityRules:
                     continue
                 seen[key] = len(found)
                 found.append((level, start, len(found), _reason(text, start, end, cue, kind, note, ends)))
+        negative = [(start, hit) for start, hit in negative
+                    if not self.thanks.search(text, *_sentence_span(text, ends, start))]
+        for start, hit in negative:
+            found.append((1, start, len(found), f"{hit.reason}: {NEGATIVE_LEXICON_LABEL}"))
         level = max((f[0] for f in found), default=0)
+        level, extra = self._sarcasm(text, level, bool(found), sarcasm)
+        found += extra
+        level, extra = self._strength(text, level, found, negative, ends)
+        found += extra
         level, extra = self._intensity(text, level, ends)
         found += extra
         level, extra = self._repeat(level, repeat_contacts)
@@ -154,7 +194,8 @@ class SeverityRules:
 
     # ---- pieces
 
-    def _cue_hits(self, doc: CaseDoc) -> list[tuple[int, int, Cue]]:
+    def _cue_hits(self, doc: CaseDoc) -> tuple[list[tuple[int, int, Cue]], list[tuple[int, int]]]:
+        """The cues found, in text order, and the spans of [除外] phrases (which cancel what they overlap)."""
         text = doc.text
         hits = self.cues.find_all(text)
         if self.lemma_cues:
@@ -171,13 +212,72 @@ class SeverityRules:
                 if not any(h[0] <= start < h[1] for h in hits):  # 訴えるぞ is already a cue as written
                     hits.append((start, start + len(term.surface), cue))
         if not hits:
-            return hits
-        excluded = [h for h in hits if h[2].level == EXCLUDED_LEVEL]
+            return hits, []
+        excluded = [(a, b) for a, b, cue in hits if cue.level == EXCLUDED_LEVEL]
         if excluded:
             hits = [h for h in hits if h[2].level != EXCLUDED_LEVEL
-                    and not any(a < h[1] and h[0] < b for a, b, _ in excluded)]
+                    and not any(a < h[1] and h[0] < b for a, b in excluded)]
         hits.sort(key=lambda h: (h[0], -h[1]))
-        return hits
+        return hits, excluded
+
+    def _negative_hits(self, doc: CaseDoc, cues: list[tuple[int, int, Cue]], excluded: list[tuple[int, int]],
+                       ends: list[int]) -> list[tuple[int, EmotionHit]]:
+        """(text offset, hit) of the lexicon's negative hits that no cue or [除外] phrase already covers."""
+        if self.lexicon is None:
+            return []
+        hits = [h for h in self.lexicon.match(doc.terms, doc.text) if h.valence < 0]
+        if not hits:
+            return []
+        text = doc.text
+        offsets = None
+        out = []
+        for hit in hits:
+            if hit.position < 0:
+                start = text.find(hit.words)
+            else:
+                offsets = offsets or dict(zip((t.idx for t in doc.terms), term_offsets(doc)))
+                start = offsets.get(hit.position, -1)
+            if start < 0:
+                continue
+            end = start + len(hit.words)
+            if hit.words == "大変" and not _TAIHEN_NEGATIVE.match(text, start):
+                continue
+            if hit.emotions == ("kowa",) and _INQUIRY.search(text, *_sentence_span(text, ends, start)):
+                continue
+            if any(a < end and start < b for a, b in excluded) or any(
+                    a < end and start < b for a, b, cue in cues if cue.level > 0):
+                continue   # ご迷惑 (an apology quoted), or 最悪 already a cue of its own
+            out.append((start, hit))
+        return out
+
+    def _sarcasm(self, text: str, level: int, complaint: bool, match: re.Match | None) -> tuple[int, list]:
+        """結構なことで anywhere; さすが…ですね only where the text complains (a cue, a negative word, a problem)."""
+        if match is None:
+            return level, []
+        if not _SARCASM_ALONE.search(text) and not (complaint or _PROBLEM.search(text)):
+            return level, []   # さすが老舗ですね、美味しかった: sincere
+        new = min(2, level + 1) if level >= 1 else 1
+        return new, [(new, match.start(), 0, f"『{match.group()}』: 皮肉")]
+
+    def _strength(self, text: str, level: int, found: list, negative: list, ends: list[int]) -> tuple[int, list]:
+        """Intensity of a dissatisfied text: intensifiers and ！ in its negative sentences, several negative
+        evaluations, a repeated word, an anger word. INTENSE_POINTS of them make it angry (level 2)."""
+        if level != 1:
+            return level, []
+        starts = sorted({f[1] for f in found if 0 < f[0] and f[1] < len(text)})
+        spans = sorted({_sentence_span(text, ends, start) for start in starts})
+        signs: list[str] = []
+        for lo, hi in spans:
+            signs += [m.group() for m in _INTENSIFIER.finditer(text, lo, hi)]
+            signs += ["！"] * len(_SINGLE_EXCLAIM.findall(text, lo, hi))
+        signs += [f"{m.group(1)}の繰り返し" for m in _REPEATED_WORD.finditer(text)]
+        signs += ["怒りの語" for _, hit in negative if "ikari" in hit.emotions and not hit.negated]
+        evaluations = len(starts)
+        points = len(signs) + max(0, evaluations - 1)
+        if points < INTENSE_POINTS:
+            return level, []
+        shown = "・".join(dict.fromkeys(signs)) or "否定的な評価"
+        return 2, [(2, len(text), 0, f"強い調子: {shown}（否定的な評価 {evaluations} 件）")]
 
     def _last_cue_term(self, doc: CaseDoc) -> int:
         lemmas = self.cue_lemmas
@@ -240,6 +340,12 @@ class SeverityRules:
         return new, [(max(new, 1), 10**9, 0, reason)]  # a fact worth showing at any level
 
 
+def _sentence_span(text: str, ends: list[int], start: int) -> tuple[int, int]:
+    """(start, end) of the sentence holding offset `start`; `ends`: where each sentence ends."""
+    sentence = bisect_right(ends, start)
+    return ends[sentence - 1] if sentence else 0, ends[sentence] if sentence < len(ends) else len(text)
+
+
 def _reason(text: str, start: int, end: int, cue: Cue, kind: str, note: str, ends: list[int]) -> str:
     """「『責任者を出せ』: 責任者の要求」; a short cue is quoted with what precedes it (『伝えたのに』)."""
     if end - start <= 5 and _ALL_HIRAGANA.match(text[start:end]):  # 『頼んだのに』, not 『たのに』
@@ -293,9 +399,12 @@ def _load_cached(path_str: str, mtime_ns: int, size: int) -> SeverityRules:
     for item in lists["exclude"]:
         cues.add(item, Cue("除外", EXCLUDED_LEVEL, ""))  # one scan finds cues and the look-alikes that cancel them
     cues.build()
-    text_hash = rules_text_hash(path, MATCHER_VERSION)
+    lexicon = load_lexicon()
+    # The scores go stale with the lexicon too: its hash (word lists and dictionary) joins the file's.
+    text_hash = rules_text_hash(path, f"{MATCHER_VERSION}|{lexicon.hash()}")
     return SeverityRules(path, cues, lemma_cues, compile_alternation(lists["cancel"]),
-                         compile_alternation(lists["thanks"]), compile_alternation(lists["praise"]), text_hash)
+                         compile_alternation(lists["thanks"]), compile_alternation(lists["praise"]), text_hash,
+                         lexicon=lexicon)
 
 
 _DICTIONARY_FORM_END = tuple("うくぐすつぬぶむるい")
