@@ -40,6 +40,7 @@ ALL_SETS = SETS + FOLDER_SETS
 # Kinds of planted items. NAME must be masked; the PII kinds must be masked by the regexes; every
 # other kind must come out verbatim.
 NAME = "name"
+CODE = "code"   # order and lot numbers: must come out verbatim, after the regex and number masks too
 PII_KINDS = ("phone", "email", "postal", "address")
 PROTECTED_KINDS = ("part", "model", "product", "place", "company", "trap")
 
@@ -263,10 +264,10 @@ class _Filler:
             return Segment("address", self.pick("prefectures") + self.pick("cities") + self.pick("towns")
                            + f"{rng.randrange(1, 9)}丁目{rng.randrange(1, 30)}番{rng.randrange(1, 20)}号")
         if slot == "ORDER":
-            return Segment("text", rng.choice([f"A-{rng.randrange(10**7, 10**8)}", f"No.{rng.randrange(10**5, 10**6)}",
+            return Segment(CODE, rng.choice([f"A-{rng.randrange(10**7, 10**8)}", f"No.{rng.randrange(10**5, 10**6)}",
                                                f"{rng.randrange(1000, 9999)}-{rng.randrange(1000, 9999)}-{rng.randrange(1000, 9999)}"]))
         if slot == "LOT":
-            return Segment("text", f"LOT {rng.randrange(2000, 2600)}-{rng.randrange(100, 999)}")
+            return Segment(CODE, f"LOT {rng.randrange(2000, 2600)}-{rng.randrange(100, 999)}")
         if slot == "PRICE":
             return Segment("text", f"{rng.randrange(1, 300) * 100:,}円")
         if slot == "DATE":
