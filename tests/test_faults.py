@@ -55,7 +55,7 @@ def _env(tmp_path: Path, **extra: str) -> dict:
 
 def _cli(tmp_path: Path, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=_env(tmp_path, **env))
+                          timeout=timeout, env=_env(tmp_path, **env), check=False)
 
 
 def _ingest(tmp_path: Path, store: Path, export: Path, **env: str) -> subprocess.CompletedProcess:
@@ -159,7 +159,7 @@ def read_only_folder(tmp_path):
         yield folder, lambda: folder.chmod(0o555)
         folder.chmod(0o755)
         return
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)], capture_output=True, check=False).returncode:
         pytest.skip("root without mount: cannot make a read-only folder")
 
     def make_read_only():
@@ -193,7 +193,7 @@ def small_disk(tmp_path):
     folder = tmp_path / "small"
     folder.mkdir()
     if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)],
-                                            capture_output=True).returncode == 0:
+                                            capture_output=True, check=False).returncode == 0:
         yield folder, None
         subprocess.run(["umount", "-l", str(folder)], check=False)
         return
@@ -220,7 +220,7 @@ def test_a_full_disk_is_a_message_the_store_is_unchanged_and_the_attempt_recorde
         done = _cli(tmp_path, *args)
     else:
         done = subprocess.run([sys.executable, "-c", LIMITED, str(file_limit), *args], cwd=ROOT, capture_output=True,
-                              text=True, timeout=300, env=_env(tmp_path))
+                              text=True, timeout=300, env=_env(tmp_path), check=False)
     _said_no_traceback(done, "disk", "Free some space")
     assert overview(store).cases == 2, "the load was rolled back"
     newest = import_history(store).iloc[0]
@@ -361,9 +361,8 @@ def test_readers_keep_away_while_a_writer_waits(store, tmp_path):
     marker.touch()
     try:
         assert db.store_version(store) == "busy" and db.store_busy(store)
-        with pytest.raises(StoreBusy):
-            with db.reader(store, wait_seconds=0.2):
-                pass
+        with pytest.raises(StoreBusy), db.reader(store, wait_seconds=0.2):
+            pass
     finally:
         marker.unlink()
     assert db.store_version(store) != "busy"

@@ -12,9 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.jobs.runner import JobSpec, job_file, read, recent, start, start_refusal_record
-from pipelines.store.access import LOCAL_USER
+from pipelines.jobs.runner import (
+    JobSpec,
+    job_file,
+    read,
+    recent,
+    start,
+    start_refusal_record,
+    sweep_uploads,
+    uploads_dir,
+)
 from pipelines.reports.shared import import_history, overview
+from pipelines.store import journal
+from pipelines.store.access import LOCAL_USER
 from pipelines.store.settings import jobs_dir
 
 FINISHED = ("done", "failed")
@@ -171,3 +181,73 @@ def test_recent_reports_a_dead_running_job_as_interrupted(tmp_path):
 
 def test_recent_of_a_store_without_jobs_is_empty(tmp_path):
     assert recent(tmp_path / "store.duckdb") == []
+
+
+# ---------------------------------------------------------------- uploads and killed jobs (issue 13)
+
+def _big_csv(path: Path, rows: int) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("受付番号,受付日時,問い合わせ内容\r\n")
+        for i in range(rows):
+            out.write(f"U-{i},2025/05/{1 + i % 28:02d} 10:00,届いた加湿器の箱が潰れていて本体にも傷がありました。注文番号{i}。\r\n")
+    return path
+
+
+def test_uploads_are_deleted_once_their_job_ends_loaded_or_refused(tmp_path):
+    store = tmp_path / "store.duckdb"
+    uploads = uploads_dir(store)
+    uploads.mkdir(parents=True)
+    loaded = _write_csv(uploads / "aaa-cases.csv", CASES)
+    refused = _write_csv(uploads / "bbb-no-date.csv", NO_DATE)
+    own = _write_csv(tmp_path / "mine.csv", CASES)   # a file that is not an upload stays
+    _wait(store, start(JobSpec(files=[str(loaded), str(own)], display_names=["a.csv", "mine.csv"],
+                               kinds=["cases", "cases"], store=str(store)), actor=LOCAL_USER))
+    _wait(store, start_refusal_record(refused, "日付のない一覧.csv", "cases", "必須の列「受付日時」が見つかりません。",
+                                      store=store, actor=LOCAL_USER))
+    assert not loaded.exists() and not refused.exists(), "no raw upload is kept"
+    assert own.exists()
+    assert {"a.csv", "日付のない一覧.csv"} <= set(import_history(store)["ファイル名"])
+
+
+def test_an_upload_never_loaded_is_swept_after_the_retention(tmp_path, monkeypatch):
+    store = tmp_path / "store.duckdb"
+    uploads = uploads_dir(store)
+    uploads.mkdir(parents=True)
+    stale, fresh = _write_csv(uploads / "old.csv", CASES), _write_csv(uploads / "new.csv", CASES)
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    monkeypatch.setenv("KAKEHASHI_UPLOAD_MAX_AGE", "60")
+    assert sweep_uploads(store) == [stale] and fresh.exists()
+
+
+def test_a_killed_load_job_reads_as_interrupted_and_the_next_job_sweeps_its_upload_and_scratch(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))   # the children's scratch folders
+    (tmp_path / "tmp").mkdir()
+    store = tmp_path / "store.duckdb"
+    uploads = uploads_dir(store)
+    uploads.mkdir(parents=True)
+    big = _big_csv(uploads / "ccc-big.csv", 120_000)
+    job_id = start(JobSpec(files=[str(big)], display_names=["大きな一覧.csv"], kinds=["cases"], store=str(store)),
+                   actor=LOCAL_USER)
+    deadline = time.monotonic() + 90
+    while not list((tmp_path / "tmp").glob("kakehashi-work-load-*")):
+        assert time.monotonic() < deadline, "the job never started its load"
+        time.sleep(0.02)
+    pid = read(job_file(store, job_id))["pid"]
+    os.killpg(pid, 9)   # kill -9 the job and its workers (it runs in a session of its own)
+    while _alive(pid):
+        time.sleep(0.05)
+    history = import_history(store)
+    assert list(zip(history["ファイル名"], history["状態"])) == [("大きな一覧.csv", "中断")], "never 実行中"
+    assert big.exists() and list((tmp_path / "tmp").glob("kakehashi-work-load-*"))
+    _wait(store, start(JobSpec(files=[str(_write_csv(uploads / "ddd-small.csv", CASES))], display_names=["小.csv"],
+                               kinds=["cases"], store=str(store)), actor=LOCAL_USER))
+    assert not big.exists(), "the killed job's upload is deleted by the next job"
+    assert not list((tmp_path / "tmp").glob("kakehashi-work-*")), "its scratch folder was swept"
+    assert list(uploads.iterdir()) == []
+    statuses = dict(zip(import_history(store)["ファイル名"], import_history(store)["状態"]))
+    assert statuses == {"大きな一覧.csv": "中断", "小.csv": "完了"}
+
+
+def _alive(pid: int) -> bool:
+    return journal.pid_alive(pid)

@@ -5,6 +5,11 @@ Long work never runs inside the Streamlit server (multi-threaded; forking worker
 deadlock, and a crash would take every session down). The child runs the same pipeline as the CLI
 and finishes even if the user leaves the page. Progress goes to a file because the store itself
 is locked for writing while the load runs.
+
+Uploads (the raw files, personal data in clear) live in uploads_dir() only until their job ends:
+the job deletes them, loaded or refused. One the page saved but never loaded (the page was left)
+is deleted by the next job that starts or ends once it is older than $KAKEHASHI_UPLOAD_MAX_AGE
+minutes (default 60).
 """
 from __future__ import annotations
 
@@ -23,8 +28,9 @@ from pipelines.ingest import countermeasures
 from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.ingest.refusals import Refusal, record_refusal
 from pipelines.ingest.result import LoadResult
-from pipelines.store import access, audit
-from pipelines.store.errors import KakehashiError
+from pipelines.rules.themes.packs import SAMPLE_PACK
+from pipelines.store import access, audit, journal
+from pipelines.store.errors import KakehashiError, store_fault
 from pipelines.store.settings import DEFAULT_DB, PROJECT_DIR, SAMPLE_DIR, SAMPLE_FILES, db_path, jobs_dir
 
 
@@ -39,11 +45,62 @@ class JobSpec:
     analyze_only: bool = False            # no files: re-run the (incremental) analysis, e.g. after a rules edit
     countermeasure: dict | None = None    # no files: record this entry (record_countermeasure's fields, ISO date)
     refusal: dict | None = None           # one file the page refused: record it (Refusal's fields but the name)
+    theme_pack: str | None = None         # analyze with this industry pack and store the choice (None: keep it)
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
 def job_file(store: Path, job_id: str) -> Path:
     return jobs_dir(store) / f"{job_id}.json"
+
+
+def uploads_dir(store: Path | str | None = None) -> Path:
+    """Where the upload page keeps a file until its job ends (never longer: see the module doc)."""
+    return jobs_dir(db_path(store)) / "uploads"
+
+
+def upload_max_age_seconds() -> float:
+    """How long an upload that was never loaded may stay: $KAKEHASHI_UPLOAD_MAX_AGE minutes, default 60."""
+    value = os.environ.get("KAKEHASHI_UPLOAD_MAX_AGE", "60")
+    try:
+        return max(float(value), 0.0) * 60
+    except ValueError:
+        raise ValueError(f"KAKEHASHI_UPLOAD_MAX_AGE={value!r}: give minutes, e.g. KAKEHASHI_UPLOAD_MAX_AGE=30") from None
+
+
+def discard_uploads(spec: JobSpec) -> list[Path]:
+    """Delete the job's files that are uploads (a file given on the CLI or from elsewhere is the
+    user's and stays), and any upload older than the retention; returns what was deleted."""
+    folder = uploads_dir(spec.store or None).resolve()
+    gone = []
+    for file in map(Path, spec.files):
+        if file.resolve().parent == folder and file.exists():
+            file.unlink(missing_ok=True)
+            gone.append(file)
+    return gone + sweep_uploads(spec.store or None)
+
+
+def sweep_uploads(store: Path | str | None = None) -> list[Path]:
+    """Delete the uploads of jobs whose process was killed, and those older than the retention
+    (saved by the page, never loaded)."""
+    folder = uploads_dir(store)
+    if not folder.exists():
+        return []
+    gone = []
+    for state in recent(db_path(store), limit=100):
+        if state.get("status") in ("queued", "running") and state.get("pid") and not _pid_alive(state["pid"]):
+            for file in map(Path, state.get("spec", {}).get("files", [])):
+                if file.parent.resolve() == folder.resolve() and file.exists():
+                    file.unlink(missing_ok=True)
+                    gone.append(file)
+    limit = time.time() - upload_max_age_seconds()
+    for file in folder.iterdir():
+        try:
+            if file.is_file() and file.stat().st_mtime < limit:
+                file.unlink()
+                gone.append(file)
+        except OSError:
+            continue
+    return gone
 
 
 def start(spec: JobSpec, *, actor: access.Actor) -> str:
@@ -61,6 +118,7 @@ def _spawn(spec: JobSpec) -> str:
     spec.store = str(store)
     folder = jobs_dir(store)
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_uploads(store)
     path = job_file(store, spec.job_id)
     _write(path, {"spec": asdict(spec), "status": "queued", "phase": "待機中", "done": 0, "total": 0,
                   "created_at": dt.datetime.now().isoformat(timespec="seconds"), "results": [], "errors": []})
@@ -101,15 +159,7 @@ def recent(store: Path | None = None, limit: int = 20) -> list[dict]:
 
 
 def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    return journal.pid_alive(pid)
 
 
 PHASES = {"decode": "ファイルを読み込み中", "tokenize": "形態素解析・個人情報マスキング・テキスト分析中", "analyze": "テーマ・原因・感情の分析中"}
@@ -122,10 +172,24 @@ def run(path: Path) -> int:
     spec = JobSpec(**state["spec"])
     state.update(status="running", pid=os.getpid(), started_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
-    if spec.countermeasure is not None:
-        return _run_countermeasure(path, state, spec)
-    if spec.refusal is not None:
-        return _run_refusal(path, state, spec)
+    try:
+        if spec.countermeasure is not None:
+            return _run_countermeasure(path, state, spec)
+        if spec.refusal is not None:
+            return _run_refusal(path, state, spec)
+        return _run_load(path, state, spec)
+    finally:
+        discard_uploads(spec)   # loaded, refused or failed: the raw file is not kept
+
+
+def _message_ja(exc: Exception) -> str:
+    """What the page says of a job's failure: the error's own words, a store fault's, or 予期しないエラー."""
+    fault = store_fault(exc)
+    return fault.message_ja() if fault is not None else f"予期しないエラー: {exc}"
+
+
+def _run_load(path: Path, state: dict, spec: JobSpec) -> int:
+    """Child side of a load (or of a re-analysis alone)."""
     last = [0.0]
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -146,16 +210,16 @@ def run(path: Path) -> int:
         except KakehashiError as exc:
             state["errors"].append({"file": name, "kind": kind, "message": exc.message_ja()})
         except Exception as exc:  # the page must learn of any failure, not find a dead job
-            state["errors"].append({"file": name, "kind": kind, "message": f"予期しないエラー: {exc}"})
+            state["errors"].append({"file": name, "kind": kind, "message": _message_ja(exc)})
     if spec.analyze_only or state["results"] and any(r["kind"] == "cases" for r in state["results"]):
         # The upload page runs the analysis after a load, in the same child process.
         state.update(phase="テキスト分析中", done=0, total=0)
         _write(path, state)
         try:
-            analysed = analyze(spec.store, progress=progress)
+            analysed = analyze(spec.store, progress=progress, theme_pack=spec.theme_pack)
             state["analysis"] = {"analysed": analysed.analysed, "coverage": analysed.coverage}
         except Exception as exc:  # the load itself succeeded; say what did not
-            reason = exc.message_ja() if isinstance(exc, KakehashiError) else str(exc)
+            reason = exc.message_ja() if isinstance(exc, KakehashiError) else _message_ja(exc)
             state["errors"].append({"file": "テキスト分析", "kind": "analyze", "message": f"分析に失敗しました: {reason}"})
     state.update(status="failed" if state["errors"] and not state["results"] else "done",
                  phase="完了", finished_at=dt.datetime.now().isoformat(timespec="seconds"))
@@ -201,8 +265,15 @@ def _run_refusal(path: Path, state: dict, spec: JobSpec) -> int:
         state["results"].append({"file": name, "kind": "refusal", "batch_id": batch_id,
                                  "message": spec.refusal["message"]})
     except Exception as exc:  # the page must learn of any failure, not find a dead job
-        reason = exc.message_ja() if isinstance(exc, KakehashiError) else str(exc)
-        state["errors"].append({"file": name, "kind": "refusal", "message": f"取り込み履歴に記録できませんでした: {reason}"})
+        reason = exc.message_ja() if isinstance(exc, KakehashiError) else _message_ja(exc)
+        # The store cannot take the row (busy, full, read-only, damaged): the journal keeps the
+        # refusal, 取り込み履歴 shows it, and the next write adds it to the store.
+        started = dt.datetime.fromisoformat(state["created_at"])
+        attempt = journal.begin(db_path(spec.store), name, kind, started,
+                                Path(spec.files[0]).stat().st_size if Path(spec.files[0]).exists() else None)
+        journal.end(db_path(spec.store), attempt, "refused", spec.refusal["message"])
+        state["errors"].append({"file": name, "kind": "refusal",
+                                "message": f"データファイルに記録できなかったため、別の記録に残しました: {reason}"})
     state.update(status="failed" if state["errors"] else "done", phase="完了",
                  finished_at=dt.datetime.now().isoformat(timespec="seconds"))
     _write(path, state)
@@ -267,12 +338,14 @@ def record_countermeasure(implemented_on: dt.date | None, target: str | None, de
                          detail.get("hint_en", "Try again; check the store is not being loaded."))
 
 
-def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書の変更を反映", *, actor: access.Actor) -> str:
+def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書の変更を反映", *, actor: access.Actor,
+                  theme_pack: str | None = None) -> str:
     """Re-tag the store in a child process (after a rules edit: the rules hash changed, so analyze
     redoes every case from stored terms, without tokenizing); returns the job id. Needs the role
-    that edits the rules."""
+    that edits the rules. `theme_pack` chooses the store's industry pack (rules.themes.packs) first."""
     access.require(actor, access.EDIT_RULES)
-    return _spawn(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True))
+    return _spawn(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True,
+                          theme_pack=theme_pack))
 
 
 def start_sample_autoload() -> str | None:
@@ -286,7 +359,8 @@ def start_sample_autoload() -> str | None:
         return None
     present = [(SAMPLE_DIR / name, kind) for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]
     spec = JobSpec(files=[str(p) for p, _ in present], display_names=[f"サンプル: {p.name}" for p, _ in present],
-                   kinds=[k for _, k in present], store=str(DEFAULT_DB), job_id="sample-autoload")
+                   kinds=[k for _, k in present], store=str(DEFAULT_DB), job_id="sample-autoload",
+                   theme_pack=SAMPLE_PACK)   # the sample is a food and beverage maker's desk
     job_id = _spawn(spec)   # the app's own first start, not a user's write
     os.write(fd, job_id.encode())
     os.close(fd)

@@ -188,4 +188,9 @@ def pid_alive(pid: int | None) -> bool:
         return True
     except (OverflowError, ValueError):
         return False
-    return True
+    try:
+        # A killed child its parent has not reaped yet (a zombie) still answers kill(0): it is gone.
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
