@@ -1,6 +1,7 @@
 """データ取り込み: upload an export, check it, map its columns, load it in the background.
 
-Every refused file is recorded in 取り込み履歴 with the reason shown here, through the job runner
+The file is never parsed in this (the Streamlit server's) process: preview.check_upload runs in
+the checking process (preview.isolated), bounded by the read limits. Every refused file is recorded in 取り込み履歴 with the reason shown here, through the job runner
 (the Streamlit server never writes the store)."""
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from pipelines.ingest.formats import format_words
 from pipelines.jobs import runner
 from pipelines.reports import shared
 from pipelines.store.errors import KakehashiError
-from pipelines.store.settings import jobs_dir
+from pipelines.store.settings import jobs_dir, read_limits
 
 ui.frame()
+preview.warm_up()   # the checking process imports pandas and DuckDB while a file is chosen
 
 KINDS = {"cases": "ケース（問い合わせ・苦情の一覧）", "events": "対応履歴（部署間の移管記録）",
          "countermeasures": "再発防止策の記録"}
@@ -90,17 +92,35 @@ def sample_values(table: pd.DataFrame, column: int) -> list[str]:
     return list(dict.fromkeys(v for v in values if v.strip()))[:SAMPLES]
 
 
-def field_checks(path: Path, kind: str, inspection: preview.Inspection, chosen: dict[str, str | None],
-                 file_name: str) -> dict[str, preview.FieldCheck]:
-    """field → the preview's check of the column chosen for it: header, three sample values,
-    warnings. The inspection checked the automatic mapping; a mapping the user changed is checked again."""
-    checks = inspection.checks
-    if {f: h for f, h in chosen.items() if h is not None} != inspection.auto:
+CHECKED_KEPT = 8      # checks of files and mappings kept in the session (a rerun reuses them)
+
+
+def checked(path: Path, kind: str, file_name: str, chosen: dict[str, str | None] | None = None):
+    """preview.check_upload of the file under `chosen` (None: the automatic mapping), run in the
+    checking process once per file, kind and mapping in this session; a refusal is returned as
+    its KakehashiError (a failure of the check itself as unexpected())."""
+    try:
+        # Read here and handed over: the checking process may have started before they changed.
+        limits = read_limits()
+    except ValueError as exc:
+        return unexpected(exc)
+    mapping = None if chosen is None else tuple(sorted((f, h) for f, h in chosen.items() if h is not None))
+    key = (str(path), path.stat().st_mtime_ns, kind, mapping, limits)
+    cache = st.session_state.setdefault("upload_checked", {})
+    if key not in cache:
         try:
-            checks = preview.check_mapping(path, kind, chosen, file_name)
-        except Exception:  # noqa: BLE001 — checks are advice; those of the automatic choices still hold where kept
-            checks = inspection.checks
-    return {check.field: check for check in checks}
+            cache[key] = preview.isolated(preview.check_upload, path, kind, file_name, chosen, limits)
+        except KakehashiError as exc:
+            cache[key] = exc
+        except Exception as exc:  # noqa: BLE001 — see unexpected()
+            cache[key] = unexpected(exc)
+        while len(cache) > CHECKED_KEPT:
+            cache.pop(next(iter(cache)))
+    return cache[key]
+
+
+def same_mapping(chosen: dict[str, str | None], other: dict[str, str | None]) -> bool:
+    return {f: h for f, h in chosen.items() if h is not None} == {f: h for f, h in other.items() if h is not None}
 
 
 def mapping_table(inspection: preview.Inspection, kind: str, chosen: dict[str, str | None],
@@ -144,15 +164,12 @@ else:
     path = file_name = None
 
 if path is not None:
-    try:
-        inspection = preview.inspect_file(path, kind, file_name)
-    except KakehashiError as exc:
-        refuse(path, file_name, kind, exc)
-        inspection = None
-    except Exception as exc:  # noqa: BLE001 — see unexpected()
-        refuse(path, file_name, kind, unexpected(exc))
-        inspection = None
-    if inspection is not None:
+    with st.spinner("ファイルを確認しています…"):
+        first = checked(path, kind, file_name)
+    inspection = None if isinstance(first, KakehashiError) else first.inspection
+    if inspection is None:
+        refuse(path, file_name, kind, first)
+    else:
         source = inspection.source
         st.subheader("1. ファイルの確認")
         words = format_words(source.encoding, source.format, source.delimiter)
@@ -186,15 +203,16 @@ if path is not None:
                 f"{label}{' ＊必須' if field in required else ''}", headers, placeholder=ui.PLACEHOLDER,
                 index=headers.index(current) if current in headers else 0, key=f"map_{kind}_{field}_{preset_choice}")
             chosen[field] = None if option == NONE else option
-        try:
-            report = preview.validate_file(path, kind, chosen, file_name)
-            refusal = None
-        except KakehashiError as exc:
-            report, refusal = None, exc
-        except Exception as exc:  # noqa: BLE001 — see unexpected()
-            report, refusal = None, unexpected(exc)
+        if same_mapping(chosen, first.mapping):
+            check = first
+        else:
+            with st.spinner("対応づけを確認しています…"):
+                check = checked(path, kind, file_name, chosen)
+        if isinstance(check, KakehashiError):
+            report, refusal, checks = None, check, {c.field: c for c in inspection.checks}
+        else:
+            report, refusal, checks = check.validation, check.refusal, {c.field: c for c in check.checks}
         st.markdown("**対応づけの確認**（各項目に入るファイルの列と、その値の例）")
-        checks = field_checks(path, kind, inspection, chosen, file_name)
         mapped = mapping_table(inspection, kind, chosen, checks)
         ui.text_table(mapped, height=38 + 35 * len(mapped))
         for warning in mapping_warnings(kind, chosen, checks):

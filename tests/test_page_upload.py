@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -66,36 +65,28 @@ def test_each_mapped_field_shows_its_column_and_three_example_values(store, open
     assert "商品名" not in mapped.index, "a field the file does not fill is not listed"
 
 
-@dataclass(frozen=True)
-class Check:
-    """What the preview says of a mapped column (the fields of ingest.identity.FieldCheck the page reads)."""
-
-    field: str
-    header: str
-    samples: tuple[str, ...] = ()
-    warnings_ja: tuple[str, ...] = ()
+def _stage_file(at, path: Path):
+    at.session_state["upload_staged"] = (str(path), path.name)
+    return at.run()
 
 
-def test_the_previews_warnings_about_a_chosen_column_are_shown(store, open_page, monkeypatch):
-    inspect_file = preview.inspect_file
-
-    def inspected_with_checks(*args, **kwargs):
-        inspection = inspect_file(*args, **kwargs)
-        inspection.checks = [Check("case_id", "受付番号", ("K-0101", "K-0102", "K-0103"),
-                                   ("「受付番号」の値はファイル内で一意ではありません（3 件が重複）。",)),
-                             Check("channel", "チャネル", ("電話", "メール", "Web"))]
-        return inspection
-
-    monkeypatch.setattr(preview, "inspect_file", inspected_with_checks)
-    at = _stage(open_page(store, "upload"), "mixed_bad_rows.csv")
+def test_the_previews_warnings_about_a_chosen_column_are_shown(store, open_page, tmp_path):
+    # 対応内容 holds dates (an export's 完了日時 under a misleading name); 対応メモ holds the responses.
+    rows = [f"K-{i:04d},2025/04/{i:02d},電話,電源が入りません（{i}件目）,2025/04/{i + 1:02d},交換品を送付しました"
+            for i in range(1, 9)]
+    path = tmp_path / "response_dates.csv"
+    path.write_text("受付番号,受付日,チャネル,問い合わせ内容,対応内容,対応メモ\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    at = _stage_file(open_page(store, "upload"), path)
     assert not at.exception
-    assert [w.value for w in at.warning] == ["ケース番号: 「受付番号」の値はファイル内で一意ではありません（3 件が重複）。"]
+    assert [w.value for w in at.warning if "対応内容" in w.value] == [
+        "対応内容: 「対応内容」の値の多くは日付です（8 / 8 行）。対応内容ではなく完了日時や更新日時の列ではありませんか。"]
     mapped = at.dataframe[1].value.set_index("項目")
-    assert mapped.at["ケース番号", "注意"].startswith("⚠") and mapped.at["受付チャネル", "注意"] == ""
+    assert mapped.at["対応内容", "注意"].startswith("⚠") and mapped.at["受付チャネル", "注意"] == ""
     # Another column chosen instead: the warning was about the first one, and goes.
-    at.selectbox(key="map_cases_case_id_自動判定").set_value("対応状況").run()
+    at.selectbox(key="map_cases_response_自動判定").set_value("対応メモ").run()
     assert not at.exception
-    assert not [w for w in at.warning if "一意ではありません（3 件が重複）" in w.value]
+    assert not [w for w in at.warning if "日付です" in w.value]
+    assert at.dataframe[1].value.set_index("項目").at["対応内容", "値の例"] == "交換品を送付しました"
 
 
 def test_choosing_not_used_takes_a_field_out_of_the_mapping(store, open_page):
@@ -147,16 +138,47 @@ def test_a_file_that_is_not_a_table_is_recorded_with_its_reason(tmp_path, open_p
 
 
 def test_a_failure_of_the_check_itself_is_told_and_recorded_not_a_traceback(tmp_path, open_page, monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("the preview broke")
-
-    monkeypatch.setattr(preview, "inspect_file", broken)
+    monkeypatch.setenv("KAKEHASHI_MAX_ROWS", "lots")          # a broken setting, not the file's fault
     store = tmp_path / "store.duckdb"
     at = _stage(open_page(store, "upload"), "mixed_bad_rows.csv")
     assert not at.exception
-    assert any("予期しないエラー" in e.value and "the preview broke" in e.value for e in at.error)
+    assert any("予期しないエラー" in e.value and "KAKEHASHI_MAX_ROWS" in e.value for e in at.error)
+    monkeypatch.delenv("KAKEHASHI_MAX_ROWS")       # the job that records it must read the store
     _finished(store)
     assert list(import_history(store)["状態"]) == ["受付不可"]
+
+
+def test_the_server_never_parses_the_file(store, open_page, monkeypatch):
+    # The checking process reads it: in this (the server's) process, opening it would fail.
+    def not_here(*args, **kwargs):
+        raise AssertionError("the upload page parsed a file inside the Streamlit server")
+
+    from pipelines.ingest import sources
+    monkeypatch.setattr(sources, "open_source", not_here)
+    monkeypatch.setattr(preview, "open_source", not_here)
+    at = _stage(open_page(store, "upload"), "mixed_bad_rows.csv")
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["データ行"] == "14"
+
+
+def test_a_hostile_workbook_is_checked_without_padding_and_one_past_a_limit_is_refused(tmp_path, open_page, monkeypatch):
+    from test_limits import HEADER, case_rows, xlsx
+
+    store = tmp_path / "store.duckdb"
+    huge = tmp_path / "huge_dimension.xlsx"
+    huge.write_bytes(xlsx([HEADER, *case_rows(5)], dimension="A1:XFD1048576"))
+    started = time.monotonic()
+    at = _stage_file(open_page(store, "upload"), huge)
+    assert not at.exception and not at.error and time.monotonic() - started < 60
+    assert {m.label: m.value for m in at.metric}["データ行"] == "5"
+    monkeypatch.setenv("KAKEHASHI_MAX_ROWS", "4")
+    at = _stage_file(at, huge)
+    assert not at.exception
+    assert any("行数の上限（4 行）" in e.value and "KAKEHASHI_MAX_ROWS" in e.value for e in at.error)
+    monkeypatch.delenv("KAKEHASHI_MAX_ROWS")
+    _finished(store)
+    history = import_history(store)
+    assert list(history["状態"]) == ["受付不可"] and "行数の上限" in history["メッセージ"][0]
 
 
 def test_upload_page_kind_switch_to_events(store, open_page):
