@@ -227,3 +227,22 @@ def test_a_file_refused_in_the_browser_reaches_the_history(server, browser, tmp_
     page.screenshot(path=str(ARTIFACTS / "history-refused.png"), full_page=True)
     assert page.locator("[data-testid='stException']").count() == 0
     page.close()
+
+
+def test_the_app_makes_no_request_beyond_this_machine(server, browser):
+    """Every page, with every request the browser makes recorded: none leaves 127.0.0.1 (the tab's
+    icon is shipped in ui/static, Material icons come from Streamlit's own bundled font)."""
+    url, _store = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="ja-JP")
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = context.new_page()
+    for slug in PAGES:
+        page.goto(f"{url}/{slug}?as_of={AS_OF}", wait_until="domcontentloaded")
+        page.wait_for_selector("[data-testid='stMainBlockContainer'] h1", timeout=60_000)
+        page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        page.wait_for_timeout(1500)
+    context.close()
+    assert any(request.startswith(f"{url}/") for request in requests)
+    foreign = sorted({request for request in requests if not request.startswith(("http://127.0.0.1:", "data:", "blob:"))})
+    assert not foreign, f"requests to other hosts: {foreign}"

@@ -243,6 +243,11 @@ def set_current_page(page) -> None:
     st.session_state[_PAGE_KEY] = st.session_state.get("_kk_page_paths", {}).get(page._script_hash, page.url_path)
 
 
+def current_page() -> str:
+    """url_path of the page this run shows ("home" for the default page of the full menu)."""
+    return st.session_state.get(_PAGE_KEY) or "home"
+
+
 def check_page() -> None:
     """Stop the page with a Japanese refusal unless the acting user may open it (ui.frame())."""
     try:

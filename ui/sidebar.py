@@ -39,7 +39,7 @@ def sidebar_filters(page) -> None:
         state["filters"] = flt.from_query(from_url)
         for key in ("f_period", "f_range", "f_as_of", *_WIDGETS.values()):
             state.pop(key, None)   # re-created from the new selection below
-    if page.url_path in FILTER_PAGES or (page.url_path == "" and "home" in FILTER_PAGES):
+    if auth.current_page() in FILTER_PAGES:   # the page's own address, also when it is the default page
         state["filters"] = _render_filters(state["filters"])
     for key in flt.QUERY_KEYS:
         if key in st.query_params:
