@@ -27,6 +27,7 @@ from pipelines.store.settings import ReadLimits, read_limits
 
 CHUNK = 1 << 22
 HEAD = 1 << 16
+LONG_HEAD = 1 << 22   # characters read when the first record does not end within HEAD
 DELIMITERS = (",", "\t", ";", "|")
 Progress = Callable[[str, int, int], None]
 
@@ -276,6 +277,13 @@ def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str,
                       "1 行目に列名があり、カンマかタブで区切られたファイルを選んでください。",
                       "Choose a file with a header row and comma- or tab-separated columns.")
     data_rows = [r for r in rows[header_index + 1:] if any(c.strip() for c in r)]
+    if not data_rows and len(head) >= HEAD - 1:
+        # The first record is longer than the head (a long text): read on for it, boundedly.
+        with csv_path.open(encoding="utf-8", newline="") as fh:
+            longer = fh.read(LONG_HEAD).removeprefix("\ufeff")
+        rows = _head_rows(longer, delimiter, LONG_HEAD)
+        _check_head(rows, header_index, name, limits)
+        data_rows = [r for r in rows[header_index + 1:] if any(c.strip() for c in r)]
     if not data_rows:
         raise _refuse("header_only", f"「{name}」には見出し行しかなく、データ行がありません。",
                       f"{name} has a header row but no data rows.",
@@ -385,11 +393,11 @@ def _sniff_delimiter(head: str) -> str:
     return best
 
 
-def _head_rows(head: str, delimiter: str) -> list[list[str]]:
+def _head_rows(head: str, delimiter: str, read: int = HEAD) -> list[list[str]]:
     # The last line of the head may be cut in the middle: drop it unless the file ended there.
     lines = io.StringIO(head)
     rows = list(csv.reader(lines, delimiter=delimiter))
-    return rows[:-1] if len(head) >= HEAD - 1 and len(rows) > 1 else rows
+    return rows[:-1] if len(head) >= read - 1 and len(rows) > 1 else rows
 
 
 def _find_header(rows: list[list[str]]) -> int:
