@@ -147,3 +147,29 @@ def test_a_writer_waits_for_the_other_process_to_finish(tmp_path):
         child.wait()
     assert time.monotonic() - started >= 0.5, "it waited rather than failed"
     assert db.store_version(store).startswith("2:")
+
+
+def test_the_pages_change_stamp_moves_on_a_write_and_not_on_a_read(tmp_path):
+    """What an open page watches (a stat, no connection) to rerun when a load from the CLI ended."""
+    store = tmp_path / "store.duckdb"
+    _write_something(store)
+    before = db.change_stamp(store)
+    with db.reader(store) as con:
+        con.execute("SELECT * FROM saved_mappings").fetchall()
+    assert db.change_stamp(store) == before
+    time.sleep(0.01)
+    _write_something(store)
+    assert db.change_stamp(store) != before
+    assert not db.store_busy(store)
+
+
+def test_a_write_to_a_store_it_did_not_leave_reads_every_table_first(tmp_path):
+    store = tmp_path / "store.duckdb"
+    _write_something(store)
+    with db.writer(store) as con:
+        assert db.verify(con, store) == 0, "as the last writer left it: no second full read"
+    con = duckdb.connect(str(store))   # another program writes the file
+    con.execute("INSERT INTO saved_mappings VALUES ('外から', 'cases', '{}', now())")
+    con.close()
+    with db.reader(store) as con:
+        assert db.verify(con, store) >= len(TABLES), "changed by another program: every table is read"
