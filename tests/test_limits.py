@@ -252,3 +252,13 @@ def test_readme_lists_every_limit():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for env in LIMIT_ENVS.values():
         assert env in readme, env
+
+
+def test_a_cell_bomb_in_one_row_is_refused_before_it_is_held_in_memory(tmp_path, store, limit):
+    limit("max_strings_mb", 1)
+    bomb = '<c r="G2" t="inlineStr"><is><t>' + "A" * (3 << 20) + "</t></is></c>"
+    path = write(tmp_path, "cell_bomb.xlsx", xlsx([HEADER, *case_rows(3)], extra_xml={2: bomb}))
+    assert path.stat().st_size < 50_000
+    error, seconds = refused_load(path, store)
+    assert seconds < 10 and "シートの 1 行の XML" in error.ja and "KAKEHASHI_MAX_STRINGS_MB" in error.hint_ja
+    assert_recorded_and_unchanged(store, "1 行の XML")

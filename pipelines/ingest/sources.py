@@ -270,7 +270,7 @@ def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str,
     rows = _head_rows(head, delimiter)
     header_index = _find_header(rows)
     header = [h.strip() for h in rows[header_index]] if rows else []
-    _check_head(rows, header_index, name, limits)
+    _check_head(rows, name, limits)
     if len([h for h in header if h]) < 2:
         raise _refuse("not_a_table", f"「{name}」は表の形になっていません（列の区切りが見つかりません）。",
                       f"{name} is not a table: no column delimiter found.",
@@ -282,7 +282,7 @@ def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str,
         with csv_path.open(encoding="utf-8", newline="") as fh:
             longer = fh.read(LONG_HEAD).removeprefix("\ufeff")
         rows = _head_rows(longer, delimiter, LONG_HEAD)
-        _check_head(rows, header_index, name, limits)
+        _check_head(rows, name, limits)
         data_rows = [r for r in rows[header_index + 1:] if any(c.strip() for c in r)]
     if not data_rows:
         raise _refuse("header_only", f"「{name}」には見出し行しかなく、データ行がありません。",
@@ -299,7 +299,7 @@ def _describe(csv_path: Path, name: str, sha: str, size: int, encoding: str,
                   record_start=record_start(data_rows, delimiter))
 
 
-def _check_head(rows: list[list[str]], header_index: int, name: str, limits: ReadLimits) -> None:
+def _check_head(rows: list[list[str]], name: str, limits: ReadLimits) -> None:
     """Refuse at once a head row wider than the column limit or holding a cell over the cell limit."""
     for number, row in enumerate(rows, start=1):
         used = len(row)
@@ -525,7 +525,7 @@ def _cells(book, sheet, name: str, limits: ReadLimits) -> Iterator[tuple[int, li
     from openpyxl.worksheet._reader import WorkSheetParser  # with openpyxl, see _open_xlsx
 
     with sheet._get_source() as src:
-        parser = WorkSheetParser(src, sheet._shared_strings, data_only=True, epoch=book.epoch,
+        parser = WorkSheetParser(_RowBounded(src, name, limits), sheet._shared_strings, data_only=True, epoch=book.epoch,
                                  date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
         for number, row in parser.parse():
             if number > limits.max_rows:
@@ -545,6 +545,24 @@ def _cells(book, sheet, name: str, limits: ReadLimits) -> Iterator[tuple[int, li
                     raise limit.cell_too_long(name, number, len(value), limits)
                 cells[column - 1] = value
             yield number, cells
+
+
+class _RowBounded:
+    """A worksheet's XML stream that refuses a row longer than max_strings bytes: the parser holds
+    one row whole in memory, and a cell bomb is one row of one huge cell (a few MB of zip unpack
+    to gigabytes of one string)."""
+
+    def __init__(self, stream, name: str, limits: ReadLimits) -> None:
+        self.stream, self.name, self.limits, self.since_row_end = stream, name, limits, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        end = data.rfind(b"</row>")
+        self.since_row_end = len(data) - end - 6 if end >= 0 else self.since_row_end + len(data)
+        if self.since_row_end > self.limits.max_strings_bytes:
+            raise limit.expands_too_much(self.name, "シートの 1 行の XML", "one row of the sheet's XML",
+                                         self.since_row_end, self.limits.max_strings_mb, "max_strings_mb")
+        return data
 
 
 def _cell(value: object) -> str:
