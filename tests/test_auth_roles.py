@@ -42,7 +42,7 @@ PAGES_OF = {
 # ...and which role may make which write.
 WRITES_OF = {
     EXEC: set(),
-    LEAD: {"edit_rules", "reanalyse", "countermeasure"},
+    LEAD: {"edit_rules", "reanalyse", "countermeasure", "label", "accept_inferred"},
     ANALYST: {"load", "refusal"},
     ADMIN: {"edit_roles"},
 }
@@ -87,6 +87,12 @@ def _write(name: str, actor: access.Actor, tmp_path: Path):
         rules = tmp_path / "themes.txt"
         rules.write_text("", encoding="utf-8")
         return explore.save_draft(explore.ThemeDraft("", "", "", ""), rules, actor=actor, store=store)
+    if name == "label":
+        return runner.record_label("", [], False, None, [], store=store, actor=actor)
+    if name == "accept_inferred":
+        rules = tmp_path / "themes.txt"
+        rules.write_text("", encoding="utf-8")
+        return runner.accept_inferred("nope", ["語"], store, rules, actor=actor)
     if name == "edit_roles":
         return access.save_user_roles(actor, {"a@example.co.jp": [EXEC]}, tmp_path / "roles.toml")
     raise AssertionError(name)

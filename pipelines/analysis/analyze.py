@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from pipelines.analysis import infer
 from pipelines.analysis.pool import make_pool, map_bounded
 from pipelines.analysis.tagging import store_results, tag_docs
 from pipelines.analysis.tokenize import TERM_SCHEMA
@@ -37,6 +38,7 @@ class AnalyzeResult:
     skipped: int = 0
     themes: int = 0
     coverage: float = 0.0
+    inferred: int = 0          # cases with an inferred (推定) theme: no rule tags them (analysis.infer)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -96,6 +98,7 @@ def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress
                 "SELECT (SELECT count(*) FROM themes), "
                 "coalesce((SELECT count(DISTINCT case_id) FROM case_themes) / nullif((SELECT count(*) FROM cases), 0), 0)"
             ).fetchall()[0]
+            result.inferred = con.execute("SELECT count(DISTINCT case_id) FROM case_inferred_themes").fetchone()[0]
     finally:
         if pool is not None:
             pool.close()
@@ -167,6 +170,8 @@ def _write(con, out: Path, rules: RuleBundle, rules_hash: str) -> None:
         # State of cases that no longer exist is dropped with their tags.
         for table in ("case_themes", "case_causes", "case_scores", "analysis_state"):
             con.execute(f"DELETE FROM {table} WHERE case_id NOT IN (SELECT case_id FROM cases)")
+        # After the rule tags, a load's included: proposals for the cases they leave untagged.
+        infer.refresh(con, rules_hash)
         summaries.refresh(con, "SELECT case_id FROM pending")   # re-tagged: their counts and chains
         con.execute("DELETE FROM store_meta WHERE key = 'analyzed_at'")
         con.execute("INSERT INTO store_meta VALUES ('analyzed_at', ?)", [dt.datetime.now().isoformat(timespec="seconds")])

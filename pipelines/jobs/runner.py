@@ -28,8 +28,9 @@ from pipelines.ingest import countermeasures
 from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.ingest.refusals import Refusal, record_refusal
 from pipelines.ingest.result import LoadResult
+from pipelines.reports import inferred
 from pipelines.rules.themes.packs import SAMPLE_PACK
-from pipelines.store import access, audit, journal
+from pipelines.store import access, audit, db, journal, labels
 from pipelines.store.errors import KakehashiError, store_fault
 from pipelines.store.settings import DEFAULT_DB, PROJECT_DIR, SAMPLE_DIR, SAMPLE_FILES, db_path, jobs_dir
 
@@ -45,6 +46,7 @@ class JobSpec:
     analyze_only: bool = False            # no files: re-run the (incremental) analysis, e.g. after a rules edit
     countermeasure: dict | None = None    # no files: record this entry (record_countermeasure's fields, ISO date)
     refusal: dict | None = None           # one file the page refused: record it (Refusal's fields but the name)
+    label: dict | None = None             # no files: store this desk label (record_label's fields)
     theme_pack: str | None = None         # analyze with this industry pack and store the choice (None: keep it)
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
@@ -177,6 +179,8 @@ def run(path: Path) -> int:
             return _run_countermeasure(path, state, spec)
         if spec.refusal is not None:
             return _run_refusal(path, state, spec)
+        if spec.label is not None:
+            return _run_label(path, state, spec)
         return _run_load(path, state, spec)
     finally:
         discard_uploads(spec)   # loaded, refused or failed: the raw file is not kept
@@ -365,3 +369,67 @@ def start_sample_autoload() -> str | None:
     os.write(fd, job_id.encode())
     os.close(fd)
     return job_id
+
+
+# ---------------------------------------------------------------- labels from the desk, inferred themes
+
+def record_label(case_id: str, themes: list[str] | tuple[str, ...], negative: bool, anger: int | None,
+                 known_themes, store: Path | str | None = None, timeout: float = 60.0,
+                 *, actor: access.Actor) -> labels.Label:
+    """Store a lead's label of one case as a job and wait for it (a write from inside the Streamlit
+    server would make DuckDB refuse its readers: see record_countermeasure). access.AccessDenied
+    without the lead's role, labels.LabelError for a bad label or a case no longer there, before or
+    after the child ran; recorded in the audit trail."""
+    access.require(actor, access.LABEL_CASES)
+    label = labels.checked_label(case_id, themes, negative, anger, known_themes)
+    store = db_path(store)
+    entry = {"case_id": label.case_id, "themes": list(label.themes), "negative": label.negative,
+             "anger": label.anger, "user_id": actor.user_id}
+    job_id = _spawn(JobSpec(files=[], display_names=[f"ラベル: {label.case_id}"], kinds=[], store=str(store),
+                            label=entry))
+    deadline = time.monotonic() + timeout
+    while (state := read(job_file(store, job_id)) or {}).get("status") not in ("done", "failed"):
+        if time.monotonic() > deadline:
+            raise labels.LabelError("label_write", "データの更新が長引いているため、ラベルを保存できませんでした。",
+                                    f"Storing the label timed out after {timeout:.0f} s.",
+                                    "取り込みや分析が終わってから、もう一度保存してください。",
+                                    "Wait for the running load or analysis to finish, then try again.")
+        time.sleep(0.1)
+    if state["results"]:
+        audit.record(store, actor, audit.LABEL_CASE, label.case_id, {**entry, "job": job_id})
+        return labels.case_label(label.case_id, store) or label
+    error = state["errors"][0] if state["errors"] else {}
+    detail = error.get("error") or {}
+    raise labels.LabelError(detail.get("code", "label_write"), detail.get("ja", error.get("message", "ラベルを保存できませんでした。")),
+                            detail.get("en", f"Storing the label failed: {error.get('message', '')}"),
+                            detail.get("hint_ja", "しばらくしてから再度お試しください。"), detail.get("hint_en", "Try again."))
+
+
+def _run_label(path: Path, state: dict, spec: JobSpec) -> int:
+    """Child side of record_label: write the label through the one writer path."""
+    entry = spec.label
+    name = spec.display_names[0]
+    try:
+        with db.writer(spec.store) as con:
+            labels.write_label(con, labels.Label(entry["case_id"], tuple(entry["themes"]), entry["negative"],
+                                                 entry["anger"]), entry["user_id"])
+        state["results"].append({"file": name, "kind": "label", "case_id": entry["case_id"]})
+    except KakehashiError as exc:
+        state["errors"].append({"file": name, "kind": "label", "message": exc.message_ja(),
+                                "error": {"code": exc.code, "ja": exc.ja, "en": exc.en, "hint_ja": exc.hint_ja,
+                                          "hint_en": exc.hint_en}})
+    except Exception as exc:  # the page must learn of any failure, not find a dead job
+        state["errors"].append({"file": name, "kind": "label", "message": _message_ja(exc)})
+    state.update(status="failed" if state["errors"] else "done", phase="完了",
+                 finished_at=dt.datetime.now().isoformat(timespec="seconds"))
+    _write(path, state)
+    return 0 if not state["errors"] else 2
+
+
+def accept_inferred(theme_id: str, words: list[str] | tuple[str, ...], store: Path | str | None = None,
+                    path: Path | str | None = None, *, actor: access.Actor) -> str:
+    """Accept an inferred theme's driving words into the theme's rule (reports.inferred.accept_inferred:
+    the lead's role checked, the rules file written, the audit trail) and re-tag the store in a child
+    process, as after any rule edit; returns the job id. `path`: the rules file (default: the one in use)."""
+    inferred.accept_inferred(theme_id, words, actor=actor, store=store, path=path)
+    return start_analyze(store, label=f"推定テーマの語をルールに追加: {theme_id}", actor=actor)

@@ -61,11 +61,12 @@ VIEW_HISTORY = "view_history"        # 取り込み履歴
 LOAD = "load"                        # upload a file (and the record of a refused one)
 EDIT_RULES = "edit_rules"            # theme rules and packs, and the re-analysis that applies them
 RECORD_COUNTERMEASURE = "record_countermeasure"
+LABEL_CASES = "label_cases"          # confirm or correct a case's themes (labels.py): the desk's own judgement
 ADMINISTER = "administer"            # the audit trail and the roles
 
 GRANTS: dict[str, frozenset[str]] = {
     EXECUTIVE: frozenset({VIEW_ANALYSIS}),
-    LEAD: frozenset({VIEW_ANALYSIS, EDIT_RULES, RECORD_COUNTERMEASURE}),
+    LEAD: frozenset({VIEW_ANALYSIS, EDIT_RULES, RECORD_COUNTERMEASURE, LABEL_CASES}),
     ANALYST: frozenset({VIEW_ANALYSIS, VIEW_HISTORY, LOAD}),
     ADMIN: frozenset({ADMINISTER}),
 }
@@ -73,7 +74,8 @@ GRANTS: dict[str, frozenset[str]] = {
 # What each action is called in a refusal (Japanese, shown to the user).
 ACTION_JA = {
     VIEW_ANALYSIS: "分析ページの閲覧", VIEW_HISTORY: "取り込み履歴の閲覧", LOAD: "データの取り込み",
-    EDIT_RULES: "テーマ辞書・パックの編集", RECORD_COUNTERMEASURE: "再発防止策の登録", ADMINISTER: "管理（役割・監査ログ）",
+    EDIT_RULES: "テーマ辞書・パックの編集", RECORD_COUNTERMEASURE: "再発防止策の登録", LABEL_CASES: "ケースのテーマのラベル付け",
+    ADMINISTER: "管理（役割・監査ログ）",
 }
 
 # url_path of every page in app.py's navigation → the permission that opens it.

@@ -23,9 +23,10 @@ from pipelines.store.settings import db_path
 SIGN_IN, SIGN_OUT, IDLE_SIGN_OUT, REFUSED = "sign_in", "sign_out", "idle_sign_out", "refused"
 LOAD, EDIT_RULES, RECORD_COUNTERMEASURE, EXPORT, EDIT_ROLES = (
     "load", "edit_rules", "record_countermeasure", "export", "edit_roles")
+LABEL_CASE = "label_case"
 ACTIONS_JA = {
     SIGN_IN: "サインイン", SIGN_OUT: "サインアウト", IDLE_SIGN_OUT: "サインアウト（無操作）", REFUSED: "拒否",
-    LOAD: "データ取り込み", EDIT_RULES: "テーマ辞書・パックの編集", RECORD_COUNTERMEASURE: "再発防止策の登録",
+    LOAD: "データ取り込み", EDIT_RULES: "テーマ辞書・パックの編集", RECORD_COUNTERMEASURE: "再発防止策の登録", LABEL_CASE: "ケースのラベル付け",
     EXPORT: "ダウンロード", EDIT_ROLES: "役割の変更",
 }
 COLUMNS_JA = {"at": "日時", "user": "利用者", "roles": "役割", "action": "操作", "target": "対象", "detail": "詳細"}
