@@ -29,8 +29,10 @@ HELP = {
     "median_days": "同じケースの受付から完了までの日数の中央値（半数のケースがこの日数以内に完了）。"
                    "一部の長期化案件に引きずられない目安です。",
     "open": "期間内に受け付けたケースのうち、完了日時がなく、対応状況も「完了」「解決」「クローズ」などでないもの。",
-    "recurring": "期間内のケースのうち、その原因（原因が分からないケースはテーマ）が、"
-                 "それより前の月にも出ていたもの。",
+    "recurring": "期間内のケースのうち、その原因（原因が分からないケースはテーマ）が「再発」ページの"
+                 "「繰り返す原因」で再発件数に数えるもの（直近12か月の半分以上の月に出ていて、直近3か月に"
+                 "1.3倍以上に増えている）か、再発防止策の後に再び増えた原因・テーマ・商品で、増え始めてから"
+                 "受け付けたもの。比較は直前の期間の同じ定義の件数です。",
     "severe": f"感情レベル {HIGH_SEVERITY_LEVEL}（強い怒り・至急の要求）以上のケース。"
               "レベル 3 は法的措置や行政への申し出の示唆、カスタマーハラスメント、繰り返しの怒り。",
     "escalation": "期間内のケースのうち、受付窓口（お客様相談室など）から他部署へ一度でも移管されたもの、"
@@ -204,10 +206,14 @@ for column, frame, label in ((left, home.rising_themes, "テーマ"), (right, ho
 
 weekly = home.weekly
 if not weekly.empty:
+    weekly = weekly.assign(区間=["途中まで" if partial else "1週間" for partial in weekly["途中"]])
     figure = px.bar(weekly, x="週", y="件数", color="期間", height=240, title="週別の受付件数",
                     color_discrete_map={"今期": "#1F77B4", "前期": "#9ECAE1", "それ以前": "#D9D9D9"},
-                    category_orders={"期間": ["今期", "前期", "それ以前"]})
+                    category_orders={"期間": ["今期", "前期", "それ以前"], "区間": ["1週間", "途中まで"]},
+                    pattern_shape="区間", pattern_shape_map={"1週間": "", "途中まで": "/"})
     figure.update_layout(xaxis_title="週（月曜始まり）", yaxis_title="件数", legend_title_text="",
                          margin={"t": 40, "b": 10, "l": 10, "r": 10})
     figure.update_xaxes(tickformat="%-m/%-d")
     st.plotly_chart(figure, width="stretch")
+    if weekly["途中"].any():
+        st.caption("斜線の週は基準日（またはデータの最新日）までの途中の件数です。減ったのではありません。")

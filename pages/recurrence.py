@@ -14,6 +14,7 @@ from pipelines.detect import returns
 from pipelines.jobs import runner
 from pipelines.reports import recurrence, shared, summary
 from pipelines.reports.shared import csv_for_excel
+from pipelines.store import access
 from pipelines.store.errors import KakehashiError
 
 ui.frame()
@@ -99,6 +100,8 @@ def recurring_section() -> None:
                                 "p値": st.column_config.NumberColumn(format="%.4f")})
     top = table.head(15)
     labels = [f"{m:%Y年%-m月}" for m in result.months]
+    if result.end.day != 1 or result.end.hour or result.end.minute:
+        labels[-1] += "（途中）"    # the period ends inside its last month: a partial count, not a drop
     # A theme counted by the fallback may share its name with a cause (お褒め): label it apart.
     rows = [name if dimension == "cause" else f"{name}（テーマ）" for name, dimension in zip(top["原因"], top["dimension"])]
     figure = px.imshow([list(row) for row in top["月別件数"]], x=labels, y=rows,
@@ -168,8 +171,17 @@ def effect_chart(evaluation: returns.Evaluation, options: returns.EffectOptions)
     match = evaluation.match
     series = ui.fetch(recurrence.subject_series, match.dimension, match.key, flt, "week")
     color = ui.theme_colors().get(match.name, "#1f77b4") if match.dimension == "theme" else "#1f77b4"
-    figure = go.Figure(go.Scatter(x=series["期間"], y=series["件数"], mode="lines+markers", name="件数",
+    # The last week may end after the data does: drawn apart (open marker, dotted), never as a drop.
+    latest = ui.fetch(shared.overview).last
+    partial = [(start + timedelta(days=7)).date() > latest.date() + timedelta(days=1) if latest else False
+               for start in series["期間"]]
+    whole = series[[not p for p in partial]]
+    figure = go.Figure(go.Scatter(x=whole["期間"], y=whole["件数"], mode="lines+markers", name="件数",
                                   line={"color": color}))
+    if any(partial):
+        tail = series.iloc[max(len(series) - 2, 0):]
+        figure.add_trace(go.Scatter(x=tail["期間"], y=tail["件数"], mode="lines+markers", name="途中の週",
+                                    line={"color": color, "dash": "dot"}, marker={"symbol": "circle-open"}))
     day = evaluation.implemented_on
     figure.add_vrect(x0=str(day - timedelta(days=options.before_days)), x1=str(day),
                      fillcolor="#9e9e9e", opacity=0.12, line_width=0, annotation_text="対策前",
@@ -188,6 +200,8 @@ def effect_chart(evaluation: returns.Evaluation, options: returns.EffectOptions)
                          showlegend=False)
     figure.update_xaxes(tickformat="%Y年%-m月")
     st.plotly_chart(figure, width="stretch")
+    if any(partial):
+        st.caption("最後の週はデータの最新日までの途中の件数です（白抜きの点・点線）。減ったのではありません。")
     link_for(f"{match.name}のケースを見る（全期間）", match.dimension, match.key, replace(flt, preset="all"))
 
 
@@ -266,6 +280,9 @@ def log_section() -> None:
         st.info("まだ再発防止策は登録されていません。下のフォームから登録できます。", icon=":material/fact_check:")
     else:
         ui.text_table(log, column_config={"実施日": st.column_config.DateColumn(format="YYYY/MM/DD")})
+    if not ui.actor().can(access.RECORD_COUNTERMEASURE):   # runner.record_countermeasure refuses them too
+        st.caption("再発防止策の登録は相談室長の役割の人が行います。")
+        return
     choices = ui.fetch(returns.target_choices)
     st.subheader("再発防止策を登録する")
     with st.form("cm_form", clear_on_submit=False):

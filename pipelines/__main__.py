@@ -118,7 +118,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return exc.exit_code
     bar.close()
     print(json.dumps({"analysed": result.analysed, "skipped": result.skipped, "themes": result.themes,
-                      "coverage": round(result.coverage, 4),
+                      "coverage": round(result.coverage, 4), "inferred": result.inferred,
                       "seconds": {k: round(v, 2) for k, v in result.seconds.items()}}, ensure_ascii=False))
     return 0
 
@@ -172,6 +172,53 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    # The review imports the page query functions and nothing of the load pipeline.
+    from pipelines.reports import review
+    from pipelines.store.settings import db_path
+
+    try:
+        as_of = _cli_day(args.as_of, "--as-of")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store, out = db_path(args.db), Path(args.out)
+    if not store.exists():
+        print(f"error: no store at {store}. Pass the store with --db PATH, or load data first with "
+              f"`python -m pipelines load-sample --db {store}`; check with `ls -l {store}`.", file=sys.stderr)
+        return 2
+    if out.suffix.lower() not in (".html", ".htm", ".pdf"):
+        print(f"error: --out {out}: give a .html or .pdf file name (a .pdf also writes the .html beside it).",
+              file=sys.stderr)
+        return 2
+    try:
+        if as_of is None:
+            from pipelines.store import db
+
+            with db.reader(store) as con:
+                as_of = con.execute("SELECT CAST(max(received_at) AS DATE) FROM cases").fetchone()[0]
+        if as_of is None:
+            print(f"error: the store {store} has no cases yet. Load data first (`python -m pipelines ingest FILE`).",
+                  file=sys.stderr)
+            return 2
+        built = review.build(args.period, as_of, store)
+        html_file = out if out.suffix.lower() != ".pdf" else out.with_suffix(".html")
+        html_file.write_text(review.to_html(built), encoding="utf-8")
+        print(f"wrote {html_file}", file=sys.stderr)
+        if out.suffix.lower() == ".pdf" or args.pdf:
+            pdf_file = out if out.suffix.lower() == ".pdf" else out.with_suffix(".pdf")
+            if not review.to_pdf(html_file, pdf_file):
+                print("error: chromium is not installed, so no PDF was written (the HTML was). "
+                      "Install it with `apt-get install chromium fonts-noto-cjk`; check with `chromium --version`.",
+                      file=sys.stderr)
+                return 2
+            print(f"wrote {pdf_file}", file=sys.stderr)
+    except KakehashiError as exc:
+        print(f"error: {exc.message_en()}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Read every row of every table, as a writer does before writing to a store it did not leave."""
     # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
@@ -184,6 +231,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     with db.reader(store, wait_seconds=10.0) as con:
         tables = db.verify(con, store, force=True)
     print(f"{store}: {tables} tables read, every block's checksum matched", file=sys.stderr)
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    """The desk's labels as a test set in bench/data/real/'s format (texts.csv, labels.csv)."""
+    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
+    from pipelines.store import labels
+    from pipelines.store.settings import db_path
+
+    store, out = db_path(args.db), Path(args.out)
+    if not store.exists():
+        print(f"error: no store at {store}. Pass the store with --db PATH; check with `ls -l {store}`.", file=sys.stderr)
+        return 2
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is a file; give a folder (texts.csv and labels.csv are written into it).",
+              file=sys.stderr)
+        return 2
+    exported = labels.export_set(args.industry, args.source, store)
+    for note in exported.notes():
+        print(f"note: {note}", file=sys.stderr)
+    if not exported.cases:
+        print(f"error: the store {store} has no labelled cases yet, so nothing was written. Label cases on the "
+              "case view (相談室長) first; check with `python -m pipelines check`.", file=sys.stderr)
+        return 2
+    texts, labels_file = labels.write_set(exported, out)
+    print(f"wrote {exported.cases} labelled case(s) to {texts} and {labels_file}; measure with: "
+          f".venv/bin/python bench/bench_themes_real.py --set {out}", file=sys.stderr)
     return 0
 
 
@@ -232,9 +306,26 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--json", action="store_true", help="one JSON object per line (JSON Lines), nothing else on stdout")
     alerts.set_defaults(func=cmd_alerts)
 
+    report = sub.add_parser("report", help="the 定例会議 review as a self-contained HTML file (and a PDF via Chromium)")
+    report.add_argument("--db", help="store path (default: $KAKEHASHI_DB or data/kakehashi.duckdb)")
+    report.add_argument("--period", choices=["week", "month"], default="week",
+                        help="week: the 7 days up to --as-of; month: the month up to --as-of (default week)")
+    report.add_argument("--as-of", help="the 基準日 (YYYY-MM-DD; default: the latest case)")
+    report.add_argument("--out", required=True, help="output file: .html, or .pdf (writes the .html beside it)")
+    report.add_argument("--pdf", action="store_true", help="with an .html --out, also print a PDF beside it")
+    report.set_defaults(func=cmd_report)
+
     check = sub.add_parser("check", help="read the whole store and report damage (a truncated or overwritten file)")
     check.add_argument("--db", help="store path (default: $KAKEHASHI_DB or data/kakehashi.duckdb)")
     check.set_defaults(func=cmd_check)
+
+    labels = sub.add_parser("labels", help="the desk's case labels: export them as a test set (bench/data/real format)")
+    labels.add_argument("action", choices=["export"], help="export: write texts.csv and labels.csv into --out")
+    labels.add_argument("--db", help="store path (default: $KAKEHASHI_DB or data/kakehashi.duckdb)")
+    labels.add_argument("--out", required=True, help="folder to write texts.csv and labels.csv into (made when missing)")
+    labels.add_argument("--industry", default="other", help="the industry column of every text (default other)")
+    labels.add_argument("--source", default="desk", help="the source column and id prefix (default desk)")
+    labels.set_defaults(func=cmd_labels)
 
     job = sub.add_parser("job", help="run a background job written by the dashboard (internal)")
     job.add_argument("job_file")

@@ -93,11 +93,19 @@ def test_shared_filters_alone(small_store):
     ({"case": "K-5"}, ["K-5"]),                               # a named case is found outside the period
     ({"case": "K-404"}, []),
     ({"cause": "梱包不良", "q": "中身"}, ["K-2"]),             # keys combine
+    ({"ids": "K-5, K-1,K-404"}, ["K-1", "K-5"]),              # a signal's cases: outside the period too
 ])
 def test_drill_down_keys(small_store, keys, expected):
     query, problems = parse_keys(keys, MARCH)
     assert problems == []
     assert ids(query, small_store) == expected
+
+
+def test_too_many_ids_are_cut_and_said():
+    query, problems = parse_keys({"ids": ",".join(f"K-{i}" for i in range(caselist.MAX_IDS + 5))})
+    assert len(query.case_ids) == caselist.MAX_IDS and query.pinned
+    assert len(problems) == 1 and f"先頭の {caselist.MAX_IDS} 件" in problems[0]
+    assert query.keys()["ids"].split(",")[:2] == ["K-0", "K-1"]
 
 
 def test_keys_round_trip_to_the_url():

@@ -101,10 +101,12 @@ def _insight(department: str, now: datetime, hold: Hold | None, typical: float |
     if hold is not None and typical:
         ratio = hold.median_days / typical
         score += POINTS_GAP * min(max(math.log2(ratio) / 3.0, 0.0), 1.0)
-        parts.append(f"担当した案件を手放すまでの日数が中央値 {hold.median_days:.1f}日"
-                     f"（他部署は {typical:.1f}日前後、長い部署でも {longest:.1f}日。約{ratio:.1f}倍）")
-        figures += [("median_days", round(hold.median_days, 2)), ("others_median_days", round(typical, 2)),
-                    ("others_max_days", round(longest, 2)), ("ratio", round(ratio, 2)), ("stints", hold.stints)]
+        parts.append(f"担当した案件を手放すまでの日数が中央値 {round(hold.median_days, 1):.1f}日"
+                     f"（他部署は {round(typical, 1):.1f}日前後、長い部署でも {round(longest, 1):.1f}日。"
+                     f"約{round(ratio, 1):.1f}倍）")
+        # The figures as the sentence shows them (days to one decimal).
+        figures += [("median_days", round(hold.median_days, 1)), ("others_median_days", round(typical, 1)),
+                    ("others_max_days", round(longest, 1)), ("ratio", round(ratio, 1)), ("stints", hold.stints)]
     if stalled_ids:
         trend = f"4週前は {stalled_before:,}件" + ("で、増えています" if growing else "")
         parts.append(f"{STALL_DAYS}日以上動きのない未完了 {len(stalled_ids):,}件（{trend}）")

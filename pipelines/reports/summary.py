@@ -5,8 +5,10 @@ period, compared with the equally long period before it. Definitions, once:
 
 - 解決日数: closed_at − received_at in days, over the period's cases that have a completion time.
 - 未完了: no completion time and a status that does not say done (definitions.CLOSED_STATUSES).
-- 再発: the case's cause — or, for a case without a cause, one of its themes — was already seen in
-  an earlier calendar month (anywhere in the store).
+- 再発: the case's cause — or, for a case without a cause, one of its themes — is on 再発's list of
+  recurring causes for the same period and rising there (recurring_list: active in at least half
+  the months of the list, trend 増加 by at least RECURRING_MIN_RATIO), or it came back after its
+  countermeasure (the return detector) and the case came since. The 再発 page marks the same list.
 - 高重度: emotion level ≥ HIGH_SEVERITY_LEVEL (2 = angry or urgent, 3 = severe).
 - エスカレーション: at least one hand-off out of a receiving desk to another department, or an
   escalation action — the one definition is definitions.escalation_sql (definitions.RECEIVING_DESKS,
@@ -19,8 +21,8 @@ and customer signals (detect.insights) join it as rows of their own, each scored
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -28,6 +30,8 @@ import pandas as pd
 
 from pipelines.detect.alerts import DIMENSIONS, KINDS, Alert
 from pipelines.detect.insight import INSIGHT_KINDS, Insight
+from pipelines.detect.returns import return_alerts
+from pipelines.reports import recurrence
 from pipelines.store import db
 from pipelines.store import filters as flt
 from pipelines.store.definitions import create_effective_causes_view, escalated_cases_sql, status_done_sql
@@ -118,15 +122,69 @@ class Kpis:
         return self.current.cases / self.previous.cases - 1.0
 
 
+# -- 再発件数: what recurs -------------------------------------------------------------------------
+
+RECURRING_MIN_RATIO = 1.3       # 傾向比 (recent months against the months before) a recurring cause needs
+RECURRING_MIN_MONTH_SHARE = 0.5  # ... and active in at least this share of the list's months
+
+
+@dataclass(frozen=True)
+class RecurringList:
+    """What counts toward 再発件数 for one period: the causes (or themes) of 再発's 繰り返す原因 list
+    that persist and rise, and the targets back after their countermeasure (with the day they came back)."""
+
+    keys: tuple[str, ...] = ()                        # 'cause:<cause>' / 'theme:<theme_id>'
+    names: tuple[str, ...] = ()                       # the same, in words
+    returns: tuple[tuple[str, datetime], ...] = ()    # ('cause:<cause>' / 'theme:…' / 'product:…', since)
+    months: int = 0
+
+
+def is_recurring(active_months: int, trend: str, ratio: float | None, months: int) -> bool:
+    """The rule that puts a row of 再発's 繰り返す原因 table on 再発件数's list."""
+    return (months > 0 and active_months >= RECURRING_MIN_MONTH_SHARE * months and trend == "増加"
+            and ratio is not None and ratio >= RECURRING_MIN_RATIO)
+
+
+def recurring_list(filters: flt.Filters, store: Path | str | None = None) -> RecurringList:
+    """The one definition of what 再発件数 counts for the filters' period (both pages use it)."""
+    table = recurrence.recurring_causes(filters, recurrence.RecurringOptions(theme_fallback=True), store=store)
+    months = len(table.months)
+    rows = [row for row in table.table.itertuples(index=False)
+            if is_recurring(row.発生月数, row.傾向, row.傾向比, months)]
+    with db.reader(store) as con:
+        if flt.latest_received(con) is None:
+            return RecurringList()
+        period = flt.resolve(con, filters)
+        now = min(period.end - timedelta(seconds=1), period.now)
+        back = [(f"{a.dimension}:{a.key}", datetime.combine(a.since, time())) for a in return_alerts(con, now)]
+    return RecurringList(tuple(f"{row.dimension}:{row.key}" for row in rows), tuple(row.原因 for row in rows),
+                         tuple(back), months)
+
+
+def _previous_filters(filters: flt.Filters, period: flt.Period) -> flt.Filters:
+    """The filters of the previous period, as a custom span ending there (its own recurring list)."""
+    last = (period.previous_end - timedelta(days=1)).date()
+    return replace(filters, preset="custom", start=period.previous_start.date(), end=last, as_of=last)
+
+
 def kpis(filters: flt.Filters, store: Path | str | None = None) -> Kpis:
     """The KPI cards of the home page, for the period and the previous one."""
     with db.reader(store) as con:
-        return _kpis(con, filters, _load_period(con, filters))
+        period = flt.resolve(con, filters)
+    lists = (recurring_list(filters, store), recurring_list(_previous_filters(filters, period), store))
+    with db.reader(store) as con:
+        return _kpis(con, filters, _load_period(con, filters), lists)
 
 
-def _kpis(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period) -> Kpis:
+def _kpis(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period,
+          lists: tuple[RecurringList, RecurringList] = (RecurringList(), RecurringList())) -> Kpis:
     escalated_sql, escalated_params = escalated_cases_sql(period.now if filters.as_of else None)
-    con.execute(db.sql("summary_recurring"))
+    current, previous = lists
+    con.execute(db.sql("summary_recurring"), {
+        "current_keys": list(current.keys), "previous_keys": list(previous.keys),
+        "return_keys": [k for k, _ in current.returns], "return_since": [s for _, s in current.returns],
+        "previous_return_keys": [k for k, _ in previous.returns],
+        "previous_return_since": [s for _, s in previous.returns]})
     rows = con.execute(f"""
             SELECT p.current, count(*),
                    count(*) FILTER (WHERE p.closed_at >= p.received_at),
@@ -330,16 +388,19 @@ def _reason(row, comparison: str) -> str:
 
 def _weekly(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period, weeks: int) -> pd.DataFrame:
     """Filtered cases per week (Monday start) for the `weeks` weeks up to the period's end;
-    columns 週 (date), 件数, 期間 (今期 / 前期 / それ以前, by the week's first case)."""
+    columns 週 (date), 件数, 期間 (今期 / 前期 / それ以前, by the week's first case), 途中 (the week
+    runs past the period's end or the 基準日: its count is partial, not a drop)."""
     condition, params = flt.where(filters, alias="c", with_period=False)
+    cut = min(period.end, period.now + timedelta(seconds=1))
     return con.execute(f"""
         SELECT CAST(date_trunc('week', c.received_at) AS DATE) AS 週, count(*) AS 件数,
                CASE WHEN min(c.received_at) >= ? THEN '今期'
-                    WHEN min(c.received_at) >= ? THEN '前期' ELSE 'それ以前' END AS 期間
+                    WHEN min(c.received_at) >= ? THEN '前期' ELSE 'それ以前' END AS 期間,
+               date_trunc('week', min(c.received_at)) + INTERVAL 7 DAY > ? AS 途中
         FROM cases c
         WHERE c.received_at >= ? AND c.received_at < ? AND {condition}
         GROUP BY 1 ORDER BY 1""",
-                       [period.start, period.previous_start, period.end - timedelta(weeks=weeks), period.end,
+                       [period.start, period.previous_start, cut, period.end - timedelta(weeks=weeks), period.end,
                         *params]).df()
 
 
