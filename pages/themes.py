@@ -480,6 +480,9 @@ def _show_preview(preview: explore.RulePreview) -> None:
 
 
 def render_editor() -> None:
+    if not ui.actor().can(access.EDIT_RULES):   # explore.save_draft refuses them too
+        st.info("テーマ辞書の編集は相談室長の役割の人が行います。ほかのタブはご覧いただけます。", icon=":material/lock:")
+        return
     path = th.rules_path()
     try:
         rules = th.load_rules(path)

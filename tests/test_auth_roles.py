@@ -175,7 +175,9 @@ def signed_in(tmp_path, monkeypatch):
     monkeypatch.setenv("KAKEHASHI_ROLES", str(roles))
     monkeypatch.setenv("KAKEHASHI_DB", str(tmp_path / "empty.duckdb"))
 
-    def open_(role: str | None, url_path: str | None = None, **query: str) -> AppTest:
+    def open_(role: str | None, url_path: str | None = None, store: Path | None = None, **query: str) -> AppTest:
+        if store is not None:
+            monkeypatch.setenv("KAKEHASHI_DB", str(store))
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APP_TIMEOUT)
         name = GROUP_OF.get(role, "nobody")
         at.user = {"is_logged_in": True, "email": f"{name}@example.co.jp", "name": name, "sub": name,
@@ -206,6 +208,21 @@ def test_page_matrix_on_the_pages(signed_in, role, url_path, tmp_path):
         assert role in _texts(at)
         assert any(entry["action"] == audit.REFUSED and entry["target"] == url_path
                    for entry in audit.read(tmp_path / "empty.duckdb").entries)
+
+
+@pytest.mark.parametrize("role", [EXEC, LEAD, ANALYST])
+def test_the_write_forms_are_offered_to_the_roles_that_may_write(signed_in, sample_store, role):
+    at = signed_in(role, "themes", store=sample_store)
+    at.session_state["th_tab"] = "テーマ辞書の編集"
+    at.run()
+    assert not at.exception
+    editor = bool(at.get("button")) and any(button.key == "th_save_button" for button in at.button)
+    assert editor == (role == LEAD)
+    if role != LEAD:
+        assert any("テーマ辞書の編集は相談室長" in info.value for info in at.info)
+    at = signed_in(role, "recurrence", store=sample_store)
+    assert not at.exception
+    assert any(button.key == "cm_submit" for button in at.button) == (role == LEAD)
 
 
 def test_a_user_without_a_role_is_refused_in_japanese(signed_in, tmp_path):
