@@ -215,6 +215,7 @@ def test_an_admin_sees_the_audit_trail(app, browser):
     assert "役割: 管理者" in page.locator("[data-testid='stSidebar']").inner_text()
     assert page.get_by_text("新しい順）").count() == 1                         # the audit trail (a canvas grid)
     assert page.locator("[data-testid='stException']").count() == 0
+    page.wait_for_timeout(3000)                                                # the grids draw after the run
     page.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
     context.close()
 
