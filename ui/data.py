@@ -52,11 +52,12 @@ def frame() -> None:
 
 @st.fragment(run_every=WATCH_SECONDS)
 def _watch_store() -> None:
-    """Rerun the page when the store changed since this run read it — a load from the CLI or
-    another session ended — so no page keeps showing what was there before."""
+    """Rerun the page when the store changed since this run read it and the write is over — a load
+    from the CLI or another session ended — so no page keeps showing what was there before. While
+    the write goes on the page keeps what it shows (and keeps away from the file)."""
     now = db.change_stamp(store_path())
     seen = st.session_state.setdefault(_STAMP_KEY, (store_path(), now))
-    if seen != (store_path(), now):
+    if seen != (store_path(), now) and not db.store_busy(store_path()):
         st.session_state[_STAMP_KEY] = (store_path(), now)
         st.rerun()
 
