@@ -315,3 +315,38 @@ def test_a_file_name_in_the_job_panel_is_shown_as_typed(tmp_path, open_page):
     assert not at.exception
     shown = [e.value for e in at.error if "読めません" in e.value]
     assert shown and _shown_as_typed(shown[0], HOSTILE + ".csv")
+
+
+def test_off_localhost_without_sign_in_the_app_itself_refuses(tmp_path, monkeypatch):
+    from streamlit import config
+
+    monkeypatch.setenv("KAKEHASHI_DB", str(tmp_path / "empty.duckdb"))
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APP_TIMEOUT)
+        at.run()
+    finally:
+        config.set_option("server.address", before)
+    assert not at.exception
+    assert "127.0.0.1 以外では起動できません" in at.error[0].value and not at.title
+
+
+def test_an_unexpected_error_shows_an_id_the_user_can_quote(exports_store, open_page, monkeypatch, caplog):
+    from pipelines.reports import summary
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret path /srv/data in the message")
+
+    monkeypatch.setattr(summary, "kpis", broken)
+    from tests.conftest import _navigation as navigation
+
+    monkeypatch.setenv("KAKEHASHI_DB", str(exports_store))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APP_TIMEOUT)
+    at.switch_page(navigation()["home"])
+    with caplog.at_level("ERROR", logger="kakehashi"):
+        at.run()
+    (shown,) = [e.value for e in at.error if "エラー番号" in e.value]
+    error_id = shown.split("エラー番号 ")[1].split(" ")[0]
+    assert "secret path" not in shown
+    assert any(error_id in record.getMessage() and record.exc_info for record in caplog.records)
