@@ -139,3 +139,20 @@ def test_unmapped_themes_are_said_not_dropped_silently(store):
     exported = labels.export_set(store=store)
     assert exported.unmapped == {"cosmetics_scent": 1}
     assert any("cosmetics_scent" in note for note in exported.notes()) and exported.notes_ja()
+
+
+def test_the_case_view_shows_inferred_themes_and_takes_a_lead_s_label(store, open_page):
+    inferred_case = query(store, "SELECT case_id FROM case_inferred_themes ORDER BY confidence DESC LIMIT 1")
+    (case_id, theme_id), _ = _two_tagged(store)
+    if inferred_case:
+        at = open_page(store, "cases", case=inferred_case[0][0], period="all")
+        assert any("推定テーマ" in c.value for c in at.caption)
+        assert [d for d in at.dataframe if "推定テーマ" in d.value.columns]
+    at = open_page(store, "cases", case=case_id, period="all")
+    assert any("窓口のラベル" in c.value for c in at.caption)
+    assert at.multiselect(key="lb_themes").value == [theme_id], "the rule themes are offered as the starting point"
+    at.selectbox(key="lb_anger").set_value(2)
+    at.button(key="lb_submit").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success], [e.value for e in at.error]
+    assert query(store, "SELECT case_id, themes, anger FROM case_labels") == [(case_id, [theme_id], 2)]
