@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -42,7 +43,7 @@ else:
     buttons[0].download_button("CSV をダウンロード（Excel 用）", csv_for_excel(shown), file_name="audit.csv",
                                mime="text/csv", icon=":material/download:", on_click=ui.record_download,
                                args=("audit.csv", {"rows": len(shown)}))
-    buttons[1].download_button("JSON Lines（全件・原本）", open(journal.path, "rb").read(), file_name="audit.jsonl",
+    buttons[1].download_button("JSON Lines（全件・原本）", Path(journal.path).read_bytes(), file_name="audit.jsonl",
                                mime="application/jsonl", icon=":material/download:", on_click=ui.record_download,
                                args=("audit.jsonl", {"rows": len(frame)}))
 

@@ -10,7 +10,6 @@ The checks themselves live in pipelines.store.access: this module only asks it a
 """
 from __future__ import annotations
 
-import html
 import logging
 import threading
 import time
@@ -274,12 +273,3 @@ def report_error(error: BaseException) -> str:
     st.error(f"予期しないエラーが起きました。管理者にエラー番号 {error_id} をお伝えください"
              "（詳しい内容はサーバーのログに記録しました）。", icon=":material/error:")
     return error_id
-
-
-def plain(value: object) -> str:
-    """A user-supplied value made safe inside st.markdown/st.caption/st.info: no Markdown, no
-    :color[…] directives, no links, no $…$ LaTeX, no HTML — it shows exactly as typed."""
-    text = html.escape(str(value), quote=False)
-    for char in "\\`*_{}[]()#+-.!|~:$<>":
-        text = text.replace(char, "\\" + char)
-    return text
