@@ -11,6 +11,7 @@ import ui
 from pipelines.reports import caselist, shared
 from pipelines.store.definitions import LEVEL_NAMES
 from ui import labels as desk_labels
+from ui.widgets import plain_cells
 
 ui.frame()
 
@@ -111,11 +112,18 @@ if result.pages > 1:
     st.session_state["cases_page"] = result.page   # clamped when the list got shorter
     pager.number_input("ページ", min_value=1, max_value=result.pages, step=1, key="cases_page")
 
-ui.text_table(result.rows, column_order=["受付日時", "ケース番号", "チャネル", "商品", "部署", "状態", "テーマ", "原因",
-                                         "感情レベル", "根拠", "感情の根拠", "本文"],
-              column_config={"受付日時": st.column_config.DatetimeColumn("受付日時", format="YYYY/MM/DD HH:mm"),
-                             "感情レベル": st.column_config.NumberColumn("感情レベル", help="0 平静・1 不満・2 怒り・緊急・3 重大"),
-                             "本文": st.column_config.TextColumn("本文", width="large")})
+# The customer's words first; empty cells read empty (never None); a click on a row opens the case below.
+listed = plain_cells(result.rows)
+clicked = st.dataframe(
+    listed, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="cases_table",
+    column_order=["本文", "受付日時", "ケース番号", "チャネル", "商品", "部署", "状態", "テーマ", "原因", "感情レベル",
+                  "根拠", "感情の根拠"],
+    column_config={"受付日時": st.column_config.DatetimeColumn("受付日時", format="YYYY/MM/DD HH:mm"),
+                   "感情レベル": st.column_config.TextColumn("感情レベル", help="0 平静・1 不満・2 怒り・緊急・3 重大"),
+                   "本文": st.column_config.TextColumn("お客様の声", width="large")})
+st.caption("行をクリックすると、下の「ケースの詳細」にそのケースを開きます。")
+if clicked.selection.rows:
+    st.session_state["cases_pick"] = listed.iloc[clicked.selection.rows[0]]["ケース番号"]
 
 # -- export -------------------------------------------------------------------------------------
 store = ui.store_path()
@@ -140,7 +148,7 @@ if result.total > limit:
 # -- one case -----------------------------------------------------------------------------------
 st.subheader("ケースの詳細")
 choices = list(result.rows["ケース番号"])
-if query.case_id and query.case_id in choices:
+if query.case_id and query.case_id in choices and not clicked.selection.rows:
     st.session_state["cases_pick"] = query.case_id
 elif st.session_state.get("cases_pick") not in choices:
     st.session_state["cases_pick"] = choices[0]

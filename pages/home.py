@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from datetime import timedelta
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -14,8 +15,10 @@ from pipelines.detect import alerts, insights
 from pipelines.detect.alert import DIMENSIONS, KINDS
 from pipelines.detect.insight import INSIGHT_KINDS
 from pipelines.reports import shared, summary
+from pipelines.reports.caselist import CaseQuery
 from pipelines.reports.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
 from pipelines.store import filters as flt
+from ui.widgets import voices
 
 ui.frame()
 
@@ -214,6 +217,12 @@ if not weekly.empty:
     figure.update_layout(xaxis_title="週（月曜始まり）", yaxis_title="件数", legend_title_text="",
                          margin={"t": 40, "b": 10, "l": 10, "r": 10})
     figure.update_xaxes(tickformat="%-m/%-d")
-    st.plotly_chart(figure, width="stretch")
-    if weekly["途中"].any():
-        st.caption("斜線の週は基準日（またはデータの最新日）までの途中の件数です。減ったのではありません。")
+    chosen = st.plotly_chart(figure, width="stretch", on_select="rerun", selection_mode="points", key="home_weekly")
+    st.caption("棒をクリックすると、その週のお客様の声を下に表示します。"
+               + ("斜線の週は基準日（またはデータの最新日）までの途中の件数です。減ったのではありません。"
+                  if weekly["途中"].any() else ""))
+    points = chosen.selection.points if chosen else []
+    if points:
+        week = pd.Timestamp(points[0]["x"]).date()
+        span = replace(current_filters, preset="custom", start=week, end=week + timedelta(days=6))
+        voices(CaseQuery(span), "home_voices", f"{week.month}月{week.day}日からの週のお客様の声")

@@ -17,7 +17,9 @@ from pipelines.detect.alert import GRANULARITIES as ALERT_GRANULARITIES
 from pipelines.detect.alert import KINDS
 from pipelines.reports import trends
 from pipelines.reports.shared import UNCLASSIFIED_COLOR, csv_for_excel
+from pipelines.reports.caselist import CaseQuery
 from pipelines.store.filters import Filters
+from ui.widgets import voices
 
 ui.frame()
 
@@ -31,6 +33,8 @@ PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b
            "#86bcb6", "#d37295", "#8cd17d", "#b6992d", "#499894", "#fabfd2", "#79706e", "#d4a6c8", "#a0cbe8",
            "#ffbe7d", "#f1ce63")
 ALERT_COLOR = "#c62828"
+GREY = "#bdbdbd"
+HIGHLIGHTED = 3      # lines kept in colour: the ones that rose most in the selected period
 COUNTING = {
     "theme": "テーマ別の件数は「ケース×テーマ」の組の数です。1件のケースが複数のテーマに当てはまると、それぞれのテーマに"
              "1件ずつ数えるため、合計はケース数を超えることがあります。テーマのないケースは「未分類」です。",
@@ -50,6 +54,24 @@ def _md(value: object) -> str:
 def _plain(text: str) -> str:
     """Plotly renders a little HTML in hover labels; names and words from exports are shown as text."""
     return html.escape(str(text)).replace("%{", "%\u200b{")
+
+
+def _bucket_query(filters: Filters, dimension: str, granularity: str, key: object, bucket) -> CaseQuery:
+    """The case-list search for one point of the chart: its bucket's days and its value."""
+    first = pd.Timestamp(bucket).date()
+    if granularity == "day":
+        last = first
+    elif granularity == "week":
+        last = first + timedelta(days=6)
+    else:
+        last = (pd.Timestamp(first) + pd.offsets.MonthEnd(0)).date()
+    span = replace(filters, preset="custom", start=first, end=last)
+    if not isinstance(key, str) or not key:
+        return CaseQuery(span)                    # その他 / 未分類: the bucket's cases
+    if dimension == "cause":
+        return CaseQuery(span, cause=key)
+    field = {"theme": "themes", "product": "products", "channel": "channels", "department": "departments"}[dimension]
+    return CaseQuery(replace(span, **{field: (key,)}))
 
 
 def _colors(names: list[str], dimension: str) -> dict[str, str]:
@@ -96,14 +118,28 @@ frame = trend.frame.copy()
 frame["value"] = frame["share"] * 100 if measure == "share" else frame["count"]
 names = list(dict.fromkeys(frame["name"]))
 colors = _colors(names, dimension)
+# Ten lines read as spaghetti: the few that rose most in the selected period keep their colour, the
+# rest are drawn thin and grey (still there, and a hover names them).
+in_period = frame[frame["in_period"]].groupby("name")["count"].sum()
+before = frame[~frame["in_period"]].groupby("name")["count"].mean()
+buckets = max(frame.loc[frame["in_period"], "bucket"].nunique(), 1)
+rise = {name: (in_period.get(name, 0) + 1) / (before.get(name, 0) * buckets + 1) for name in names
+        if name != trends.OTHERS and in_period.get(name, 0) >= 5}
+if len(rise) < HIGHLIGHTED:
+    rise.update({name: 0.0 for name in in_period.sort_values(ascending=False).index
+                 if name != trends.OTHERS and name not in rise})
+highlighted = set(sorted(rise, key=lambda n: -rise[n])[:HIGHLIGHTED])
 figure = go.Figure()
 for name in names:
     rows = frame[frame["name"] == name]
+    strong = name in highlighted
     figure.add_trace(go.Scatter(
-        x=rows["bucket"], y=rows["value"], name=html.escape(name), mode="lines+markers", line={"color": colors[name], "width": 2},
+        x=rows["bucket"], y=rows["value"], name=html.escape(name), mode="lines+markers",
+        line={"color": colors[name] if strong else GREY, "width": 3 if strong else 1},
+        opacity=1.0 if strong else 0.7,
         # その他 sums many values and would flatten the others: one click on the legend shows it.
         visible="legendonly" if name == trends.OTHERS else True,
-        marker={"size": 6, "symbol": ["circle-open" if p else "circle" for p in rows["partial"]]},
+        marker={"size": 7 if strong else 4, "symbol": ["circle-open" if p else "circle" for p in rows["partial"]]},
         customdata=list(zip(rows["count"], rows["share"] * 100, rows["cases"])),
         hovertemplate=f"{_plain(name)}<br>%{{x}}<br>%{{customdata[0]}}件（構成比 %{{customdata[1]:.1f}}%／"
                       "区間のケース %{customdata[2]}件）<extra></extra>"))
@@ -134,7 +170,16 @@ figure.update_layout(
 figure.update_xaxes(tickformat=TICK_FORMATS[granularity])
 # PNG export comes from plotly's own toolbar (no kaleido); the file is named after the view.
 png = {"filename": f"trend_{dimension}_{granularity}"}
-st.plotly_chart(figure, width="stretch", config={"displaylogo": False, "toImageButtonOptions": png})
+chosen = st.plotly_chart(figure, width="stretch", config={"displaylogo": False, "toImageButtonOptions": png},
+                         on_select="rerun", selection_mode="points", key="tr_chart")
+st.caption(f"色の付いた線は選択期間に最も増えた {HIGHLIGHTED} 項目です（灰色の線は凡例や点にカーソルを合わせると名前が出ます）。"
+           "点をクリックすると、その区間のお客様の声を下に表示します。")
+points = [p for p in (chosen.selection.points if chosen else []) if p.get("curve_number", 99) < len(names)]
+if points:
+    picked_name = names[points[0]["curve_number"]]
+    picked = frame[(frame["name"] == picked_name)].iloc[points[0]["point_index"]]
+    voices(_bucket_query(filters, dimension, granularity, picked["key"], picked["bucket"]), "tr_voices",
+           f"{picked_name}・{pd.Timestamp(picked['bucket']):%Y/%m/%d}からの{trends.GRANULARITIES[granularity]}のお客様の声")
 
 notes = [COUNTING[dimension]]
 if measure == "share":
@@ -175,8 +220,8 @@ st.dataframe(
 st.subheader("アラート")
 st.caption(_md(
     f"選択期間（{period_label}）に検知された急増・持続的な増加と、対策後の再発です。毎朝の自動検知と同じく、各日にはその日まで"
-    "のデータだけで判定しています。テーマ・原因・商品ごとに、過去28日（平日と土日を分けて）や過去8週と比べ、多重検定の"
-    "補正（q値）をしたうえで強い順に最大12件を表示します。詳しくは docs/alerts.md。"))
+    "のデータだけで判定しています。テーマ・原因・商品ごとに、過去28日（平日と土日を分けて）や過去8週と比べ、"
+    "偶然では説明しにくいものを強い順に最大12件表示します。"))
 if not period_alerts:
     covered = (overview.last - overview.first).days + 1
     if covered <= 28:
@@ -194,12 +239,10 @@ ui.text_table(pd.DataFrame({
     "検知日": [a.detected_on for a in period_alerts],
     "観測": [a.observed for a in period_alerts],
     "通常": [round(a.expected, 1) for a in period_alerts],
-    "q値": [a.q_value for a in period_alerts],
     "増えた語": ["、".join(a.words) for a in period_alerts],
     "内容": [a.message for a in period_alerts],
 }), column_config={"開始日": st.column_config.DateColumn(format="YYYY/MM/DD"),
-                   "検知日": st.column_config.DateColumn(format="YYYY/MM/DD"),
-                   "q値": st.column_config.NumberColumn(format="%.2g", help="偽陽性の割合を抑える補正後の値（小さいほど確か）")})
+                   "検知日": st.column_config.DateColumn(format="YYYY/MM/DD")})
 
 st.markdown("**アラートのケースを見る**")
 columns = st.columns(3)

@@ -64,6 +64,17 @@ def _render_filters(current: flt.Filters) -> flt.Filters:
 
     side = st.sidebar
     side.subheader("絞り込み")
+    # The 基準日 first: an executive replays a past week from here. The calendar opens at the data's
+    # latest day (max_value), not at today, which is usually after the last export.
+    overview = query(shared.overview)
+    last = overview.last.date() if overview is not None and overview.last else None
+    first = overview.first.date() if overview is not None and overview.first else None
+    chosen_day = state.get("f_as_of")
+    if last is None or (chosen_day and not first <= chosen_day <= last):
+        first = last = None    # a shared link's day outside the data is kept (the page says it has no cases)
+    as_of = side.date_input("基準日", key="f_as_of", format="YYYY/MM/DD", min_value=first, max_value=last,
+                            help="この日の時点で見ます（空欄ならデータ内の最新の受付日"
+                                 + (f"：{last:%Y/%m/%d}" if last else "") + "）。過去の週を振り返るときに変えます。")
     preset = side.selectbox("期間", list(flt.PRESETS), format_func=flt.PRESETS.get, key="f_period",
                             help="「直近」「今月」などは、データ内の最新の受付日（または下の基準日）から数えます。")
     start = end = None
@@ -80,8 +91,6 @@ def _render_filters(current: flt.Filters) -> flt.Filters:
     departments = side.multiselect("部署", options["departments"], key="f_departments", placeholder="すべて")
     themes = side.multiselect("テーマ", list(theme_names), key="f_themes", placeholder="すべて",
                               format_func=lambda theme_id: theme_names.get(theme_id, theme_id))
-    with side.expander("基準日"):
-        as_of = st.date_input("基準日（空欄ならデータ内の最新の受付日）", key="f_as_of", format="YYYY/MM/DD")
     return flt.Filters(preset=preset, start=start, end=end, products=tuple(products), channels=tuple(channels),
                        departments=tuple(departments), themes=tuple(themes), as_of=as_of)
 

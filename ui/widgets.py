@@ -1,14 +1,16 @@
 """Pieces several pages draw: drill-down links, plain-text tables, empty states, background jobs."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
 from pipelines.jobs import runner
-from pipelines.reports import shared
+from pipelines.reports import caselist, shared
 from pipelines.store import filters as flt
 from ui.auth import actor, record_download
-from ui.data import busy_notice, query, store_path
+from ui.data import busy_notice, fetch, query, store_path
 from ui.escape import md
 from ui.sidebar import filters as current_filters
 
@@ -172,3 +174,86 @@ def wait_for_running_jobs() -> None:
 
     progress()
     st.stop()
+
+
+# -- from a chart to the customer's words ---------------------------------------------------------
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
+_EVIDENCE = re.compile(r"〔([^〕]*)〕")
+
+
+def _escape_md(text: str) -> str:
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def highlighted(text: str, words: list[str], limit: int = 200) -> str:
+    """Markdown of a customer's text (escaped, cut to `limit` characters) with `words` on a
+    coloured background."""
+    text = text if len(text) <= limit else text[:limit] + "…"
+    spans, marks = [], [False] * len(text)
+    for word in sorted({w for w in words if w}, key=len, reverse=True):
+        start = text.find(word)
+        while start >= 0:
+            marks[start:start + len(word)] = [True] * len(word)
+            start = text.find(word, start + len(word))
+    run, marked = "", False
+    for char, mark in zip(text, marks):
+        if mark != marked and run:
+            spans.append(f":orange-background[{_escape_md(run)}]" if marked else _escape_md(run))
+            run = ""
+        run, marked = run + char, mark
+    if run:
+        spans.append(f":orange-background[{_escape_md(run)}]" if marked else _escape_md(run))
+    return "".join(spans).replace("\n", " ")
+
+
+def evidence_words(evidence: object) -> list[str]:
+    """The words that tagged a case, from the case list's 根拠 column (「テーマ〔語・語〕 原因〔語〕」)."""
+    if not isinstance(evidence, str):
+        return []
+    return [w for group in _EVIDENCE.findall(evidence) for w in group.split("・") if w]
+
+
+def voices(query: caselist.CaseQuery, key: str, title: str, limit: int = 20) -> None:
+    """The cases behind a chart selection: the customer's words first with the words that tagged
+    them highlighted, then the list (text first); a click on a row opens that case below."""
+    page = fetch(caselist.search, query, 1, limit)
+    st.markdown(f"**{_escape_md(title)}**　該当 {page.total:,} 件" + (f"（新しい順に {limit} 件）" if page.total > limit else ""))
+    if page.total == 0:
+        st.info("この区間に当てはまるケースはありません。", icon=":material/search_off:")
+        return
+    rows = page.rows
+    for row in rows.head(5).itertuples(index=False):
+        with st.container(border=True):
+            st.markdown(highlighted(str(row.本文), evidence_words(row.根拠)))
+            st.caption(f"{row.ケース番号}・{row.受付日時:%Y/%m/%d}・{row.チャネル or ''}・{row.商品 or ''}")
+    table = plain_cells(rows[["本文", "受付日時", "ケース番号", "チャネル", "商品", "テーマ", "原因", "感情レベル"]])
+    event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key=f"{key}_rows", column_config={
+                             "本文": st.column_config.TextColumn("お客様の声", width="large"),
+                             "受付日時": st.column_config.DatetimeColumn("受付日時", format="YYYY/MM/DD HH:mm")})
+    st.caption("行をクリックすると、そのケースの全文と対応の履歴を開きます。")
+    if event.selection.rows:
+        case_id = table.iloc[event.selection.rows[0]]["ケース番号"]
+        case = fetch(caselist.detail, case_id)
+        if case is not None:
+            with st.container(border=True):
+                st.markdown(f"**ケース {_escape_md(case_id)}**")
+                st.text(case.text)
+                if case.response:
+                    st.caption("対応内容")
+                    st.text(case.response)
+                if not case.events.empty:
+                    text_table(plain_cells(case.events))
+                case_link("ケース一覧で開く", icon=":material/open_in_new:", case=case_id)
+
+
+def plain_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose empty text cells show empty, never `None`; emotion levels in words."""
+    out = frame.copy()
+    for column in out.columns:
+        if column == "感情レベル":
+            out[column] = [caselist.LEVELS.get(int(v), str(v)) if pd.notna(v) else "" for v in out[column]]
+        elif not pd.api.types.is_datetime64_any_dtype(out[column]) and not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].astype(object).where(out[column].notna(), "")
+    return out

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 import duckdb
 
 from pipelines.detect import flowscope
-from pipelines.detect.insight import MAX_CASE_IDS, WINDOW_DAYS, Insight, as_of, window_start
-from pipelines.store import db
+from pipelines.detect.insight import MAX_CASE_IDS, WINDOW_DAYS, Insight, as_of, filtered_condition, window_start
+from pipelines.store import db, summaries
 from pipelines.store import filters as flt
 from pipelines.store.definitions import STALL_DAYS
 
@@ -45,10 +45,16 @@ class Hold:
 
 
 def holds(con: duckdb.DuckDBPyConnection, filters: flt.Filters, now: datetime) -> list[Hold]:
-    """Per department, its stints in the window and their median holding days (timed stints only)."""
+    """Per department, its stints in the window and their median holding days (timed stints only):
+    read from the summary sum_stints, or measured on the cases of the window on a store without it."""
     start = window_start(now)
-    flowscope.build(con, filters, start - timedelta(days=HISTORY_DAYS), now, open_too=True)
-    rows = con.execute(db.sql("insight_holds"), {"start": start, "now": now}).fetchall()
+    if summaries.ready(con):
+        query = (db.sql("insight_holds").replace("/*stints*/", "sum_stints")
+                 .replace("/*where*/", filtered_condition(con, filters, "s")))
+    else:
+        flowscope.build(con, filters, start - timedelta(days=HISTORY_DAYS), now, open_too=True)
+        query = db.sql("insight_holds").replace("/*stints*/", "flow_stints").replace("/*where*/", "TRUE")
+    rows = con.execute(query, {"start": start, "now": now}).fetchall()
     return [Hold(d, n, float(m)) for d, n, _, m in rows if m is not None]
 
 

@@ -11,10 +11,7 @@ from pipelines.detect.insight import filtered_condition
 from pipelines.store import db
 from pipelines.store import filters as flt
 from pipelines.store.definitions import RECEIVING_DESKS, status_done_sql, words_pattern
-
-# A hand-off back to the sender with one of these in its action is a return (差戻し); the same
-# words reports/flow.py gives flow_stints.sql.
-RETURN_ACTIONS = ("差戻", "差し戻", "差しもど", "さしもど", "返戻", "return", "sent back", "bounce")
+from pipelines.store.summaries import RETURN_ACTIONS
 
 
 def build(con: duckdb.DuckDBPyConnection, filters: flt.Filters, start: datetime, now: datetime,

@@ -2,7 +2,8 @@
 基準日 — by the customer's ID as the export gives it (cases.customer_key).
 
 A chain is a run of a customer's contacts on one cause (or theme), each within
-definitions.REPEAT_WINDOW_DAYS of the previous one (insight_repeats.sql); it is a signal when it has
+definitions.REPEAT_WINDOW_DAYS of the previous one (the summary sum_chains, or insight_repeats.sql
+on a store without it); it is a signal when it has
 at least MIN_CONTACTS contacts and its latest one falls in the last WINDOW_DAYS days, however long
 before the chain began. The 再発 page's 繰り返しの問い合わせ lists the same chains for a period.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.detect.insight import MAX_CASE_IDS, Insight, as_of, filtered_condition, window_start
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store import filters as flt
 from pipelines.store.definitions import DIMENSION_LABELS, REPEAT_WINDOW_DAYS
 
@@ -29,9 +30,13 @@ def chains(con: duckdb.DuckDBPyConnection, filters: flt.Filters) -> list[tuple]:
     now = as_of(con, filters)
     if now is None:
         return []
-    query = db.sql("insight_repeats").replace("/*where*/", filtered_condition(con, filters))
-    return con.execute(query, {"now": now, "since": window_start(now), "window_days": REPEAT_WINDOW_DAYS,
-                               "min_contacts": MIN_CONTACTS}).fetchall()
+    params = {"now": now, "since": window_start(now), "min_contacts": MIN_CONTACTS}
+    if summaries.ready(con):
+        query = db.sql("insight_repeats_summary").replace("/*where*/", filtered_condition(con, filters, "m"))
+    else:   # a store of an earlier release, not written since: scan
+        query = db.sql("insight_repeats").replace("/*where*/", filtered_condition(con, filters))
+        params["window_days"] = REPEAT_WINDOW_DAYS
+    return con.execute(query, params).fetchall()
 
 
 def detect(con: duckdb.DuckDBPyConnection, filters: flt.Filters) -> list[Insight]:
