@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 PAGES = ["home", "trends", "themes", "cases", "recurrence", "flow", "history"]
 PERIODS = ["4w", "month", "prev_month", "quarter", "all"]
 BUSY_WORD = "更新中".encode()
+FULL_RUN_ENDS = (0, 1)   # ForwardMsg.ScriptFinishedStatus: FINISHED_SUCCESSFULLY, FINISHED_WITH_COMPILE_ERROR
 
 
 def make_export(rows: int, out: Path) -> Path:
@@ -108,6 +109,12 @@ class Session(threading.Thread):
         self.errors: list[str] = []
 
     def run(self) -> None:
+        try:
+            self.browse()
+        except Exception as exc:  # noqa: BLE001 - reported with the figures: a dead session measures nothing
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def browse(self) -> None:
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
         from websockets.sync.client import connect
@@ -205,6 +212,9 @@ def main() -> int:
     print(f"load of {args.rows:,} rows, idle:                       {idle:6.1f} s")
     print(f"same load, {args.sessions} sessions browsing every {args.every:g} s: {busy_seconds:6.1f} s  "
           f"({busy_seconds / idle:.2f}x idle; target <= 2x)")
+    if len(times) < args.sessions:
+        print(f"only {len(times)} page views during the load: the sessions did not browse (see above)")
+        return 2
     if times:
         p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
         print(f"page views during the load: {len(times)}, median {statistics.median(times):.2f} s, p95 {p95:.2f} s, "
