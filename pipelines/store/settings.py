@@ -67,7 +67,7 @@ class ReadLimits:
     max_file_mb: int = 500            # the file as uploaded
     max_rows: int = 1_000_000         # records (data rows and rejected ones) read from the file
     max_columns: int = 1_000          # columns of any row that hold a value
-    max_cell_chars: int = 1_000_000   # characters in one cell
+    max_cell_chars: int = 2_000_000   # characters in one cell (a pasted log of 1.2 million loads)
     max_expanded_mb: int = 2_048      # the decoded UTF-8 copy written to the temp folder, and a workbook's unpacked sheet
     max_strings_mb: int = 256         # a workbook's shared-strings table (unpacked), which is held in memory
 
