@@ -9,6 +9,7 @@ one load refreshes every page of every session.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from ui.japanese import japanese_widgets
 Result = TypeVar("Result")
 _VERSION_KEY = "_kk_store_version"
 _STAMP_KEY = "_kk_store_stamp"
+_BUSY_SINCE_KEY = "_kk_busy_since"
 WATCH_SECONDS = 5.0      # how often a page looks (by a stat, no connection) whether a write ended
 BUSY_POLL_SECONDS = 2.0  # how often a page showing 「更新中」 tries the store again
 
@@ -140,12 +142,16 @@ def busy_notice() -> None:
     """What a page shows instead of its data while another process writes the store; the page
     reruns by itself once the write is over (a load from the CLI too)."""
     st.info("更新中です。データの取り込み・分析が終わると自動で表示されます。", icon=":material/hourglass_top:")
+    st.session_state[_BUSY_SINCE_KEY] = time.monotonic()
     _rerun_when_free()
 
 
 @st.fragment(run_every=BUSY_POLL_SECONDS)
 def _rerun_when_free() -> None:
-    # One try without waiting: the page keeps away from the file while the writer has it.
+    # Only on the fragment's own timed runs (the page's run has just found the store busy), and one
+    # try without waiting: the page keeps away from the file while the writer has it.
+    if time.monotonic() - st.session_state.get(_BUSY_SINCE_KEY, 0.0) < BUSY_POLL_SECONDS / 2:
+        return
     if not db.store_busy(store_path()):
         st.rerun()
 
