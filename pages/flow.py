@@ -10,9 +10,11 @@ import streamlit as st
 from plotly.colors import qualitative
 
 import ui
-from pipelines.reports import flow, shared
+from pipelines.reports import caselist, flow, shared
+from pipelines.reports.caselist import CaseQuery
 from pipelines.reports.shared import csv_for_excel
 from pipelines.store.definitions import ESCALATION_ACTIONS, RECEIVING_DESKS, STALL_DAYS
+from ui.widgets import voices
 
 ui.frame()
 
@@ -143,9 +145,23 @@ def render_flow(filters, options: dict) -> None:
     if links.empty:
         st.info("この条件に当てはまるケースがありません。サイドバーの期間や絞り込みを変えてください。", icon=":material/filter_alt_off:")
         return
-    st.plotly_chart(sankey_figure(links, flow.sankey_stages(options["max_hops"])), width="stretch")
+    chart, picker = st.columns([3, 1])
+    with chart:
+        st.plotly_chart(sankey_figure(links, flow.sankey_stages(options["max_hops"])), width="stretch")
+    # Streamlit cannot select a Sankey link: a selector of the hand-offs beside it does.
+    handoffs = links[(links["source_stage"] >= 1) & (links["target_stage"] <= options["max_hops"] + 1)
+                     & (links["source"] != links["target"])]
+    handoffs = handoffs.groupby(["source", "target"], as_index=False)["cases"].sum().sort_values(
+        "cases", ascending=False, ignore_index=True).head(30)
+    with picker:
+        labels = {f"{r.source}{caselist.HANDOFF_ARROW}{r.target}": f"{r.source} → {r.target}（{r.cases:,}件）"
+                  for r in handoffs.itertuples()}
+        chosen = st.radio("お客様の声を見る移管", list(labels), format_func=labels.get, index=None,
+                          key="flow_handoff", help="選ぶと、その移管のあったケースを下に表示します。")
     st.caption("同じ部署が2回目に現れたときは別の列に並びます（差し戻し・回答で戻った分）。"
                f"{options['max_hops']} 回より後の移管は「{flow.MORE_HOPS}」にまとめています。")
+    if chosen:
+        voices(CaseQuery(filters, handoff=chosen), "flow_voices", f"{labels[chosen]}のお客様の声")
 
 
 # ---------------------------------------------------------------- per department
@@ -155,20 +171,24 @@ def render_departments(filters, options: dict) -> None:
     if stats.empty:
         st.info("この条件に当てはまるケースがありません。", icon=":material/filter_alt_off:")
         return
-    timed = stats.dropna(subset=["保持時間の中央値（時間）"])
+    # Holding times are days for the people who read them (the read model measures hours).
+    stats = stats.assign(**{"保持日数の中央値": stats["保持時間の中央値（時間）"] / 24,
+                            "保持日数の90%点": stats["保持時間の90%点（時間）"] / 24})
+    stats = stats.drop(columns=["保持時間の中央値（時間）", "保持時間の90%点（時間）"])
+    timed = stats.dropna(subset=["保持日数の中央値"])
     if not timed.empty:
         figure = go.Figure()
-        figure.add_bar(y=timed["部署"], x=timed["保持時間の中央値（時間）"], orientation="h", name="中央値",
+        figure.add_bar(y=timed["部署"], x=timed["保持日数の中央値"], orientation="h", name="中央値",
                        marker_color="#1e88e5")
-        figure.add_bar(y=timed["部署"], x=timed["保持時間の90%点（時間）"], orientation="h", name="90%点",
+        figure.add_bar(y=timed["部署"], x=timed["保持日数の90%点"], orientation="h", name="長いほうの1割（90%点）",
                        marker_color="#90caf9")
-        figure.update_layout(title="部署ごとの保持時間（次の部署へ渡すか回答するまで）", barmode="group",
-                             xaxis_title="時間", yaxis_title="部署", yaxis=dict(autorange="reversed"),
+        figure.update_layout(title="部署ごとに案件を抱えていた日数（次の部署へ渡すか回答するまで）", barmode="group",
+                             xaxis_title="日", yaxis_title="部署", yaxis=dict(autorange="reversed"),
                              height=max(300, 60 * len(timed) + 120), legend_title_text="")
         st.plotly_chart(figure, width="stretch")
     st.dataframe(stats, width="stretch", hide_index=True, column_config={
-        "保持時間の中央値（時間）": st.column_config.NumberColumn(format="%.1f"),
-        "保持時間の90%点（時間）": st.column_config.NumberColumn(format="%.1f"),
+        "保持日数の中央値": st.column_config.NumberColumn(format="%.1f 日"),
+        "保持日数の90%点": st.column_config.NumberColumn(format="%.1f 日"),
         "差し戻し率": st.column_config.NumberColumn(format="percent",
                                                help="受け取った移管のうち、回答ではなく送り主へ戻した割合"),
     })

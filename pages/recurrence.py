@@ -89,10 +89,10 @@ def recurring_section() -> None:
     last_month = result.months[-1]
     st.caption(f"{result.months[0]:%Y年%-m月}〜{last_month:%Y年%-m月}の{len(result.months)}か月。"
                f"発生月数 = {int(min_cases)}件以上あった月の数、最長連続月数 = その月が続いた最長の長さ。"
-               f"傾向 = 直近3か月とそれ以前の1日あたり件数の比較（正確なポアソン検定、p < 0.05）。")
+               "傾向 = 直近3か月とそれ以前の1日あたり件数の比較（偶然では説明しにくい差のときだけ増加・減少）。")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_order=["区分", "原因", "再発件数に数える", "発生月数", "最長連続月数", "件数", "直近 件/月",
-                               "それ以前 件/月", "傾向", "傾向比", "p値", "月別件数"],
+                               "それ以前 件/月", "傾向", "傾向比", "月別件数"],
                  column_config={"月別件数": st.column_config.BarChartColumn("月別件数", y_min=0),
                                 "再発件数に数える": st.column_config.CheckboxColumn(
                                     "再発件数に数える", help="経営サマリーの「再発件数」に数える原因（直近12か月の半分以上の月に"

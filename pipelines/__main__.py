@@ -187,6 +187,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: no store at {store}. Pass the store with --db PATH, or load data first with "
               f"`python -m pipelines load-sample --db {store}`; check with `ls -l {store}`.", file=sys.stderr)
         return 2
+    if not out.parent.is_dir():
+        print(f"error: --out {out}: the folder {out.parent} does not exist. Create it first (`mkdir -p {out.parent}`).",
+              file=sys.stderr)
+        return 2
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         print(f"error: --out {out}: give a .html or .pdf file name (a .pdf also writes the .html beside it).",
               file=sys.stderr)

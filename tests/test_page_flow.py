@@ -30,7 +30,7 @@ def test_flow_page_on_the_sample(sample_store, open_page):
     assert at.title[0].value == "部門フロー"
     assert len(at.get("plotly_chart")) >= 5                      # flow, holding times, stalls, themes, matrix
     assert table_with(at, "滞留件数").iloc[0]["部署"] == manifest["slow_department"]
-    assert {"保持時間の中央値（時間）", "差し戻し率", "未完了 31日〜"} <= set(table_with(at, "差し戻し率").columns)
+    assert {"保持日数の中央値", "差し戻し率", "未完了 31日〜"} <= set(table_with(at, "差し戻し率").columns)
 
     at.sidebar.selectbox(key="f_period").set_value("all").run()   # the planted cases span months
     assert not at.exception

@@ -10,6 +10,7 @@ ones other pages put in a link's query string (ui.case_link):
     min_level  emotion level at least this (0–3)
     customer   one customer_key: all of that customer's contacts
     case       one case ID
+    handoff    「A→B」: cases handed from department A to department B (a hand-off record)
     ids        case IDs separated by commas (at most MAX_IDS): the cases behind a signal of
                経営サマリー (a department's stalled cases, a customer's chain, severe cases not escalated)
 
@@ -32,9 +33,10 @@ from pipelines.store import db
 from pipelines.store import filters as flt
 from pipelines.store.definitions import LEVEL_LABELS, create_effective_causes_view, escalated_cases_sql
 
-URL_KEYS = ("cause", "term", "q", "min_level", "customer", "case", "ids")
+URL_KEYS = ("cause", "term", "q", "min_level", "customer", "case", "ids", "handoff")
 KEY_LABELS = {"cause": "原因", "term": "語", "q": "本文検索", "min_level": "感情レベル", "customer": "顧客",
-              "case": "ケース番号", "ids": "指定したケース"}
+              "case": "ケース番号", "ids": "指定したケース", "handoff": "移管"}
+HANDOFF_ARROW = "→"
 MAX_IDS = 200
 EXPORT_LIMIT = 100_000
 MAX_PAGE_SIZE = 500
@@ -54,6 +56,7 @@ class CaseQuery:
     customer: str | None = None
     case_id: str | None = None
     case_ids: tuple[str, ...] = ()
+    handoff: str | None = None       # 「A→B」
 
     @property
     def pinned(self) -> bool:
@@ -64,7 +67,7 @@ class CaseQuery:
         """The drill-down keys in use, as URL query-string values."""
         values = {"cause": self.cause, "term": self.term, "q": self.q, "customer": self.customer,
                   "case": self.case_id, "min_level": None if self.min_level is None else str(self.min_level),
-                  "ids": ",".join(self.case_ids) or None}
+                  "ids": ",".join(self.case_ids) or None, "handoff": self.handoff}
         return {key: values[key] for key in URL_KEYS if values[key] not in (None, "")}
 
 
@@ -77,7 +80,7 @@ def parse_keys(params: Mapping[str, str], filters: flt.Filters | None = None) ->
 
     problems: list[str] = []
     values: dict[str, object] = {}
-    for key in ("cause", "term", "q", "customer", "case"):
+    for key in ("cause", "term", "q", "customer", "case", "handoff"):
         raw = (params.get(key) or "").strip()
         if not raw:
             continue
@@ -117,6 +120,11 @@ def _condition(con: duckdb.DuckDBPyConnection, query: CaseQuery) -> tuple[str, l
     if query.case_id:
         clauses.append("c.case_id = ?")
         params.append(query.case_id)
+    if query.handoff and HANDOFF_ARROW in query.handoff:
+        giver, taker = query.handoff.split(HANDOFF_ARROW, 1)
+        clauses.append("EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.case_id "
+                       "AND e.from_department = ? AND e.to_department = ?)")
+        params += [giver.strip(), taker.strip()]
     if query.case_ids:
         clauses.append("list_contains(?::VARCHAR[], c.case_id)")
         params.append(list(query.case_ids))
