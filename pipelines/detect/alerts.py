@@ -34,7 +34,7 @@ from pipelines.analysis.topics import compound_terms
 from pipelines.detect.alert import DIMENSIONS, KINDS, Alert
 from pipelines.detect.returns import return_alerts
 from pipelines.nlp.vocabulary import FORMAL_NOUNS, KEEP_NEGATED, NEGATED_SUFFIX, VOC_STOP_WORDS
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store import filters as flt
 
 
@@ -427,9 +427,13 @@ def load_series(con: duckdb.DuckDBPyConnection, filters: flt.Filters, start: dat
     and for each series the first day index with data: a product's first case (a launch is not a
     spike); for themes and causes day 0, since a first-ever cause is news."""
     condition, params = flt.where(filters, "c", with_period=False)
-    query = db.sql("trends_alert_series").replace("/*where*/", condition)
-    themes = list(filters.themes)
-    rows = con.execute(query, [*params, datetime.combine(start, time()), now, themes, themes]).fetchall()
+    unfiltered = not (filters.products or filters.channels or filters.departments or filters.themes)
+    if unfiltered and summaries.ready(con):   # the daily summary holds these series (issue 15)
+        rows = con.execute(db.sql("trends_alert_series_summary"), {"start": start, "end": now.date()}).fetchall()
+    else:
+        query = db.sql("trends_alert_series").replace("/*where*/", condition)
+        themes = list(filters.themes)
+        rows = con.execute(query, [*params, datetime.combine(start, time()), now, themes, themes]).fetchall()
     if not rows:
         return [], np.zeros((0, 0)), np.zeros(0, int)
     n_days = (now.date() - start).days + 1
@@ -440,8 +444,12 @@ def load_series(con: duckdb.DuckDBPyConnection, filters: flt.Filters, start: dat
     for dimension, key, day, n in rows:
         counts[index[(dimension, key)], (day - start).days] = n
     names = dict(con.execute("SELECT theme_id, name FROM themes").fetchall())
-    launches = dict(con.execute(f"SELECT product, CAST(min(received_at) AS DATE) FROM cases c WHERE {condition} "
-                                "AND c.received_at <= ? GROUP BY product", [*params, now]).fetchall())
+    if unfiltered and summaries.ready(con):
+        launches = dict(con.execute("SELECT key, min(day) FROM sum_daily WHERE dimension = 'product' AND day <= ? "
+                                    "GROUP BY key", [now.date()]).fetchall())
+    else:
+        launches = dict(con.execute(f"SELECT product, CAST(min(received_at) AS DATE) FROM cases c WHERE {condition} "
+                                    "AND c.received_at <= ? GROUP BY product", [*params, now]).fetchall())
     series = [Series(d, k, names.get(k, k) if d == "theme" else k) for d, k in keys]
     first_valid = np.array([max((launches.get(k, start) - start).days, 0) if d == "product" else 0 for d, k in keys])
     return series, counts, first_valid

@@ -22,13 +22,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store import filters as flt
 from pipelines.store.definitions import RECEIVING_DESKS, STALL_DAYS, escalated_cases_sql, status_done_sql, words_pattern
 from pipelines.store.errors import KakehashiError
 
-# A hand-off back to the sender with one of these in its action is a return (差戻し), not an answer.
-RETURN_ACTIONS = ("差戻", "差し戻", "差しもど", "さしもど", "返戻", "return", "sent back", "bounce")
+# A hand-off back to the sender with one of these in its action is a return (差戻し), not an answer
+# (defined with the summaries, which store every case's stints).
+RETURN_ACTIONS = summaries.RETURN_ACTIONS
 # The desk's own 優先度 that marks a case as severe for the escalation check (compared lower-cased).
 HIGH_PRIORITIES = ("高", "高い", "最高", "緊急", "至急", "特急", "重大", "high", "highest", "urgent", "critical")
 # Severity reasons (labels of data/rules/severity.txt) that ask for an escalation at any level: a
@@ -64,28 +65,61 @@ def _prepare(con: duckdb.DuckDBPyConnection, filters: flt.Filters, cause: str | 
     The period applies to received_at; `with_period=False` keeps every case received by "now" (the
     current-state views: stalls, open cases by age) and marks those of the period in `in_period`.
     Without as_of, "now" is the latest receipt and every stored event counts; with as_of, what
-    happened after it is not seen yet.
+    happened after it is not seen yet. Without the period, only the cases of the period and the
+    cases open at "now" are kept: nothing reads the closed ones outside the period.
+
+    The stints come from the summary sum_stints; with as_of, the cases that moved or closed after
+    it are measured again as of then (flow_stints.sql on them alone).
     """
 
     period = flt.resolve(con, filters)
     now = period.now
-    seen_until = now if filters.as_of else datetime.max.replace(microsecond=0)
+    seen_until = now if filters.as_of else summaries.ALL_SEEN
     condition, params = flt.where(filters, "c", with_period=with_period, span=(period.start, period.end))
     if cause:
         condition += " AND EXISTS (SELECT 1 FROM case_causes cc WHERE cc.case_id = c.case_id AND cc.cause = ?)"
         params.append(cause)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE flow_scope AS
-        SELECT c.case_id, c.received_at, c.channel, c.product, c.department, c.status, c.priority,
-               c.received_at >= ? AND c.received_at < ? AS in_period,
-               CASE WHEN c.updated_at <= ? THEN c.updated_at END AS updated_at,
-               CASE WHEN c.closed_at <= ? THEN c.closed_at END AS closed_at,
-               coalesce(c.closed_at <= ?, {status_done_sql("c")}) AS closed
-        FROM cases c
-        WHERE c.received_at <= ? AND {condition}""",
+        SELECT * FROM (
+            SELECT c.case_id, c.received_at, c.channel, c.product, c.department, c.status, c.priority,
+                   c.received_at >= ? AND c.received_at < ? AS in_period,
+                   CASE WHEN c.updated_at <= ? THEN c.updated_at END AS updated_at,
+                   CASE WHEN c.closed_at <= ? THEN c.closed_at END AS closed_at,
+                   coalesce(c.closed_at <= ?, {status_done_sql("c")}) AS closed
+            FROM cases c
+            WHERE c.received_at <= ? AND {condition})
+        WHERE {"TRUE" if with_period else "in_period OR NOT closed"}""",
                 [period.start, period.end, seen_until, seen_until, seen_until, seen_until, *params])
-    con.execute(db.sql("flow_stints"), {"now": seen_until, "return_pattern": words_pattern(RETURN_ACTIONS)})
+    _stints(con, seen_until, bool(filters.as_of))
     return _Scope(period, now, seen_until)
+
+
+def _stints(con: duckdb.DuckDBPyConnection, seen_until: datetime, as_of: bool) -> None:
+    """flow_stints of the cases in flow_scope: read from sum_stints, measured again only for the
+    cases an as-of view sees differently (an event or the closure after seen_until)."""
+    stints_params = {"now": seen_until, "return_pattern": words_pattern(RETURN_ACTIONS)}
+    if not summaries.ready(con):   # a store of an earlier release, not written since: scan
+        con.execute(db.sql("flow_stints"), stints_params)
+        return
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE flow_dirty AS
+        SELECT f.case_id FROM sum_case_flow f SEMI JOIN flow_scope s ON s.case_id = f.case_id
+        WHERE $as_of AND (f.last_event_at > $seen OR f.closed_at > $seen)""", {"as_of": as_of, "seen": seen_until})
+    if con.execute("SELECT count(*) FROM flow_dirty").fetchone()[0]:
+        con.execute("CREATE OR REPLACE TEMP TABLE flow_scope_all AS FROM flow_scope")
+        con.execute("CREATE OR REPLACE TEMP TABLE flow_scope AS FROM flow_scope_all SEMI JOIN flow_dirty USING (case_id)")
+        con.execute(db.sql("flow_stints"), stints_params)
+        con.execute("CREATE OR REPLACE TEMP TABLE flow_scope AS FROM flow_scope_all")
+        con.execute("DROP TABLE flow_scope_all")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE flow_stints AS SELECT {summaries.STINT_COLUMNS} FROM sum_stints LIMIT 0")
+    # The receipt range first: sum_stints is in order of receipt, so only those row groups are read.
+    con.execute(f"""
+        INSERT INTO flow_stints
+        SELECT {summaries.STINT_COLUMNS} FROM sum_stints s
+        WHERE s.received_at BETWEEN (SELECT min(received_at) FROM flow_scope) AND (SELECT max(received_at) FROM flow_scope)
+          AND s.case_id IN (SELECT case_id FROM flow_scope) AND s.case_id NOT IN (SELECT case_id FROM flow_dirty)""")
 
 
 def _events_known(con: duckdb.DuckDBPyConnection) -> bool:
@@ -138,6 +172,10 @@ def coverage(filters: flt.Filters, cause: str | None = None, store: Path | str |
 def cause_options(store: Path | str | None = None) -> list[str]:
     """Causes present in the store, most frequent first (for the page's cause filter)."""
     with db.reader(store) as con:
+        if summaries.ready(con):   # a case is received on one day: the daily counts add up to its cases
+            return [r[0] for r in con.execute(
+                "SELECT key FROM sum_daily WHERE dimension = 'cause' AND key IS NOT NULL GROUP BY key "
+                "ORDER BY sum(cases) DESC, key").fetchall()]
         return [r[0] for r in con.execute(
             "SELECT cause FROM case_causes GROUP BY cause ORDER BY count(DISTINCT case_id) DESC, cause").fetchall()]
 
@@ -308,7 +346,8 @@ def escalation_check(filters: flt.Filters, cause: str | None = None, min_level: 
                             "within_hours must be in (0, 8760]")
     with db.reader(store) as con:
         scope = _prepare(con, filters, cause)
-        escalated, params = escalated_cases_sql(until=scope.seen_until)
+        escalated, params = (summaries.escalated_cases_sql(until=scope.seen_until) if summaries.ready(con)
+                             else escalated_cases_sql(until=scope.seen_until))
         con.execute(f"CREATE OR REPLACE TEMP TABLE flow_escalated AS SELECT * FROM ({escalated}) "
                     "WHERE case_id IN (SELECT case_id FROM flow_scope)", params)
         con.execute(db.sql("flow_escalation"), {

@@ -33,7 +33,7 @@ from pipelines.detect.returns import (
     rate_test,
     target_names,
 )
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store.definitions import DIMENSION_LABELS, REPEAT_WINDOW_DAYS
 from pipelines.store.filters import Filters, resolve, where
 
@@ -116,9 +116,13 @@ def recurring_causes(filters: Filters = Filters(), options: RecurringOptions = R
         start = min(period.start, datetime.combine(_month_start(last_day, options.months - 1), datetime.min.time()))
         first = con.execute("SELECT min(received_at) FROM cases").fetchall()[0][0]
         start = max(start, datetime.combine(first.date(), datetime.min.time()))
-        condition, params = where(filters, "c", span=(start, period.end))
-        rows = con.execute(db.sql("recurrence_causes").replace("{where}", condition),
-                           [*params, options.theme_fallback]).fetchall()
+        if _unfiltered(filters) and summaries.ready(con):
+            rows = con.execute(db.sql("recurrence_causes_summary"), {
+                "start": start, "end": period.end, "theme_fallback": options.theme_fallback}).fetchall()
+        else:
+            condition, params = where(filters, "c", span=(start, period.end))
+            rows = con.execute(db.sql("recurrence_causes").replace("{where}", condition),
+                               [*params, options.theme_fallback]).fetchall()
         names = target_names(con)
     months = []
     month = _month_start(start.date())
@@ -151,6 +155,11 @@ def recurring_causes(filters: Filters = Filters(), options: RecurringOptions = R
             "p値": p_value, "月別件数": counts,
         })
     return RecurringCauses(_recurring_frame(records), tuple(months), start, period.end)
+
+
+def _unfiltered(filters: Filters) -> bool:
+    """No filter but the period: the summaries answer for the whole store."""
+    return not (filters.products or filters.channels or filters.departments or filters.themes)
 
 
 def _recurring_frame(records: list[dict]) -> pd.DataFrame:
@@ -191,10 +200,9 @@ def repeat_customers(filters: Filters = Filters(), options: RepeatOptions = Repe
         if not has_cases(con):
             return pd.DataFrame(columns=columns)
         period = resolve(con, filters)
-        condition, params = where(filters, "c", with_period=False)
-        rows = con.execute(db.sql("recurrence_repeats").replace("{where}", condition),
-                           [*params, period.end, options.window_days, options.min_contacts, period.start,
-                            options.limit]).fetchall()
+        query = db.sql("recurrence_repeats").replace("{members}", _chain_members(con, filters, options, period.end))
+        rows = con.execute(query, {"end": period.end, "min_contacts": options.min_contacts, "start": period.start,
+                                   "limit": options.limit}).fetchall()
         names = target_names(con)
     records = []
     for key_, dimension, key, contacts, first_at, last_at, case_ids, _span, emotion, channels, products, status in rows:
@@ -205,6 +213,21 @@ def repeat_customers(filters: Filters = Filters(), options: RepeatOptions = Repe
             "最新の対応状況": status, "customer_key": key_, "dimension": dimension, "key": key, "case_ids": list(case_ids),
         })
     return pd.DataFrame(records, columns=columns)
+
+
+def _chain_members(con: duckdb.DuckDBPyConnection, filters: Filters, options: RepeatOptions, end: datetime) -> str:
+    """The chain members repeat_customers reads: the summary sum_chains when it holds the answer (no
+    filter but the period, the standard window, chains of two or more), else the chains of the
+    filtered cases, computed here (TEMP TABLE kk_chain_members)."""
+    if (_unfiltered(filters) and options.window_days == REPEAT_WINDOW_DAYS and options.min_contacts >= 2
+            and summaries.ready(con)):
+        return "SELECT customer_key, dimension, key, chain, case_id, received_at FROM sum_chains"
+    condition, params = where(filters, "c", with_period=False)
+    con.execute("CREATE OR REPLACE TEMP TABLE kk_chain_scope AS SELECT c.case_id, c.customer_key, c.received_at "
+                f"FROM cases c WHERE {condition} AND c.received_at < ?", [*params, end])
+    con.execute("CREATE OR REPLACE TEMP TABLE kk_chain_members AS "
+                + summaries.chain_members_sql("SELECT * FROM kk_chain_scope"), {"window": options.window_days})
+    return "SELECT * FROM kk_chain_members"
 
 
 def customer_timeline(customer_key: str, limit: int = 200, store: Path | str | None = None) -> pd.DataFrame:
@@ -258,9 +281,17 @@ def near_duplicates(filters: Filters = Filters(), options: DuplicateOptions = Du
     with db.reader(store, wait_seconds=2.0) as con:
         if not has_cases(con):
             return NearDuplicates(0, 0, 0, _group_frame([]), _member_frame(con, {}, {}))
-        condition, params = where(filters, "c", con=con)
+        period = resolve(con, filters)
+        condition, params = where(filters, "c", span=(period.start, period.end))
         total = con.execute(f"SELECT count(*) FROM cases c WHERE {condition}", params).fetchall()[0][0]
-        con.execute(db.sql("recurrence_dup_docs").replace("{where}", condition), [*params, PLACEHOLDER_CONTACTS])
+        if summaries.ready(con):
+            termsets = "SELECT case_id, terms FROM sum_termsets WHERE received_at >= ? AND received_at < ?"
+            termset_params = [period.start, period.end]
+        else:
+            termsets = summaries.termsets_sql(f"SELECT c.case_id, c.received_at FROM cases c WHERE {condition}")
+            termset_params = params
+        con.execute(db.sql("recurrence_dup_docs").replace("{where}", condition).replace("{termsets}", termsets),
+                    [*params, PLACEHOLDER_CONTACTS, *termset_params])
         anonymous = con.execute("SELECT count(*) FROM kk_dup_docs WHERE customer_key IS NULL").fetchall()[0][0]
         if anonymous:
             con.execute(db.sql("recurrence_dup_tokens"), [options.anonymous_similarity])
@@ -349,9 +380,13 @@ class DataStatus:
 def data_status(store: Path | str | None = None) -> DataStatus:
     """What the store holds that this page uses, so it can say what is missing."""
     with db.reader(store, wait_seconds=2.0) as con:
-        row = con.execute("""
+        # Cases with a cause: every case less those without one, from the daily summary when present.
+        with_cause = ("(SELECT coalesce(sum(cases), 0) FROM sum_daily WHERE dimension = 'all') - "
+                      "(SELECT coalesce(sum(cases), 0) FROM sum_daily WHERE dimension = 'cause' AND key IS NULL)"
+                      if summaries.ready(con) else "(SELECT count(DISTINCT case_id) FROM case_causes)")
+        row = con.execute(f"""
             SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM analysis_state),
-                   (SELECT count(DISTINCT case_id) FROM case_causes),
+                   {with_cause},
                    (SELECT count(*) FROM cases WHERE customer_key IS NOT NULL AND trim(customer_key) <> ''),
                    (SELECT count(*) FROM countermeasures), (SELECT count(*) FROM case_events)""").fetchall()[0]
     return DataStatus(*row)

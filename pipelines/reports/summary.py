@@ -32,7 +32,7 @@ from pipelines.detect.alerts import DIMENSIONS, KINDS, Alert
 from pipelines.detect.insight import INSIGHT_KINDS, Insight
 from pipelines.detect.returns import return_alerts
 from pipelines.reports import recurrence
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store import filters as flt
 from pipelines.store.definitions import create_effective_causes_view, escalated_cases_sql, status_done_sql
 
@@ -178,7 +178,10 @@ def kpis(filters: flt.Filters, store: Path | str | None = None) -> Kpis:
 
 def _kpis(con: duckdb.DuckDBPyConnection, filters: flt.Filters, period: flt.Period,
           lists: tuple[RecurringList, RecurringList] = (RecurringList(), RecurringList())) -> Kpis:
-    escalated_sql, escalated_params = escalated_cases_sql(period.now if filters.as_of else None)
+    until = period.now if filters.as_of else None
+    # The escalated cases from the flow summary when the store has it (the same rows, no event scan).
+    escalated_sql, escalated_params = (summaries.escalated_cases_sql(until) if summaries.ready(con)
+                                       else escalated_cases_sql(until))
     current, previous = lists
     con.execute(db.sql("summary_recurring"), {
         "current_keys": list(current.keys), "previous_keys": list(previous.keys),

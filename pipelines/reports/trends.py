@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store import filters as flt
 from pipelines.store.definitions import DIMENSION_LABELS, UNCLASSIFIED_NAME
 
@@ -134,14 +134,29 @@ def series_on(con: duckdb.DuckDBPyConnection, filters: flt.Filters, dimension: s
     starts = buckets(chart_start, period_end, granularity)
     raw = _counts(con, filters, dimension, granularity, chart_start, period_end)
     frame, others = _shape(raw, starts, bucket_start(period_start, granularity), period_end, granularity, top)
-    condition, params = flt.where(filters, "c", span=(period.start, period.end))
-    period_cases = con.execute(f"SELECT count(*) FROM cases c WHERE {condition}", params).fetchall()[0][0]
+    if _from_summary(con, filters):
+        period_cases = con.execute("SELECT coalesce(sum(cases), 0) FROM sum_daily WHERE dimension = 'all' "
+                                   "AND day >= ? AND day < ?", [period_start, period_end]).fetchall()[0][0]
+    else:
+        condition, params = flt.where(filters, "c", span=(period.start, period.end))
+        period_cases = con.execute(f"SELECT count(*) FROM cases c WHERE {condition}", params).fetchall()[0][0]
     return Trend(frame, dimension, granularity, chart_start, period_start, period_end,
                  chart_start < bucket_start(period_start, granularity), int(period_cases), others)
 
 
+def _from_summary(con: duckdb.DuckDBPyConnection, filters: flt.Filters) -> bool:
+    """Whether the daily summary answers for these filters: only a period (any, with any 基準日)."""
+    return not (filters.products or filters.channels or filters.departments or filters.themes) \
+        and summaries.ready(con)
+
+
 def _counts(con: duckdb.DuckDBPyConnection, filters: flt.Filters, dimension: str, granularity: str,
             start: date, end: date) -> pd.DataFrame:
+    """Rows of trends_series.sql: bucket, is_total, key, name, count — from sum_daily when it answers."""
+    if _from_summary(con, filters):
+        return con.execute(db.sql("trends_series_summary"), {
+            "grain": granularity, "dimension": dimension, "start": start, "end": end,
+            "unclassified": UNCLASSIFIED, "no_cause": NO_CAUSE, "not_entered": NOT_ENTERED}).df()
     condition, params = flt.where(filters, "c", with_period=False)
     member_params = [list(filters.themes)] * 2 if dimension == "theme" else []
     query = db.sql("trends_series").replace("/*where*/", condition).replace("/*members*/", _MEMBERS[dimension])
@@ -185,13 +200,9 @@ def breakdown(filters: flt.Filters, dimension: str = "theme", store: Path | str 
     check_choice(dimension)
     with db.reader(store, wait_seconds=2.0) as con:
         period = flt.resolve(con, filters)
-        condition, params = flt.where(filters, "c", with_period=False)
-        member_params = [list(filters.themes)] * 2 if dimension == "theme" else []
-        # A constant bucket per range: 'day' grain is ignored; `bucket` tells current from previous.
-        query = db.sql("trends_series").replace("/*where*/", condition).replace("/*members*/", _MEMBERS[dimension])
-        current = con.execute(query, ["day", *params, period.start, period.end, *member_params]).df()
-        previous = con.execute(query, ["day", *params, period.previous_start, period.previous_end,
-                                       *member_params]).df()
+        # Daily rows of each range, summed per value below.
+        current = _counts(con, filters, dimension, "day", period.start.date(), period.end.date())
+        previous = _counts(con, filters, dimension, "day", period.previous_start.date(), period.previous_end.date())
     def per_value(raw: pd.DataFrame) -> pd.DataFrame:
         return raw[~raw["is_total"]].groupby(["key", "name"], as_index=False)["count"].sum()
 

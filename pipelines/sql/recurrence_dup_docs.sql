@@ -1,8 +1,9 @@
--- Term sets of the cases in scope, for near-duplicate detection: content-word lemmas (a negated
--- one marked with ¬, so 届く and 届かない differ), without numbers and masked personal data.
+-- Term sets of the cases in scope, for near-duplicate detection (the termsets placeholder: the summary
+-- sum_termsets for the period, or summaries/termsets.sql over the scope; see there what a term is).
 -- A placeholder ID (0000, 不明, guest, …) or a customer key shared by very many cases (a company
 -- account, an unlisted placeholder) is not one person: such cases count as from an unknown sender.
--- Parameters: the filter condition's values, then the most contacts one real customer can have.
+-- Parameters: the filter condition's values, the most contacts one real customer can have, then
+-- the parameters of the termsets query.
 CREATE OR REPLACE TEMP TABLE kk_dup_docs AS
 WITH scoped AS (
     SELECT c.case_id, nullif(trim(c.customer_key), '') AS customer_key, coalesce(trim(c.product), '') AS product,
@@ -17,9 +18,5 @@ placeholders AS (
 SELECT s.case_id,
        CASE WHEN s.customer_key IN (SELECT customer_key FROM placeholders) THEN NULL
             ELSE s.customer_key END AS customer_key,
-       s.product, s.received_at,
-       list(DISTINCT t.lemma || CASE WHEN t.negated THEN '¬' ELSE '' END) AS terms
-FROM scoped s JOIN case_terms t USING (case_id)
-WHERE regexp_matches(t.pos, '^(名詞|動詞|形容詞|形状詞|副詞)')
-  AND NOT starts_with(t.pos, '名詞-数詞') AND NOT starts_with(t.pos, '名詞-マスク')
-GROUP BY ALL
+       s.product, s.received_at, t.terms
+FROM scoped s JOIN ({termsets}) t USING (case_id)

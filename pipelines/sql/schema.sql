@@ -159,3 +159,6 @@ CREATE TABLE IF NOT EXISTS case_labels (
     labelled_by VARCHAR NOT NULL,    -- the acting user (access.Actor.user_id)
     labelled_at TIMESTAMP NOT NULL
 );
+
+-- Schema 3: the summary tables (sum_case_flow, sum_stints, sum_daily, sum_chains) are defined in
+-- migrations/0003_summaries.sql, which pipelines/store/summaries.py also runs for a new store.

@@ -32,7 +32,10 @@ import duckdb
 from pipelines.store.definitions import REPEAT_WINDOW_DAYS, escalation_sql, status_done_sql, words_pattern
 from pipelines.store.settings import SQL_DIR
 
-TABLES = ("sum_case_flow", "sum_stints", "sum_daily", "sum_chains")
+TABLES = ("sum_case_flow", "sum_stints", "sum_daily", "sum_chains", "sum_termsets")
+# The columns of 部門フロー's TEMP table flow_stints (flow_stints.sql), as sum_stints stores them.
+STINT_COLUMNS = ("case_id, n, department, prev_department, next_department, next2_department, entry_action, "
+                 "next_action, start_at, end_at, is_last, source, last_event_at, timed, hold_hours, returned")
 # 部門フロー's "now" when nothing is hidden: every stored event is seen (reports.flow uses the same).
 ALL_SEEN = datetime.max.replace(microsecond=0)
 # Hand-off actions that give a case back (差戻し). reports.flow and detect read this one list.
@@ -78,10 +81,13 @@ def refresh(con: duckdb.DuckDBPyConnection, touched: str, everything: bool = Fal
         UNION
         SELECT customer_key FROM cases WHERE case_id IN (SELECT case_id FROM kk_sum_touched)
                                          AND customer_key IS NOT NULL""")
-    for table in ("sum_case_flow", "sum_stints"):
+    for table in ("sum_case_flow", "sum_stints", "sum_termsets"):
         con.execute(f"DELETE FROM {table} WHERE case_id IN (SELECT case_id FROM kk_sum_touched)")  # fixed names
     _case_flow(con)
     _stints(con)
+    con.execute("INSERT INTO sum_termsets SELECT * FROM ("
+                + termsets_sql("SELECT case_id, received_at FROM cases WHERE case_id IN (SELECT case_id FROM kk_sum_touched)")
+                + ") ORDER BY received_at, case_id")
     con.execute("DELETE FROM sum_daily WHERE day IN (SELECT day FROM kk_sum_days)")
     con.execute(_sql("daily"))
     con.execute("DELETE FROM sum_chains WHERE customer_key IN (SELECT customer_key FROM kk_sum_customers)")
@@ -103,6 +109,12 @@ def chain_members_sql(scope: str) -> str:
     return _sql("chains").replace("{scope}", scope)
 
 
+def termsets_sql(scope: str) -> str:
+    """The term-set query (sql/summaries/termsets.sql) over `scope`, a query of case_id and
+    received_at (ours, never user input): received_at, case_id, terms."""
+    return _sql("termsets").replace("{scope}", scope)
+
+
 def _case_flow(con: duckdb.DuckDBPyConnection) -> None:
     condition, params = escalation_sql("e")
     # The condition appears twice in the query, with its values bound positionally each time.
@@ -118,7 +130,8 @@ def _stints(con: duckdb.DuckDBPyConnection) -> None:
         FROM cases c WHERE c.case_id IN (SELECT case_id FROM kk_sum_touched)""")
     con.execute((SQL_DIR / "flow_stints.sql").read_text(encoding="utf-8"),
                 {"now": ALL_SEEN, "return_pattern": words_pattern(RETURN_ACTIONS)})
-    con.execute("INSERT INTO sum_stints SELECT * FROM flow_stints")
+    con.execute(f"INSERT INTO sum_stints SELECT c.received_at, {', '.join('s.' + c for c in STINT_COLUMNS.split(', '))} "
+                "FROM flow_stints s JOIN flow_scope c USING (case_id) ORDER BY c.received_at, s.case_id, s.n")
     con.execute("DROP TABLE flow_stints")
     con.execute("DROP TABLE flow_scope")
 
@@ -127,3 +140,14 @@ def ready(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether this store has the summaries (schema 3 or later); a reader of an older store falls
     back to scanning until the first write upgrades it."""
     return con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sum_daily'").fetchone()[0] > 0
+
+
+def escalated_cases_sql(until: datetime | None = None) -> tuple[str, list]:
+    """definitions.escalated_cases_sql read from sum_case_flow: one row per escalated case —
+    `case_id`, `escalated_at` (its first time-stamped escalation up to `until`; NULL when only a
+    route column shows one). Same rows, without scanning case_events."""
+    if until is None:
+        return ("SELECT case_id, esc_first_at AS escalated_at FROM sum_case_flow "
+                "WHERE esc_untimed OR esc_first_at IS NOT NULL"), []
+    return ("SELECT case_id, CASE WHEN esc_first_at <= ? THEN esc_first_at END AS escalated_at FROM sum_case_flow "
+            "WHERE esc_untimed OR esc_first_at <= ?"), [until, until]

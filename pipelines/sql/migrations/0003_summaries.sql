@@ -14,9 +14,19 @@ CREATE TABLE IF NOT EXISTS sum_case_flow (
     esc_untimed     BOOLEAN       -- an escalation without a time (a route column) exists
 );
 
+-- One row per case: its content words as 再発's near-duplicate check compares them (lemmas, a negated
+-- one marked with ¬, without numbers and masked data), in order of receipt.
+CREATE TABLE IF NOT EXISTS sum_termsets (
+    received_at TIMESTAMP,
+    case_id     VARCHAR NOT NULL,
+    terms       VARCHAR[]
+);
+
 -- The holding intervals of every case as 部門フロー measures them (flow_stints.sql) with every stored
--- event seen: the same columns as the TEMP table flow_stints.
+-- event seen: the case's receipt, then the columns of the TEMP table flow_stints (summaries.STINT_COLUMNS).
+-- Rows are written in order of receipt, so a period reads only the row groups it needs.
 CREATE TABLE IF NOT EXISTS sum_stints (
+    received_at      TIMESTAMP,
     case_id          VARCHAR NOT NULL,
     n                INTEGER,
     department       VARCHAR,

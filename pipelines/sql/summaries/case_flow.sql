@@ -1,5 +1,5 @@
 -- sum_case_flow rows of the cases in TEMP TABLE kk_sum_touched(case_id).
--- Parameters: the escalation condition's values (definitions.escalation_sql, alias e), spliced as {escalation}.
+-- Parameters: the escalation condition's values (definitions.escalation_sql, alias e), spliced where the escalation placeholder stands.
 INSERT INTO sum_case_flow
 SELECT c.case_id, c.received_at, c.closed_at, ev.last_event_at, ev.esc_first_at, coalesce(ev.esc_untimed, false)
 FROM cases c
@@ -11,3 +11,4 @@ LEFT JOIN (
     GROUP BY e.case_id
 ) ev USING (case_id)
 WHERE c.case_id IN (SELECT case_id FROM kk_sum_touched)
+ORDER BY c.received_at, c.case_id

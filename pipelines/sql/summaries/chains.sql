@@ -1,5 +1,5 @@
 -- Repeat-contact chain members: a chain is a run of one customer's contacts on one cause (or theme)
--- where each contact comes within `window` days of the previous one. {scope} is a query of cases
+-- where each contact comes within `window` days of the previous one. The scope placeholder: cases
 -- (case_id, customer_key, received_at) chosen by the caller: the customers a write touched
 -- (summaries.py, the whole history, every chain) or the cases under the page's filters
 -- (recurrence.repeat_customers when the summary cannot answer).
