@@ -121,7 +121,7 @@ class Session(threading.Thread):
 
         rng = random.Random(self.number)
         with connect(f"ws://127.0.0.1:{self.port}/_stcore/stream", subprotocols=["streamlit"],
-                     max_size=None, open_timeout=30) as ws:
+                     max_size=None, open_timeout=30, ping_interval=None) as ws:
             for step in itertools.count():
                 if self.stop.is_set():
                     return
