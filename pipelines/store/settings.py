@@ -69,7 +69,7 @@ class ReadLimits:
     max_columns: int = 1_000          # columns of any row that hold a value
     max_cell_chars: int = 2_000_000   # characters in one cell (a pasted log of 1.2 million loads)
     max_expanded_mb: int = 2_048      # the decoded UTF-8 copy written to the temp folder, and a workbook's unpacked sheet
-    max_strings_mb: int = 256         # a workbook's shared-strings table (unpacked), which is held in memory
+    max_strings_mb: int = 512         # a workbook part read whole into memory (shared strings), or one sheet row
 
     @property
     def max_file_bytes(self) -> int:
