@@ -175,6 +175,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     # The review imports the page query functions and nothing of the load pipeline.
     from pipelines.reports import review
+    from pipelines.store import db
     from pipelines.store.settings import db_path
 
     try:
@@ -197,8 +198,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     try:
         if as_of is None:
-            from pipelines.store import db
-
             with db.reader(store) as con:
                 as_of = con.execute("SELECT CAST(max(received_at) AS DATE) FROM cases").fetchone()[0]
         if as_of is None:

@@ -27,7 +27,6 @@ from pipelines.analysis.tagging import store_results
 from pipelines.ingest import limits, staging
 from pipelines.ingest.countermeasures import load_countermeasures
 from pipelines.ingest.events import load_events, route_events
-from pipelines.ingest.limits import received_bounds
 from pipelines.ingest.identity import (
     CONFLICT_EXAMPLES,
     Identity,
@@ -40,6 +39,7 @@ from pipelines.ingest.identity import (
     judge_id_column,
     no_id_column,
 )
+from pipelines.ingest.limits import received_bounds
 from pipelines.ingest.mapping import Mapping, load_preset, resolve, sample_rows, save_mapping, saved_mapping
 from pipelines.ingest.result import LoadOptions, LoadResult, PhaseTimer, Progress
 from pipelines.ingest.sources import Source, open_source, sha256_of
