@@ -24,6 +24,7 @@ from pipelines.nlp.pii import (NAME, PHONE, luhn_valid, mask_column, mask_quoted
                                my_number_valid, name_spans)
 from pipelines.nlp.text import dictionary_version, for_tokenizer, normalize, tokenize
 from pipelines.store import db
+from pipelines.store.errors import LoadFailed
 
 EXPORTS = Path(__file__).resolve().parent / "data" / "exports"
 PII_FILE = EXPORTS / "pii_heavy.csv"
@@ -344,6 +345,13 @@ def test_a_column_of_models_keeps_them():
 def test_a_reason_never_quotes_personal_data():
     assert mask_quoted("受付日時「山田太郎」を日付として読めません") == "受付日時「〔氏名〕」を日付として読めません"
     assert mask_quoted("受付日時「2025/13/45」を日付として読めません") == "受付日時「2025/13/45」を日付として読めません"
+
+
+def test_a_stored_failure_message_never_quotes_a_cell():
+    """An unexpected failure's message keeps the database error as a detail, and is stored."""
+    failure = LoadFailed("export.csv", ValueError("Could not convert string '山田太郎' to INT64 (090-1234-5678)"), 3)
+    assert "山田太郎" not in failure.message_ja() and "090-1234-5678" not in failure.message_ja()
+    assert "Could not convert string '〔氏名〕' to INT64 (〔電話番号〕)" in failure.message_ja()
 
 
 # ---------------------------------------------------------------- everywhere a load stores a value

@@ -811,18 +811,24 @@ def mask_cells(values: list[str | None]) -> list[str | None]:
     return [changed.get(v, v) if v else v for v in values]
 
 
-_QUOTED = re.compile(r"「([^「」]*)」")
+# 「…」 in our reasons; '…' and "…" in a database error a failure message carries as its detail.
+_QUOTED = re.compile(r"(「)([^「」]*)(」)|(')([^'\n]{1,200})(')|(\")([^\"\n]{1,200})(\")")
 
 
 def mask_quoted(message: str) -> str:
-    """A message that quotes values (受付日時「…」を日付として読めません): every quoted value masked as
-    a cell, the rest by the regex masks, so a stored reason never quotes personal data in clear."""
+    """A message that quotes values (受付日時「…」を日付として読めません; Could not convert '…'): every
+    quoted value masked as a cell, the rest by the regex masks, so a stored reason never quotes
+    personal data in clear."""
     if not message:
         return message
-    quoted = [m.group(1) for m in _QUOTED.finditer(message)]
-    changed = mask_column(quoted) if quoted else {}
-    message = _QUOTED.sub(lambda m: "「" + changed.get(m.group(1), m.group(1)) + "」", message)
-    return mask_regex(message)
+    found = [next(g for g in m.groups()[1::3] if g is not None) for m in _QUOTED.finditer(message)]
+    changed = mask_column(found) if found else {}
+
+    def replace(match: re.Match) -> str:
+        opening, value, closing = next(match.groups()[k:k + 3] for k in (0, 3, 6) if match.group(k + 1) is not None)
+        return opening + changed.get(value, value) + closing
+
+    return mask_regex(_QUOTED.sub(replace, message))
 
 
 def mask_text(text: str) -> MaskedText:

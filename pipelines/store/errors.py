@@ -124,12 +124,25 @@ def store_fault(exc: BaseException, store: Path | str | None = None) -> Kakehash
     return None
 
 
+def _masked(detail: str) -> str:
+    """An error's text may quote a cell of the file ('山田太郎'), and the message is stored: its quoted
+    values and phone numbers, e-mails … go through the masker; if the masker itself fails (memory),
+    the quoted values are dropped."""
+    try:
+        # Local import: the masker loads the tokenizer's module, which every importer of errors need not pay for.
+        from pipelines.nlp.pii import mask_quoted
+        return mask_quoted(detail)
+    except Exception:  # noqa: BLE001 - a failure message must still be made
+        import re  # local: only this fallback needs it
+        return re.sub(r"'[^']*'|\"[^\"]*\"|「[^」]*」", "'…'", detail)
+
+
 class LoadFailed(KakehashiError):
     """A load stopped by something other than its input (a bug, the disk, memory): rolled back, so
     the store is as it was; recorded in import_batches with this message."""
 
     def __init__(self, file_name: str, cause: BaseException, line: int | None = None) -> None:
-        detail = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else '—'}"
+        detail = _masked(f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else '—'}")
         where_ja = f"（{line:,} 行目付近）" if line else ""
         where_en = f" near line {line:,}" if line else ""
         self.file_name = file_name
