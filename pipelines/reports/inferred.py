@@ -3,7 +3,8 @@ with the classifier's confidence and the words that drove each proposal (pipelin
 and accepting a proposal's words into the theme's rule.
 
 Inferred themes exist only for cases no rule tags, so the sidebar's theme filter (which selects by
-rule tags) is not applied here; the period, product, channel and department filters are.
+rule tags) is not applied here; the period, product, channel and department filters are. A case a
+load has since tagged by rule (the next analyze drops its proposal) is left out already.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def inferred_summary(filters: flt.Filters, words: int = 6, store: Path | str | N
     with db.reader(store, wait_seconds=2.0) as con:
         _scope(con, filters)
         frame = con.execute("""
-            WITH inferred AS (SELECT it.* FROM case_inferred_themes it SEMI JOIN kk_inferred_scope USING (case_id)),
+            WITH inferred AS (SELECT it.* FROM case_inferred_themes it SEMI JOIN kk_inferred_scope USING (case_id)
+                              ANTI JOIN case_themes USING (case_id)),
             counted AS (SELECT theme_id, count(*) AS n, avg(confidence) AS confidence FROM inferred GROUP BY 1),
             word_counts AS (SELECT theme_id, word, count(*) AS uses
                             FROM (SELECT theme_id, unnest(words) AS word FROM inferred) GROUP BY ALL),
@@ -57,6 +59,7 @@ def inferred_cases(filters: flt.Filters, theme_id: str, limit: int = 20, store: 
             SELECT c.case_id AS ケース番号, c.received_at AS 受付日時, it.confidence AS 確信度,
                    array_to_string(it.words, '・') AS 根拠の語, c.text AS 本文
             FROM case_inferred_themes it JOIN cases c USING (case_id) SEMI JOIN kk_inferred_scope USING (case_id)
+            ANTI JOIN case_themes USING (case_id)
             WHERE it.theme_id = ? ORDER BY it.confidence DESC, c.case_id LIMIT ?""", [theme_id, limit]).df()
 
 
@@ -70,7 +73,8 @@ def case_inferred(case_id: str, store: Path | str | None = None) -> pd.DataFrame
             SELECT it.theme_id, coalesce(th.name, it.theme_id) AS テーマ, it.confidence AS 確信度,
                    array_to_string(it.words, '・') AS 根拠の語
             FROM case_inferred_themes it LEFT JOIN themes th USING (theme_id)
-            WHERE it.case_id = ? ORDER BY it.confidence DESC""", [case_id]).df()
+            WHERE it.case_id = ? AND NOT EXISTS (SELECT 1 FROM case_themes ct WHERE ct.case_id = it.case_id)
+            ORDER BY it.confidence DESC""", [case_id]).df()
 
 
 def accept_inferred(theme_id: str, words: list[str] | tuple[str, ...], *, actor: access.Actor,
