@@ -60,6 +60,14 @@ THEME_MAP: dict[str, str | None] = {
     "staff": "staff", "labeling": "labeling", "health": "safety", "waiting": "waiting",
     "request": "request", "praise": "praise",
     "inquiry": None,               # a plain question: no theme of the taxonomy
+    # the default taxonomy's other themes (data/rules/themes.txt) and the packs' sub-themes, by their parent
+    "price": "price", "procedure": "procedure", "premises": "premises", "assortment": "assortment",
+    "checkout": "waiting", "returns": "procedure", "medical_care": "quality", "appointment": "procedure",
+    "medication": "quality", "connection": "quality", "system": "quality", "account": "procedure",
+    "device": "quality", "operation": "waiting", "ticket": "price", "crew": "staff", "lost_item": "procedure",
+    "room": "premises", "meal": "quality", "booking": "procedure", "tour": "procedure", "banking": "procedure",
+    "card": "billing", "loan": "procedure", "claim": "procedure", "fraud": "safety", "counter": "procedure",
+    "public_facility": "premises", "waste": "premises", "neighbourhood": "premises", "public_fee": "price",
 }
 
 TEXT_COLUMNS = ("id", "source", "industry", "text")

@@ -87,12 +87,13 @@ def store(tmp_path) -> Path:
 def _load_sample_dir(sample_dir: Path, store: Path) -> Path:
     from pipelines.analysis.analyze import analyze
     from pipelines.ingest.load import LoadOptions, load_file
+    from pipelines.rules.themes.packs import SAMPLE_PACK
     from pipelines.store.settings import SAMPLE_FILES
 
     for name, kind in SAMPLE_FILES:
         if (sample_dir / name).exists():
             load_file(sample_dir / name, store, LoadOptions(kind=kind))
-    analyze(store)
+    analyze(store, theme_pack=SAMPLE_PACK)   # the sample is a food and beverage maker's desk, as load_sample says
     return store
 
 

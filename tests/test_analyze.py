@@ -13,7 +13,8 @@ from pipelines.analysis.analyze import analyze
 from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.nlp import text
 from pipelines.rules.themes import RuleError
-from pipelines.store import access
+from pipelines.rules.themes.packs import SAMPLE_PACK, store_pack_choice
+from pipelines.store import access, db
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,8 @@ def sample_store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("analyze")
     generate(folder, seed=23, n_cases=2000)
     store = folder / "store.duckdb"
+    with db.writer(store) as con:   # a food maker's desk that chose its pack before its first load
+        store_pack_choice(con, SAMPLE_PACK)
     load_file(folder / "cases.csv", store, LoadOptions(workers=1))
     first = analyze(store, workers=1)
     return folder, store, first
@@ -163,13 +166,13 @@ def test_a_load_tags_its_new_cases_and_analyze_has_nothing_left(sample_store, tm
 
 def test_rules_change_retags_from_stored_terms_without_tokenizing(sample_store, monkeypatch):
     _folder, store, _ = sample_store
-    rules = analyze_mod.load_bundle()
+    rules = analyze_mod.load_bundle(store)
 
     class ChangedRules(type(rules)):
         def hash(self) -> str:  # a different rules hash, as after an edit of the rules file
             return "edited-" + super().hash()
 
-    monkeypatch.setattr(analyze_mod, "load_bundle", lambda: ChangedRules(rules.themes, rules.causes, rules.severity))
+    monkeypatch.setattr(analyze_mod, "load_bundle", lambda *_, **__: ChangedRules(rules.themes, rules.causes, rules.severity, rules.pack))
     # Every tokenization goes through the one cached Tagger: its call count must not move.
     calls_before = text.tagger.cache_info()
     before = _rows(store, "SELECT count(*) FROM case_themes")[0][0]

@@ -136,16 +136,16 @@ def test_a_page_beyond_the_end_after_a_filter_change_starts_over(sample_store, o
 def test_editor_preview_of_a_valid_rule(sample_store, open_page, rules_dir):
     before = (rules_dir / "themes.txt").read_bytes()
     at = _page(open_page, sample_store, EDITOR)
-    at.selectbox(key="th_edit_target").set_value("packaging").run()
-    assert at.text_input(key="th_edit_name").value == "容器・包装"
-    at.text_area(key="th_edit_rule").set_value("キャップ and 緩い").run()
+    at.selectbox(key="th_edit_target").set_value("delivery").run()
+    assert at.text_input(key="th_edit_name").value == "配送"
+    at.text_area(key="th_edit_rule").set_value("near(荷物, 届く!neg, 4)").run()
     at.button(key="th_preview_button").click().run()
     assert not at.exception and not at.error
     metrics = _metrics(at)
-    tagged = _count(sample_store, "SELECT count(*) FROM case_themes WHERE theme_id = 'packaging'")
+    tagged = _count(sample_store, "SELECT count(*) FROM case_themes WHERE theme_id = 'delivery'")
     assert metrics["該当するケース"].endswith("件") and int(metrics["該当するケース"][:-2].replace(",", "")) < tagged
     examples = at.dataframe[0].value
-    assert examples["根拠語"].str.contains("キャップ").all()
+    assert examples["根拠語"].str.contains("荷物").all()
     assert (rules_dir / "themes.txt").read_bytes() == before   # a preview never saves
 
 
@@ -175,9 +175,9 @@ def test_save_rewrites_the_rule_and_retags_the_store(sample_store, tmp_path, ope
     shutil.copy(sample_store, store)
     repo_rules = (RULES_DIR / "themes.txt").read_bytes()
     at = _page(open_page, store, EDITOR)
-    at.selectbox(key="th_edit_target").set_value("packaging").run()
-    at.text_input(key="th_edit_name").set_value("容器・キャップ")
-    at.text_area(key="th_edit_rule").set_value("キャップ and 緩い").run()
+    at.selectbox(key="th_edit_target").set_value("delivery").run()
+    at.text_input(key="th_edit_name").set_value("配送・物流")
+    at.text_area(key="th_edit_rule").set_value("near(荷物, 届く!neg, 4)").run()
     at.button(key="th_preview_button").click().run()
     hits = int(_metrics(at)["該当するケース"][:-2].replace(",", ""))
     at.button(key="th_save_button").click().run()
@@ -191,8 +191,9 @@ def test_save_rewrites_the_rule_and_retags_the_store(sample_store, tmp_path, ope
         at.run()
     assert not at.exception
     assert any("付け直しました" in s.value for s in at.success), [e.value for e in at.error]
-    assert _count(store, "SELECT count(*) FROM case_themes WHERE theme_id = 'packaging'") == hits
-    assert _count(store, "SELECT count(*) FROM themes WHERE theme_id = 'packaging' AND name = '容器・キャップ'") == 1
+    assert _count(store, "SELECT count(*) FROM case_themes WHERE theme_id = 'delivery'") == hits
+    assert _count(store, "SELECT count(*) FROM themes WHERE theme_id = 'delivery' AND name = '配送・物流'") == 1
     saved = (rules_dir / "themes.txt").read_text(encoding="utf-8")
-    assert "＊容器・キャップ [packaging] #BCBD22\nキャップ and 緩い\n" in saved
+    assert "＊配送・物流 [delivery] #1F77B4\nnear(荷物, 届く!neg, 4)\n" in saved
     assert (RULES_DIR / "themes.txt").read_bytes() == repo_rules
+

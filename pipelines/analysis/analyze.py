@@ -8,6 +8,7 @@ spread over fork workers; inputs and results travel as Parquet files, not pickle
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,10 +22,11 @@ import pyarrow.parquet as pq
 
 from pipelines.analysis import infer
 from pipelines.analysis.pool import make_pool, map_bounded
-from pipelines.analysis.tagging import store_results, tag_docs
+from pipelines.analysis.tagging import GUARDED_NAMES_KEY, store_results, tag_docs
 from pipelines.analysis.tokenize import TERM_SCHEMA
 from pipelines.nlp.text import CaseDoc, Term, release_dictionary_pages
 from pipelines.rules.bundle import RuleBundle, load_bundle
+from pipelines.rules.themes.packs import store_pack_choice
 from pipelines.store import db, summaries
 from pipelines.store.definitions import REPEAT_WINDOW_DAYS
 
@@ -73,11 +75,16 @@ def _read_chunk(in_dir: Path, chunk_no: int) -> tuple[list[CaseDoc], list[int | 
     return docs, cases.column("repeat").to_pylist()
 
 
-def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress | None = None) -> AnalyzeResult:
-    """Analyse new or changed cases (all with full=True) and store themes, causes and scores."""
+def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress | None = None,
+            theme_pack: str | None = None) -> AnalyzeResult:
+    """Analyse new or changed cases (all with full=True) and store themes, causes and scores.
+
+    `theme_pack`: an industry pack ID to choose for the store ("" = the default taxonomy alone), stored
+    with the results; None keeps the store's choice. A new choice changes the rules hash, so every
+    case is re-tagged from its stored terms."""
     result = AnalyzeResult()
     started = time.perf_counter()
-    rules = load_bundle()
+    rules = load_bundle(store) if theme_pack is None else load_bundle(store, pack=theme_pack)
     rules_hash = rules.hash()
     release_dictionary_pages()  # analysis reads stored terms: nothing here tokenizes again
     # Fork before DuckDB starts its threads (see pool.make_pool).
@@ -85,14 +92,14 @@ def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress
     try:
         with tempfile.TemporaryDirectory(prefix="kakehashi-analyze-") as tmp, db.writer(store) as con:
             out = Path(tmp)
-            pending = _select_pending(con, rules_hash, full)
+            pending = _select_pending(con, rules_hash, full, _names_changed(con, rules))
             result.skipped = con.execute("SELECT count(*) FROM cases").fetchall()[0][0] - pending
             result.analysed = pending
             t = time.perf_counter()
             _run_chunks(con, out, pending, pool, rules, progress)
             result.seconds["tag"] = time.perf_counter() - t
             t = time.perf_counter()
-            _write(con, out, rules, rules_hash)
+            _write(con, out, rules, rules_hash, theme_pack)
             result.seconds["write"] = time.perf_counter() - t
             result.themes, result.coverage = con.execute(
                 "SELECT (SELECT count(*) FROM themes), "
@@ -107,8 +114,16 @@ def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress
     return result
 
 
-def _select_pending(con, rules_hash: str, full: bool) -> int:
-    """pending(rowno, case_id, repeat): cases whose text, rules or repeat-contact count changed."""
+def _names_changed(con, rules: RuleBundle) -> list[str]:
+    """Names guarded now and not when the store was last tagged, or the other way round."""
+    stored = db.meta(con, GUARDED_NAMES_KEY)
+    before = set(json.loads(stored)) if stored else set()
+    return sorted(before.symmetric_difference(rules.themes.names))
+
+
+def _select_pending(con, rules_hash: str, full: bool, names_changed: list[str] = ()) -> int:
+    """pending(rowno, case_id, repeat): cases whose text, rules or repeat-contact count changed, or
+    whose text holds a name whose guard changed."""
     repeat_counts(con, "cases")
     con.execute("""
     CREATE OR REPLACE TEMP TABLE pending AS
@@ -117,8 +132,9 @@ def _select_pending(con, rules_hash: str, full: bool) -> int:
     LEFT JOIN analysis_state s USING (case_id)
     LEFT JOIN case_scores sc USING (case_id)
     WHERE $full OR s.case_id IS NULL OR s.text_hash IS DISTINCT FROM c.text_hash
-       OR s.rules_hash IS DISTINCT FROM $rules OR sc.repeat_contacts IS DISTINCT FROM r.repeat""",
-                {"full": full, "rules": rules_hash})
+       OR s.rules_hash IS DISTINCT FROM $rules OR sc.repeat_contacts IS DISTINCT FROM r.repeat
+       OR EXISTS (SELECT 1 FROM unnest(CAST($names AS VARCHAR[])) AS g(name) WHERE contains(c.text, g.name))""",
+                {"full": full, "rules": rules_hash, "names": list(names_changed)})
     return con.execute("SELECT count(*) FROM pending").fetchall()[0][0]
 
 
@@ -163,10 +179,12 @@ def _run_chunks(con, out: Path, pending: int, pool, rules: RuleBundle, progress:
             progress("analyze", done, pending)
 
 
-def _write(con, out: Path, rules: RuleBundle, rules_hash: str) -> None:
+def _write(con, out: Path, rules: RuleBundle, rules_hash: str, theme_pack: str | None = None) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         store_results(con, out, rules, rules_hash)
+        if theme_pack is not None:   # the pack is stored with the tags it made, in one transaction
+            store_pack_choice(con, theme_pack)
         # State of cases that no longer exist is dropped with their tags.
         for table in ("case_themes", "case_causes", "case_scores", "analysis_state"):
             con.execute(f"DELETE FROM {table} WHERE case_id NOT IN (SELECT case_id FROM cases)")

@@ -6,6 +6,7 @@ store inside the caller's transaction. Both paths give the same rows.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +16,8 @@ from pipelines.analysis.pool import worker_rules
 from pipelines.nlp.text import CaseDoc
 from pipelines.rules.bundle import RuleBundle
 from pipelines.rules.causes import canonical_cause
+
+GUARDED_NAMES_KEY = "guarded_names"   # store_meta: JSON list of the names guarded when the store was last tagged
 
 # The three outputs each worker writes per chunk.
 THEME_SCHEMA = pa.schema([("case_id", pa.string()), ("theme_id", pa.string()), ("evidence", pa.list_(pa.string()))])
@@ -83,6 +86,11 @@ def store_results(con, out: Path, rules: RuleBundle, rules_hash: str) -> None:
     con.execute("INSERT INTO analysis_state SELECT p.case_id, c.text_hash, ? FROM pending p JOIN cases c USING (case_id)",
                 [rules_hash])
     sync_themes(con, rules)
+    # The names these tags were made with (themes.guards): analyze() re-tags the cases holding a name
+    # guarded since, as the rules hash does not cover them.
+    con.execute("DELETE FROM store_meta WHERE key = ?", [GUARDED_NAMES_KEY])
+    con.execute("INSERT INTO store_meta VALUES (?, ?)", [GUARDED_NAMES_KEY, json.dumps(list(rules.themes.names),
+                                                                                      ensure_ascii=False)])
 
 
 def sync_themes(con, rules: RuleBundle) -> None:

@@ -45,6 +45,7 @@ from pipelines.ingest.result import LoadOptions, LoadResult, PhaseTimer, Progres
 from pipelines.ingest.sources import Source, open_source, sha256_of
 from pipelines.nlp.text import normalize_arrow, release_dictionary_pages
 from pipelines.rules.bundle import load_bundle
+from pipelines.rules.themes.packs import SAMPLE_PACK, stored_pack
 from pipelines.store import db, journal, scratch, summaries
 from pipelines.store.errors import KakehashiError, LoadFailed, RefusedFile
 from pipelines.store.settings import SAMPLE_DIR, SAMPLE_FILES, db_path
@@ -79,7 +80,7 @@ def _load_file(path: Path, store, options: LoadOptions, name: str, started: dt.d
     big = path.stat().st_size > POOL_MIN_BYTES
     morphology = options.kind == "cases" and options.morphology
     # The analysis rides along with tokenization (see _tokenize); analyze() then finds these cases done.
-    rules = _analysis_rules() if morphology else None
+    rules = _analysis_rules(store) if morphology else None
     pool = make_pool(options.workers, rules) if morphology and big else None
     if pool is not None:
         release_dictionary_pages()  # the workers tokenize; this process only compiled the rules
@@ -107,11 +108,11 @@ def _load_file(path: Path, store, options: LoadOptions, name: str, started: dt.d
             pool.join()
 
 
-def _analysis_rules():
-    """The analysis rules, or None when a rules file does not parse: the load then leaves the
-    analysis to analyze(), which reports the error."""
+def _analysis_rules(store):
+    """The analysis rules (with the store's industry pack), or None when a rules file does not parse:
+    the load then leaves the analysis to analyze(), which reports the error."""
     try:
-        return load_bundle()
+        return load_bundle(store)
     except KakehashiError:
         return None
 
@@ -658,5 +659,6 @@ def load_sample(store=None, progress: Progress | None = None) -> list[LoadResult
     """Load the bundled sample (cases, events, countermeasures) into a store and analyse it."""
     results = [load_file(SAMPLE_DIR / name, store, LoadOptions(kind=kind, progress=progress))
                for name, kind in SAMPLE_FILES if (SAMPLE_DIR / name).exists()]
-    analyze(store, progress=progress)
+    # The sample is a food and beverage maker's desk: its pack, unless the store's user chose one.
+    analyze(store, progress=progress, theme_pack=SAMPLE_PACK if stored_pack(store) is None else None)
     return results

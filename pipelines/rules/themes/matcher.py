@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from pipelines.nlp.text import CaseDoc, Term
+from pipelines.nlp.text import CaseDoc, Term, normalize
+from pipelines.rules.themes.guards import NOT_COMPLAINTS, PRAISE, REQUEST, NameGuard, name_terms, praise_holds, request_holds
 from pipelines.rules.themes.parser import RuleError, format_rules_text, parse_expression, parse_rules_text
 from pipelines.rules.themes.syntax import DEFAULT_POLARITY, SPARE_COLORS, And, Atom, Near, Node, Not, Or, Theme
 
@@ -75,6 +76,7 @@ class RuleSet:
 
     themes: tuple[Theme, ...]
     preamble: str = ""            # comment lines before the first theme, kept on save
+    names: tuple[str, ...] = ()   # names whose words never trigger a theme (guards.NameGuard; see with_names)
 
     def __post_init__(self) -> None:
         seen_ids: dict[str, str] = {}
@@ -91,10 +93,27 @@ class RuleSet:
             seen_ids[theme.theme_id] = theme.name
             seen_colors[theme.color] = theme.name
         object.__setattr__(self, "_compiled", _Compiled(self.themes))
+        object.__setattr__(self, "_guard", NameGuard(self.names))
 
     def __reduce__(self) -> tuple:
         # Compiled closures do not pickle; a spawned worker re-reads the rules text instead.
-        return loads_rules, (dumps_rules(self), "pickled rules")
+        return _restore, (dumps_rules(self), self.names)
+
+    def with_names(self, names: Iterable[str]) -> RuleSet:
+        """A copy that never lets a word of these names trigger a theme (the export's product,
+        department … values). Only names with a rule word among their terms are kept: the others
+        cannot change a tag, and each kept name costs a little on every case."""
+        index = self._compiled.index   # type: ignore[attr-defined]
+
+        def has_rule_word(name: str) -> bool:
+            for surface, lemma in name_terms(name):
+                for key in (surface, lemma):
+                    entry = index.get(key)
+                    if entry is not None and (any(entry[0]) or entry[1] or entry[2]):
+                        return True
+            return False
+        normalized = {normalize(n).strip() for n in names if n}
+        return replace(self, names=tuple(sorted(n for n in normalized if n and has_rule_word(n))))
 
     def theme(self, theme_id: str) -> Theme:
         return next(t for t in self.themes if t.theme_id == theme_id)
@@ -114,7 +133,8 @@ class RuleSet:
         return next((c for c in SPARE_COLORS if c not in used), "#333333")
 
     def hash(self) -> str:
-        """Changes when matching can change (IDs, expressions, engine); not on renames, colours or comments."""
+        """Changes when matching can change (IDs, expressions, engine); not on renames, colours or comments,
+        nor on the guarded names: analyze() re-tags the cases that hold a name newly guarded (or no longer)."""
         digest = hashlib.sha256(f"engine={ENGINE_VERSION};default={DEFAULT_POLARITY}".encode())
         for theme in self.themes:
             digest.update(f"\n{theme.theme_id}\t{theme.expression.source()}".encode())
@@ -122,11 +142,13 @@ class RuleSet:
         atoms = self._compiled.atoms   # type: ignore[attr-defined]
         spellings = sorted({s for atom in atoms for segment in atom.segments for s in segment})
         digest.update("\t".join(spellings).encode())
+
         return digest.hexdigest()[:16]
 
     def tag(self, doc: CaseDoc) -> list[ThemeHit]:
-        """The themes of one case, in rule order, each with the words that made it true."""
-        return self._compiled.tag(doc)   # type: ignore[attr-defined]
+        """The themes of one case, in rule order, each with the words that made it true (after the
+        precision guards: see guards.py)."""
+        return _guarded_tag(self._compiled, self._guard, doc)   # type: ignore[attr-defined]
 
     def theme_rows(self) -> list[tuple[str, str, str, int]]:
         """(theme_id, name, color, position) rows for the `themes` table."""
@@ -134,9 +156,9 @@ class RuleSet:
 
     def tag_many(self, docs: Iterable[CaseDoc]) -> Iterator[tuple[str, str, tuple[str, ...]]]:
         """(case_id, theme_id, evidence) rows for case_themes."""
-        tag = self._compiled.tag   # type: ignore[attr-defined]
+        compiled, guard = self._compiled, self._guard   # type: ignore[attr-defined]
         for doc in docs:
-            for hit in tag(doc):
+            for hit in _guarded_tag(compiled, guard, doc):
                 yield doc.case_id, hit.theme_id, hit.evidence
 
     def coverage(self, docs: Iterable[CaseDoc]) -> Coverage:
@@ -150,6 +172,29 @@ class RuleSet:
             for hit in hits:
                 by_theme[hit.theme_id] += 1
         return Coverage(cases, tagged, by_theme)
+
+
+def _guarded_tag(compiled: _Compiled, guard: NameGuard, doc: CaseDoc) -> list[ThemeHit]:
+    """Tag `doc` with names masked, then keep praise and request only where their intent holds."""
+    doc = guard.apply(doc)
+    hits = compiled.tag(doc)
+    if not hits or not any(h.theme_id == PRAISE or h.theme_id == REQUEST for h in hits):
+        return hits
+    complaint = {piece for h in hits if h.theme_id not in NOT_COMPLAINTS for piece in h.evidence}
+    kept = []
+    for hit in hits:
+        if hit.theme_id == PRAISE or hit.theme_id == REQUEST:
+            evidence = (praise_holds(doc.text, hit.evidence, complaint) if hit.theme_id == PRAISE
+                        else request_holds(doc.text, hit.evidence))
+            if not evidence:
+                continue
+            hit = ThemeHit(hit.theme_id, evidence)
+        kept.append(hit)
+    return kept
+
+
+def _restore(text: str, names: tuple[str, ...]) -> RuleSet:
+    return replace(loads_rules(text, "pickled rules"), names=names)
 
 
 def loads_rules(text: str, origin: str = "themes.txt") -> RuleSet:
