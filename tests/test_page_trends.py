@@ -39,7 +39,7 @@ def test_page_lists_the_planted_spike_with_links_to_its_cases(sample_store, open
     at.sidebar.date_input(key="f_range").set_value((date(2025, 7, 1), date(2025, 7, 31))).run()
     assert not at.exception
     listed = at.dataframe[1].value
-    assert {"種類", "対象", "開始日", "検知日", "観測", "通常", "q値", "増えた語"} <= set(listed.columns)
+    assert {"種類", "対象", "開始日", "検知日", "観測", "通常", "増えた語"} <= set(listed.columns)
     assert listed["対象"].str.contains("梱包不良").any()
     links = [link for link in at.get("page_link") if "梱包不良" in link.label]
     query = links[0].proto.query_string if links else ""
