@@ -262,3 +262,21 @@ def test_a_cell_bomb_in_one_row_is_refused_before_it_is_held_in_memory(tmp_path,
     error, seconds = refused_load(path, store)
     assert seconds < 10 and "シートの 1 行の XML" in error.ja and "KAKEHASHI_MAX_STRINGS_MB" in error.hint_ja
     assert_recorded_and_unchanged(store, "1 行の XML")
+
+
+def test_a_killed_checking_process_is_told_and_replaced(tmp_path):
+    from pipelines.ingest import preview
+
+    path = write(tmp_path, "cases.csv", csv_bytes(case_rows(5)))
+    preview.warm_up()
+    process = preview._checker.process          # the page's checking process (private: the test kills it)
+    assert process is not None and process.poll() is None
+    checked = preview.isolated(preview.check_upload, path, "cases", "cases.csv", None, ReadLimits())
+    assert checked.validation.rows == 5
+    process.kill()
+    process.wait()
+    # The next check starts a new process; a dead one never answers with a traceback.
+    assert preview.isolated(preview.check_upload, path, "cases", "cases.csv", None, ReadLimits()).validation.rows == 5
+    with pytest.raises(preview.IsolatedFailure, match="longer than"):
+        preview.isolated(time.sleep, 5, timeout=0.5)
+    assert preview.isolated(preview.check_upload, path, "cases", "cases.csv", None, ReadLimits()).validation.valid == 5

@@ -164,12 +164,19 @@ class _Checker:
             try:
                 _send(process.stdin, (function, args))
                 return _receive(process.stdout, time.monotonic() + timeout)
-            except (OSError, EOFError, pickle.UnpicklingError):
-                process.kill()
-                raise IsolatedFailure("the checking process ended abruptly (killed, or out of memory)") from None
-            except TimeoutError:
-                process.kill()
+            except TimeoutError:     # before OSError, of which it is one
+                self._stop()
                 raise IsolatedFailure(f"the check took longer than {timeout:.0f} s") from None
+            except (OSError, EOFError, pickle.UnpicklingError):
+                self._stop()
+                raise IsolatedFailure("the checking process ended abruptly (killed, or out of memory)") from None
+
+    def _stop(self) -> None:
+        """Kill the process and forget it: the next call starts another."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
 
 
 _checker = _Checker()   # one per server process, like its connection
