@@ -23,7 +23,7 @@ from scipy.stats import binomtest
 
 from pipelines.detect.alert import Alert
 from pipelines.rules.causes import canonical_cause
-from pipelines.store import db
+from pipelines.store import db, summaries
 from pipelines.store.definitions import DIMENSION_LABELS
 from pipelines.store.filters import Filters, resolve, where
 
@@ -290,11 +290,16 @@ def daily_series(con: duckdb.DuckDBPyConnection, subjects: list[tuple[str, str]]
     condition, params = where(filters, "c", with_period=False)
     frame = pd.DataFrame(subjects, columns=["dimension", "key"])
     con.register("kk_subjects", frame)
+    unfiltered = not (filters.products or filters.channels or filters.departments or filters.themes)
     try:
-        rows = con.execute(db.sql("recurrence_subject_days").replace("{where}", condition),
-                           [*params, datetime.combine(first, datetime.min.time()),
-                            min(datetime.combine(end, datetime.min.time()),
-                                until + timedelta(microseconds=1) if until else datetime.max)]).fetchall()
+        if unfiltered and summaries.ready(con):   # the daily summary holds these counts (issue 15)
+            last = min(end, until.date() + timedelta(days=1)) if until else end
+            rows = con.execute(db.sql("recurrence_subject_days_summary"), [first, last]).fetchall()
+        else:
+            rows = con.execute(db.sql("recurrence_subject_days").replace("{where}", condition),
+                               [*params, datetime.combine(first, datetime.min.time()),
+                                min(datetime.combine(end, datetime.min.time()),
+                                    until + timedelta(microseconds=1) if until else datetime.max)]).fetchall()
     finally:
         con.unregister("kk_subjects")
     length = max(0, (end - first).days)      # "now" (as_of) may lie before the first case

@@ -6,14 +6,17 @@
 -- $return_since, the return-after-countermeasure detector's; the previous period's likewise).
 -- Causes are the effective ones (kk_causes, see definitions.EFFECTIVE_CAUSES_VIEW).
 CREATE OR REPLACE TEMP TABLE kk_recurring AS
-WITH causes AS (
-    SELECT case_id, 'cause:' || cause AS key FROM kk_causes
+WITH causes AS (   -- of the period's cases only: the store's other cases are never looked at
+    SELECT k.case_id, 'cause:' || k.cause AS key FROM kk_causes k SEMI JOIN kk_period p ON p.case_id = k.case_id
+),
+themes AS (
+    SELECT ct.case_id, ct.theme_id FROM case_themes ct SEMI JOIN kk_period p ON p.case_id = ct.case_id
 ),
 keys AS (
     SELECT case_id, key FROM causes
     UNION ALL
-    SELECT ct.case_id, 'theme:' || ct.theme_id
-    FROM case_themes ct ANTI JOIN causes k ON k.case_id = ct.case_id
+    SELECT t.case_id, 'theme:' || t.theme_id
+    FROM themes t ANTI JOIN causes k ON k.case_id = t.case_id
 ),
 listed AS (
     SELECT p.case_id
@@ -26,9 +29,9 @@ returns AS (
     SELECT FALSE, unnest($previous_return_keys::VARCHAR[]), unnest($previous_return_since::TIMESTAMP[])
 ),
 subjects AS (   -- every cause, theme and product of a case (a return is about any of them)
-    SELECT case_id, 'cause:' || cause AS key FROM kk_causes
+    SELECT case_id, key FROM causes
     UNION ALL
-    SELECT case_id, 'theme:' || theme_id FROM case_themes
+    SELECT case_id, 'theme:' || theme_id FROM themes
     UNION ALL
     SELECT case_id, 'product:' || product FROM kk_period WHERE product IS NOT NULL
 ),
