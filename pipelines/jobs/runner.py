@@ -348,8 +348,11 @@ def start_analyze(store: Path | str | None = None, label: str = "テーマ辞書
     redoes every case from stored terms, without tokenizing); returns the job id. Needs the role
     that edits the rules. `theme_pack` chooses the store's industry pack (rules.themes.packs) first."""
     access.require(actor, access.EDIT_RULES)
-    return _spawn(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True,
-                          theme_pack=theme_pack))
+    job_id = _spawn(JobSpec(files=[], display_names=[label], kinds=[], store=str(db_path(store)), analyze_only=True,
+                            theme_pack=theme_pack))
+    audit.record(store, actor, audit.EDIT_RULES, label,
+                 {"job": job_id, "reanalysis": True, **({"theme_pack": theme_pack} if theme_pack is not None else {})})
+    return job_id
 
 
 def start_sample_autoload() -> str | None:
