@@ -16,7 +16,8 @@ from functools import lru_cache
 from itertools import pairwise
 from operator import attrgetter
 
-from pipelines.nlp.text import HYPHENS, MASK_CLOSE, MASK_OPEN, CaseDoc, Term, Token, for_tokenizer, normalize, tokenize
+from pipelines.nlp.text import (HYPHENS, MASK_CLOSE, MASK_OPEN, CaseDoc, Term, Token, for_tokenizer, normalize,
+                                normalize_many, tokenize, tokenize_stream)
 
 PHONE, EMAIL, POSTAL, ADDRESS, NAME = "〔電話番号〕", "〔メール〕", "〔郵便番号〕", "〔住所〕", "〔氏名〕"
 CARD, MY_NUMBER = "〔カード番号〕", "〔個人番号〕"
@@ -240,7 +241,11 @@ def mask_names(text: str, tokens: list[Token]) -> MaskedText:
     >>> mask_names(text, tokenize(text)).text
     '担当の〔氏名〕さんがセレナのミラーを見た'
     """
-    spans = name_spans(tokens)
+    return _with_masks(text, tokens, name_spans(tokens))
+
+
+def _with_masks(text: str, tokens: list[Token], spans: list[tuple[int, int]]) -> MaskedText:
+    """`text` with each (first, end) token span replaced by 〔氏名〕, and its tokens to match."""
     if not spans:
         return MaskedText(text, tokens, 0)
     out_text, out_tokens, last, shift = [], [], 0, 0
@@ -279,10 +284,10 @@ def name_spans(tokens: list[Token]) -> list[tuple[int, int]]:
     """
     # Only person-name tags and the words that can introduce a name are looked at: most texts have
     # none, and one pass over the tokens (t[0] is the surface, t[1] the POS) finds them.
-    hits = [i for i, t in enumerate(tokens) if t[0] in _TRIGGERS or t[1] in _PERSON_POS or t[0][-1] == "様"]
+    hits = [i for i, t in enumerate(tokens) if t[0] in _ANY_TRIGGER or t[1] in _PERSON_POS or t[0][-1] == "様"]
     end = _signature_end(tokens)
     opening = len(tokens) > 1 and not _OPENING_COPULA.isdisjoint([t[0] for t in tokens[1:4]])
-    latin = any(t[0] in _LATIN_TRIGGERS for t in tokens)
+    latin = any(tokens[i][0] in _LATIN_TRIGGERS for i in hits)
     if not hits and end is None and not opening and not latin:
         return []
     found: list[tuple[int, int] | None] = []
@@ -321,6 +326,7 @@ _LATIN_TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Dr", "Mister", "Madam", "
 _SIGN_OFFS = frozenset({"Regards", "regards", "Sincerely", "sincerely", "Thanks", "thanks", "Cheers", "Best",
                         "Respectfully", "Yours", "yours", "From", "Signed"})
 _LATIN_TRIGGERS = _LATIN_HONORIFICS | _LATIN_TITLES | _SIGN_OFFS
+_ANY_TRIGGER = _TRIGGERS | _LATIN_TRIGGERS
 _LATIN_NAME = re.compile(r"[A-Z][a-z'\-]+|[A-Z]{2,}")
 _TITLE_CASE = re.compile(r"[A-Z][a-z'\-]+")   # a signature: Yamada, not ABC (a code)
 
@@ -751,12 +757,12 @@ def _content(tokens: list[Token]) -> list[int]:
     return [k for k, t in enumerate(tokens) if not t.pos.startswith(_SKIPPED) and t.surface != "・"]
 
 
-def _wholly_name(tokens: list[Token]) -> bool:
-    """Is the cell only a person's name by UniDic's tags (or the free-text rules)?"""
+def _wholly_name(tokens: list[Token], spans: list[tuple[int, int]]) -> bool:
+    """Is the cell only a person's name by UniDic's tags (or the free-text rules: `spans`)?"""
     content = _content(tokens)
     if not content:
         return False
-    covered = {k for first, end in name_spans(tokens) for k in range(first, end)}
+    covered = {k for first, end in spans for k in range(first, end)}
     if all(k in covered for k in content):
         return True
     if not all(tokens[k].pos.startswith(_NAME_TAGS) or _name_part(tokens, k) and not tokens[k].known
@@ -786,10 +792,14 @@ def mask_column(values: list[str]) -> dict[str, str]:
     >>> mask_column(["山田太郎", "サトウ", "セレナ", "田中様より入電", "2025/04/01"])
     {'山田太郎': '〔氏名〕', 'サトウ': '〔氏名〕', '田中様より入電': '〔氏名〕様より入電'}
     """
-    cells = [(value, normalize(value).strip()) for value in values if value and value.strip()]
-    parsed = [(value, plain, mask_regex(plain)) for value, plain in cells]
-    tokens_of = {regexed: tokenize(for_tokenizer(regexed)) for _value, _plain, regexed in parsed}
-    whole = {value for value, _plain, regexed in parsed if _wholly_name(tokens_of[regexed])}
+    present = [value for value in values if value and value.strip()]
+    # One Arrow pass and one MeCab stream for the whole column: per cell they cost several times more.
+    parsed = [(value, plain, mask_regex(plain)) for value, plain in
+              zip(present, (plain.strip() for plain in normalize_many(present)))]
+    tokens_of = dict(zip((regexed for _v, _p, regexed in parsed),
+                         tokenize_stream([for_tokenizer(regexed) for _v, _p, regexed in parsed])))
+    spans_of = {regexed: name_spans(tokens) for regexed, tokens in tokens_of.items()}
+    whole = {value for value, _plain, regexed in parsed if _wholly_name(tokens_of[regexed], spans_of[regexed])}
     names_column = len(whole) >= 2 and len(whole) >= NAMES_COLUMN_SHARE * len(parsed)
     out: dict[str, str] = {}
     for value, plain, regexed in parsed:
@@ -799,7 +809,7 @@ def mask_column(values: list[str]) -> dict[str, str]:
         elif _WHOLE_PHONE.fullmatch(regexed) and 10 <= sum(ch.isdigit() for ch in regexed) <= 13:
             masked = PHONE
         else:
-            masked = mask_names(regexed, tokens).text
+            masked = _with_masks(regexed, tokens, spans_of[regexed]).text
         if masked != plain:
             out[value] = masked
     return out
