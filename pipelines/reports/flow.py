@@ -114,12 +114,14 @@ def _stints(con: duckdb.DuckDBPyConnection, seen_until: datetime, as_of: bool) -
         con.execute("DROP TABLE flow_scope_all")
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE flow_stints AS SELECT {summaries.STINT_COLUMNS} FROM sum_stints LIMIT 0")
-    # The receipt range first: sum_stints is in order of receipt, so only those row groups are read.
+    # The receipt range first, as values: sum_stints is in order of receipt, so only those row groups are read.
+    first, last = con.execute("SELECT min(received_at), max(received_at) FROM flow_scope").fetchone()
     con.execute(f"""
         INSERT INTO flow_stints
         SELECT {summaries.STINT_COLUMNS} FROM sum_stints s
-        WHERE s.received_at BETWEEN (SELECT min(received_at) FROM flow_scope) AND (SELECT max(received_at) FROM flow_scope)
-          AND s.case_id IN (SELECT case_id FROM flow_scope) AND s.case_id NOT IN (SELECT case_id FROM flow_dirty)""")
+        WHERE s.received_at BETWEEN ? AND ?
+          AND s.case_id IN (SELECT case_id FROM flow_scope) AND s.case_id NOT IN (SELECT case_id FROM flow_dirty)""",
+                [first, last])
 
 
 def _events_known(con: duckdb.DuckDBPyConnection) -> bool:
