@@ -240,7 +240,8 @@ con.close()
 
 
 def test_a_lock_timeout_is_a_message_and_a_failed_attempt_folded_in_at_the_next_write(store, tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(store), "60"], stdout=subprocess.PIPE, text=True)
+    # Held until killed: on a busy host the CLI alone can take a minute to reach the store.
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(store), "900"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         done = _ingest(tmp_path, store, _csv(tmp_path / "more.csv", MORE), KAKEHASHI_LOCK_WAIT="1")
