@@ -133,7 +133,7 @@ def test_export_refusals(store, tmp_path, capsys):
 
 
 def test_unmapped_themes_are_said_not_dropped_silently(store):
-    (case_id, theme_id), _ = _two_tagged(store)
+    (case_id, _theme), _ = _two_tagged(store)
     with db.writer(store) as con:   # a theme outside the taxonomy, as a pack's sub-theme would be
         con.execute("INSERT INTO case_labels VALUES (?, ['cosmetics_scent'], true, NULL, [], 'x', now())", [case_id])
     exported = labels.export_set(store=store)

@@ -13,8 +13,8 @@ import streamlit as st
 
 from pipelines.jobs import runner
 from pipelines.reports import explore, inferred
-from pipelines.store import access, labels
 from pipelines.reports.explore import UNCLASSIFIED
+from pipelines.store import access, labels
 from pipelines.store.errors import KakehashiError
 from ui import auth, data
 from ui.escape import md

@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from pipelines.nlp.lexicon import EMOTION_NAMES, EmotionHit, Lexicon, load_lexicon
+from pipelines.nlp.lexicon import EmotionHit, Lexicon, load_lexicon
 from pipelines.nlp.text import CaseDoc, for_tokenizer, normalize, tokenize
 from pipelines.rules.rulesfile import (
     NEGATORS,
