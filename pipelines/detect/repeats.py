@@ -21,7 +21,8 @@ from pipelines.store.definitions import DIMENSION_LABELS, REPEAT_WINDOW_DAYS
 
 MIN_CONTACTS = 3
 SHOWN = 3            # the longest chains become signals; the rest are counted in the last one's sentence
-POINTS_BASE, POINTS_PER_CONTACT, POINTS_CONTACTS, POINTS_ANGRY = 35.0, 7.0, 35.0, 10.0
+# One customer weighs less than a rise across many: a 6-contact angry chain scores 50, below a clear spike.
+POINTS_BASE, POINTS_PER_CONTACT, POINTS_CONTACTS, POINTS_ANGRY = 25.0, 5.0, 25.0, 10.0
 
 
 def chains(con: duckdb.DuckDBPyConnection, filters: flt.Filters) -> list[tuple]:
