@@ -37,23 +37,25 @@ def browser():
 
 
 def _click_last_bar(page, chart) -> None:
-    bars = chart.locator(".barlayer .point path")
-    bars.first.wait_for(timeout=30_000)
-    bars.nth(bars.count() - 2).click(force=True)   # a whole week of the current period
+    # The first trace is 今期 (whole weeks): its last bar is the latest whole week of the period.
+    bars = chart.locator(".barlayer .trace").first.locator(".point path")
+    bars.first.wait_for(timeout=60_000)
+    bars.last.click(force=True)
 
 
 def test_clicking_a_weekly_bar_shows_the_customers_words(server, browser):
     page = _open(browser, f"{server}/?as_of={AS_OF}")
     chart = page.locator("[data-testid='stPlotlyChart']").last
+    page.get_by_text("週別の受付件数").first.wait_for(timeout=180_000)   # the weekly chart is the page's last
     chart.scroll_into_view_if_needed()
     _click_last_bar(page, chart)
-    page.get_by_text("週のお客様の声").first.wait_for(timeout=60_000)
+    page.get_by_text("からの週のお客様の声").first.wait_for(timeout=120_000)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     voices = page.locator("[data-testid='stVerticalBlockBorderWrapper']").filter(has_text="C-")
     assert voices.count() >= 1
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.get_by_text("週のお客様の声").first.scroll_into_view_if_needed()
+    page.get_by_text("からの週のお客様の声").first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "home-verbatims.png"), full_page=False)
     page.close()
 
@@ -64,7 +66,7 @@ def test_clicking_a_trend_point_shows_the_customers_words(server, browser):
     points = chart.locator(".scatterlayer .trace .points path")
     points.first.wait_for(timeout=30_000)
     points.nth(points.count() // 2).click(force=True)
-    page.get_by_text("のお客様の声").first.wait_for(timeout=60_000)
+    page.get_by_text("の週のお客様の声").first.wait_for(timeout=120_000)
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "trends-verbatims.png"), full_page=True)
