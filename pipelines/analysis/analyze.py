@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pipelines.analysis.tokenize import TERM_SCHEMA
 from pipelines.nlp.text import CaseDoc, Term, release_dictionary_pages
 from pipelines.rules.bundle import RuleBundle, load_bundle
 from pipelines.rules.themes.packs import store_pack_choice
-from pipelines.store import db, summaries
+from pipelines.store import db, scratch, summaries
 from pipelines.store.definitions import REPEAT_WINDOW_DAYS
 
 CHUNK_CASES = 5000
@@ -90,7 +89,7 @@ def analyze(store=None, full: bool = False, workers: int = 2, progress: Progress
     # Fork before DuckDB starts its threads (see pool.make_pool).
     pool = make_pool(workers, rules)
     try:
-        with tempfile.TemporaryDirectory(prefix="kakehashi-analyze-") as tmp, db.writer(store) as con:
+        with scratch.work_folder("analyze") as tmp, db.writer(store) as con:
             out = Path(tmp)
             pending = _select_pending(con, rules_hash, full, _names_changed(con, rules))
             result.skipped = con.execute("SELECT count(*) FROM cases").fetchall()[0][0] - pending

@@ -7,7 +7,6 @@ import pickle
 import select
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from pipelines.ingest.load import stage_cases
 from pipelines.ingest.mapping import FIELD_LABELS, Mapping, auto_map, fields_for, required_for, resolve
 from pipelines.ingest.sources import Source, open_source
 from pipelines.ingest.staging import stage
-from pipelines.store import db
+from pipelines.store import db, scratch
 from pipelines.store.errors import KakehashiError
 from pipelines.store.settings import PROJECT_DIR, ReadLimits
 
@@ -75,7 +74,7 @@ class Checked:
 
 def inspect_file(path: Path, kind: str = "cases", display_name: str | None = None) -> Inspection:
     """Decode, find the header and guess the mapping (raises KakehashiError when refused)."""
-    with tempfile.TemporaryDirectory(prefix="kakehashi-preview-") as tmp:
+    with scratch.work_folder("preview") as tmp:
         return _inspect(open_source(path, Path(tmp), display_name), kind)
 
 
@@ -96,7 +95,7 @@ def check_mapping(path: Path, kind: str, mapping_headers: dict[str, str | None],
                   display_name: str | None = None) -> list[FieldCheck]:
     """Three sample values and warnings for each field of a mapping chosen on the page (the
     Inspection's checks are for the automatic mapping); [] for events and countermeasures."""
-    with tempfile.TemporaryDirectory(prefix="kakehashi-check-") as tmp:
+    with scratch.work_folder("check") as tmp:
         return _check_mapping(open_source(path, Path(tmp), display_name), kind, mapping_headers)
 
 
@@ -111,7 +110,7 @@ def check_upload(path: Path, kind: str, display_name: str | None = None,
     mapping), decoding it once, within `limits` (default: settings.read_limits()). Raises
     KakehashiError when the file itself is refused; a mapping that cannot load is the result's
     `refusal`. The upload page runs it through `isolated`, handing it the limits it reads."""
-    with tempfile.TemporaryDirectory(prefix="kakehashi-check-") as tmp:
+    with scratch.work_folder("check") as tmp:
         source = open_source(path, Path(tmp), display_name, limits=limits)
         inspection = _inspect(source, kind)
         chosen = dict(inspection.auto) if mapping_headers is None else dict(mapping_headers)
@@ -275,7 +274,7 @@ def _first_rows(source: Source) -> pd.DataFrame:
 
 def validate_file(path: Path, kind: str, mapping_headers: dict[str, str], display_name: str | None = None) -> Validation:
     """A dry run of mapping and validation (no masking or tokenization) in a throwaway database."""
-    with tempfile.TemporaryDirectory(prefix="kakehashi-validate-") as tmp:
+    with scratch.work_folder("validate") as tmp:
         return _validate(open_source(path, Path(tmp), display_name), kind, mapping_headers)
 
 

@@ -33,7 +33,6 @@ only list. They live until the connection closes (drop_staging frees the big one
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -44,6 +43,7 @@ from pipelines.ingest.records import DUCKDB_MAX_LINE, split_records
 from pipelines.ingest.result import LoadResult
 from pipelines.ingest.sources import Source
 from pipelines.nlp.pii import mask_column, mask_quoted
+from pipelines.store import scratch
 
 # Extra columns whose header says they hold personal data are dropped, not kept as extras.
 PII_HEADER_WORDS = ("氏名", "名前", "お名前", "フリガナ", "ふりがな", "カナ", "電話", "tel", "phone", "メール", "mail",
@@ -135,7 +135,7 @@ def _stage_split(con, source: Source, fields: str, params: dict) -> None:
     """The careful path: split the file record by record, read the clean records with `fields`,
     and keep what could not be read, with its reason."""
     width = len(source.header)
-    with tempfile.TemporaryDirectory(prefix="kakehashi-split-") as tmp:
+    with scratch.work_folder("split") as tmp:
         split = split_records(source.csv_path, Path(tmp) / "records.csv", source.delimiter, source.header_line,
                               width, source.record_start)
         longest = split.longest + 1024 if split.longest > DUCKDB_MAX_LINE else 0
