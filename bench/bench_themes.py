@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.nlp.pii import doc_from_text  # noqa: E402
-from pipelines.rules.themes import load_rules  # noqa: E402
-from pipelines.rules.themes.packs import tag_as_default  # noqa: E402
+from pipelines.nlp.pii import doc_from_text
+from pipelines.rules.themes import load_rules
+from pipelines.rules.themes.packs import tag_as_default
 
 DEFAULT_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "independent_complaints.csv"
 MAP_FILE = DEFAULT_SET.with_name("independent_complaints_map.json")   # labels -> default themes, industry -> pack

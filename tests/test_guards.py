@@ -16,7 +16,7 @@ from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.nlp.pii import doc_from_text
 from pipelines.nlp.text import CaseDoc, Term
 from pipelines.rules.bundle import load_bundle
-from pipelines.rules.themes import load_rules, rules_with_pack
+from pipelines.rules.themes import load_rules
 from pipelines.rules.themes.guards import NameGuard, sentence_of
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "theme_guards.tsv"
@@ -65,7 +65,7 @@ def test_the_store_names_guard_loads_and_analyze_retags_cases_holding_a_new_name
                      "A-1,2025/5/1 10:00,麦茶 500ml,やさしい麦茶を箱で注文しました。\r\n", encoding="utf-8")
     load_file(first, store, LoadOptions(workers=1))
     analyze(store, workers=1)
-    tags = lambda: duckdb.connect(str(store), read_only=True).execute(  # noqa: E731
+    tags = lambda: duckdb.connect(str(store), read_only=True).execute(
         "SELECT theme_id FROM case_themes WHERE case_id = 'A-1' ORDER BY 1").fetchall()
     before = tags()
     assert ("praise",) in before              # やさしい: the store does not know the name yet

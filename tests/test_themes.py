@@ -20,7 +20,6 @@ from pipelines.rules.themes import (
     RuleError,
     RuleSet,
     docs_from_rows,
-    evaluate,
     load_rules,
     loads_rules,
     make_theme,

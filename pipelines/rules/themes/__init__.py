@@ -14,5 +14,25 @@ from pipelines.rules.themes.packs import Pack, available_packs, pack_by_id, rule
 from pipelines.rules.themes.parser import RuleError, make_theme, parse_expression
 from pipelines.rules.themes.syntax import Theme
 
-__all__ = ["DEFAULT_RULES", "Pack", "Prefilter", "available_packs", "pack_by_id", "rules_with_pack", "stored_pack", "RuleError", "RuleSet", "Theme", "docs_from_rows", "evaluate", "load_rules",
-           "loads_rules", "make_theme", "parse_expression", "prefilter", "preview", "rules_path", "save_rules"]
+__all__ = [
+           "DEFAULT_RULES",
+           "Pack",
+           "Prefilter",
+           "RuleError",
+           "RuleSet",
+           "Theme",
+           "available_packs",
+           "docs_from_rows",
+           "evaluate",
+           "load_rules",
+           "loads_rules",
+           "make_theme",
+           "pack_by_id",
+           "parse_expression",
+           "prefilter",
+           "preview",
+           "rules_path",
+           "rules_with_pack",
+           "save_rules",
+           "stored_pack",
+]

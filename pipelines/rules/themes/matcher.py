@@ -13,7 +13,15 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from pipelines.nlp.text import CaseDoc, Term, normalize
-from pipelines.rules.themes.guards import NOT_COMPLAINTS, PRAISE, REQUEST, NameGuard, name_terms, praise_holds, request_holds
+from pipelines.rules.themes.guards import (
+    NOT_COMPLAINTS,
+    PRAISE,
+    REQUEST,
+    NameGuard,
+    name_terms,
+    praise_holds,
+    request_holds,
+)
 from pipelines.rules.themes.parser import RuleError, format_rules_text, parse_expression, parse_rules_text
 from pipelines.rules.themes.syntax import DEFAULT_POLARITY, SPARE_COLORS, And, Atom, Near, Node, Not, Or, Theme
 
