@@ -5,8 +5,8 @@ screenshots go to tests/artifacts/ (or $KAKEHASHI_SCREENSHOTS: docs/screenshots/
 AppTest cannot click inside a Plotly chart; this does."""
 from __future__ import annotations
 
+import re
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -51,7 +51,9 @@ def test_clicking_a_weekly_bar_shows_the_customers_words(server, browser):
     _click_last_bar(page, chart)
     page.get_by_text("からの週のお客様の声").first.wait_for(timeout=120_000)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-    voices = page.locator("[data-testid='stVerticalBlockBorderWrapper']").filter(has_text="C-")
+    # Each verbatim card carries its case ID, date and channel under the customer's words.
+    voices = page.get_by_text(re.compile(r"^C-\d{4}-\d{6}・\d{4}/\d{2}/\d{2}"))
+    voices.first.wait_for(timeout=60_000)
     assert voices.count() >= 1
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
