@@ -427,8 +427,12 @@ def load_series(con: duckdb.DuckDBPyConnection, filters: flt.Filters, start: dat
     and for each series the first day index with data: a product's first case (a launch is not a
     spike); for themes and causes day 0, since a first-ever cause is news."""
     condition, params = flt.where(filters, "c", with_period=False)
-    unfiltered = not (filters.products or filters.channels or filters.departments or filters.themes)
-    if unfiltered and summaries.ready(con):   # the daily summary holds these series (issue 15)
+    # The daily summary holds these series (issue 15) when only the period is chosen and `now` ends
+    # its day (a 基準日, or the latest case): a moment inside a day needs that day's cases up to it.
+    latest = con.execute("SELECT max(received_at) FROM cases").fetchone()[0]
+    unfiltered = not (filters.products or filters.channels or filters.departments or filters.themes) \
+        and (now.time() >= time(23, 59, 59) or (latest is not None and now >= latest))
+    if unfiltered and summaries.ready(con):
         rows = con.execute(db.sql("trends_alert_series_summary"), {"start": start, "end": now.date()}).fetchall()
     else:
         query = db.sql("trends_alert_series").replace("/*where*/", condition)

@@ -291,6 +291,9 @@ def daily_series(con: duckdb.DuckDBPyConnection, subjects: list[tuple[str, str]]
     frame = pd.DataFrame(subjects, columns=["dimension", "key"])
     con.register("kk_subjects", frame)
     unfiltered = not (filters.products or filters.channels or filters.departments or filters.themes)
+    if until is not None and until.time() < datetime.max.time().replace(microsecond=0):
+        latest = con.execute("SELECT max(received_at) FROM cases").fetchone()[0]
+        unfiltered = unfiltered and latest is not None and until >= latest   # else: the day of `until` in part
     try:
         if unfiltered and summaries.ready(con):   # the daily summary holds these counts (issue 15)
             last = min(end, until.date() + timedelta(days=1)) if until else end
