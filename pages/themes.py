@@ -16,15 +16,17 @@ import streamlit as st
 import ui
 from pipelines.jobs import runner
 from pipelines.nlp.text import normalize
-from pipelines.reports import explore, shared
+from pipelines.reports import explore, shared, theme_packs
 from pipelines.reports.caselist import LEVELS
 from pipelines.rules import themes as th
 from pipelines.store import access, filters as flt
 
 ui.frame()
 
-TABS = ("分布・推移", "特徴語・共起ネットワーク", "KWIC（文脈付き検索）", "未分類・トピック提案", "テーマ辞書の編集")
-TAB_DIST, TAB_TERMS, TAB_KWIC, TAB_UNCLASSIFIED, TAB_EDITOR = TABS
+TABS = ("分布・推移", "特徴語・共起ネットワーク", "KWIC（文脈付き検索）", "未分類・トピック提案", "テーマ辞書の編集",
+        "業種パック・精度")
+TAB_DIST, TAB_TERMS, TAB_KWIC, TAB_UNCLASSIFIED, TAB_EDITOR, TAB_PACKS = TABS
+DEFAULT_ONLY = ""   # the pack choice 「標準の分類のみ」
 NEW_THEME = "__new__"
 TERM_LIMIT, COMPOUND_LIMIT, PAGE_SIZE = 50, 20, 20
 GROUP_COLORS = px.colors.qualitative.Set2 + px.colors.qualitative.Pastel1
@@ -76,7 +78,8 @@ def _retag_status() -> None:
     del st.session_state["th_retag_job"]
     if status == "done" and not state.get("errors"):
         analysed = (state.get("analysis") or {}).get("analysed", 0)
-        st.success(f"テーマ辞書を保存し、テーマを付け直しました（{analysed:,} 件を再分析）。", icon=":material/check_circle:")
+        what = "業種パックを切り替え" if (state.get("spec") or {}).get("theme_pack") is not None else "テーマ辞書を保存し"
+        st.success(f"{what}、テーマを付け直しました（{analysed:,} 件を再分析）。", icon=":material/check_circle:")
     else:
         messages = "／".join(e.get("message", "") for e in state.get("errors", [])) or "理由不明"
         st.error(f"テーマ辞書は保存しましたが、テーマの付け直しに失敗しました: {_md(messages)}。"
@@ -549,6 +552,69 @@ def _save(path: Path) -> None:
         st.session_state["th_edit_target"] = draft.theme_id
 
 
+# -- 業種パック・精度 ------------------------------------------------------------------------------
+
+def _pack_label(pack_id: str | None, packs) -> str:
+    if not pack_id:
+        return "標準の分類のみ"
+    row = packs[packs["pack_id"] == pack_id]
+    return row["パック"].iloc[0] if not row.empty else pack_id
+
+
+def _apply_pack() -> None:
+    """The button's callback (a callback, so the click survives the tabs' rerun): re-tag with the choice."""
+    try:
+        st.session_state["th_retag_job"] = runner.start_analyze(
+            ui.store_path(), label="業種パックの変更を反映", actor=ui.actor(), theme_pack=st.session_state["th_pack_choice"])
+    except access.AccessDenied as exc:
+        st.session_state["th_pack_error"] = exc.message_ja()
+
+
+def render_packs() -> None:
+    status = ui.query(theme_packs.pack_status)
+    quality = ui.query(theme_packs.theme_quality)
+    if status is None or quality is None:
+        ui.busy_notice()
+        return
+    packs = status.packs
+    st.subheader("業種パック")
+    if status.chosen is None:
+        st.info("業種パックはまだ選ばれていません（標準の分類だけでテーマを付けています）。"
+                + (f"データの語からは「{_md(_pack_label(status.guess, packs))}」と推定されます。確かめて選んでください。"
+                   if status.guess else ""), icon=":material/help:")
+    else:
+        st.markdown(f"現在の業種パック: **{_md(_pack_label(status.chosen, packs))}**")
+        if status.guess and status.guess != status.chosen:
+            st.caption(f"データの語からは「{_md(_pack_label(status.guess, packs))}」に近いようです。")
+    options = [DEFAULT_ONLY] + list(packs["pack_id"])
+    current = status.chosen if status.chosen is not None else (status.guess or DEFAULT_ONLY)
+    if st.session_state.get("th_pack_choice") not in options:
+        st.session_state["th_pack_choice"] = current
+    choice = st.selectbox("業種パックを選ぶ", options, key="th_pack_choice",
+                          format_func=lambda p: _pack_label(p, packs) + ("（推定）" if p and p == status.guess else ""))
+    label = "確定する" if status.chosen is None else "このパックに変える"
+    allowed = ui.actor().can(access.EDIT_RULES)   # start_analyze refuses the others anyway
+    if not allowed:
+        st.caption("業種パックの変更は相談室長の役割の人が行います。")
+    st.button(label, key="th_pack_apply", disabled=status.chosen == choice or not allowed, on_click=_apply_pack)
+    if "th_pack_error" in st.session_state:
+        st.error(st.session_state.pop("th_pack_error"), icon=":material/lock:")
+    st.caption("選ぶと、保存済みの語からすべてのケースのテーマを付け直します（本文の再解析はしません）。")
+    shown = packs.rename(columns={"一致するケース": "パックの語があるケース"})
+    st.dataframe(shown.drop(columns="pack_id"), hide_index=True, key="th_packs_table",
+                 column_config={"割合": st.column_config.NumberColumn("割合", format="percent")})
+    st.caption(f"「パックの語があるケース」: パックが加えるテーマの語を含むケース（{status.cases:,} 件を調べた中）。")
+
+    st.subheader("テーマごとのタグと精度")
+    st.dataframe(quality.drop(columns="theme_id"), hide_index=True, key="th_quality_table",
+                 column_config={"精度": st.column_config.NumberColumn("精度", format="percent"),
+                                "推定のみ": st.column_config.NumberColumn(
+                                    "推定のみ", help="ルールでは付かず、推定（推定層）だけが付けたケース")})
+    st.caption("ルールのタグ: テーマ辞書と業種パックのルールで付いたケース。推定のみ: ルールでは付かず推定層が付けたケース"
+               "（推定の語はケース一覧で見られます）。精度: ケースの確認ラベルがあるケースのうち、ルールのタグがラベルと"
+               "一致した割合（ラベルのないテーマは空欄）。開発用の評価は docs/themes.md を参照。")
+
+
 with tab[TAB_DIST]:
     if tabs[0].open:
         render_distribution()
@@ -564,3 +630,6 @@ with tab[TAB_UNCLASSIFIED]:
 with tab[TAB_EDITOR]:
     if tabs[4].open:
         render_editor()
+with tab[TAB_PACKS]:
+    if tabs[5].open:
+        render_packs()

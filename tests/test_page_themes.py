@@ -197,3 +197,35 @@ def test_save_rewrites_the_rule_and_retags_the_store(sample_store, tmp_path, ope
     assert "＊配送・物流 [delivery] #1F77B4\nnear(荷物, 届く!neg, 4)\n" in saved
     assert (RULES_DIR / "themes.txt").read_bytes() == repo_rules
 
+
+PACKS = "業種パック・精度"
+
+
+def test_packs_tab_shows_the_chosen_pack_and_each_themes_tags(sample_store, open_page):
+    at = _page(open_page, sample_store, PACKS)
+    assert any("食品・飲料メーカー" in m.value for m in at.markdown)   # the sample's pack
+    assert at.selectbox(key="th_pack_choice").value == "food"
+    packs = at.dataframe[0].value
+    assert len(packs) == 8 and packs.loc[packs["パック"] == "食品・飲料メーカー", "パックの語があるケース"].iloc[0] > 0
+    quality = at.dataframe[1].value
+    tagged = _count(sample_store, "SELECT count(DISTINCT case_id) FROM case_themes WHERE theme_id = 'taste'")
+    assert quality.loc[quality["テーマ"] == "味・風味", "ルールのタグ"].iloc[0] == tagged
+    assert {"推定のみ", "精度"} <= set(quality.columns)
+
+
+def test_choosing_another_pack_retags_the_store(sample_store, tmp_path, open_page):
+    store = tmp_path / "copy.duckdb"
+    shutil.copy(sample_store, store)
+    at = _page(open_page, store, PACKS)
+    at.selectbox(key="th_pack_choice").set_value("travel").run()
+    at.button(key="th_pack_apply").click().run()
+    assert not at.exception and "th_retag_job" in at.session_state
+    for _ in range(RETAG_SECONDS):
+        if "th_retag_job" not in at.session_state:
+            break
+        time.sleep(1)
+        at.run()
+    assert any("業種パックを切り替え" in s.value for s in at.success), [e.value for e in at.error]
+    assert _count(store, "SELECT count(*) FROM store_meta WHERE key = 'theme_pack' AND value = 'travel'") == 1
+    assert _count(store, "SELECT count(*) FROM themes WHERE theme_id IN ('room', 'meal')") == 2
+    assert _count(store, "SELECT count(*) FROM case_themes WHERE theme_id = 'taste'") == 0
