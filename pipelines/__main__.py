@@ -118,7 +118,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return exc.exit_code
     bar.close()
     print(json.dumps({"analysed": result.analysed, "skipped": result.skipped, "themes": result.themes,
-                      "coverage": round(result.coverage, 4), "inferred": result.inferred, "inferred": result.inferred,
+                      "coverage": round(result.coverage, 4), "inferred": result.inferred,
                       "seconds": {k: round(v, 2) for k, v in result.seconds.items()}}, ensure_ascii=False))
     return 0
 
@@ -264,33 +264,6 @@ def cmd_labels(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_labels(args: argparse.Namespace) -> int:
-    """The desk's labels as a test set in bench/data/real/'s format (texts.csv, labels.csv)."""
-    # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
-    from pipelines.store import labels
-    from pipelines.store.settings import db_path
-
-    store, out = db_path(args.db), Path(args.out)
-    if not store.exists():
-        print(f"error: no store at {store}. Pass the store with --db PATH; check with `ls -l {store}`.", file=sys.stderr)
-        return 2
-    if out.exists() and not out.is_dir():
-        print(f"error: --out {out} is a file; give a folder (texts.csv and labels.csv are written into it).",
-              file=sys.stderr)
-        return 2
-    exported = labels.export_set(args.industry, args.source, store)
-    for note in exported.notes():
-        print(f"note: {note}", file=sys.stderr)
-    if not exported.cases:
-        print(f"error: the store {store} has no labelled cases yet, so nothing was written. Label cases on the "
-              "case view (相談室長) first; check with `python -m pipelines check`.", file=sys.stderr)
-        return 2
-    texts, labels_file = labels.write_set(exported, out)
-    print(f"wrote {exported.cases} labelled case(s) to {texts} and {labels_file}; measure with: "
-          f".venv/bin/python bench/bench_themes_real.py --set {out}", file=sys.stderr)
-    return 0
-
-
 def cmd_job(args: argparse.Namespace) -> int:
     # Each command imports its own stack: `--help` and `alerts` need no tokenizer or load pipeline.
     from pipelines.jobs.runner import run
@@ -348,14 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="read the whole store and report damage (a truncated or overwritten file)")
     check.add_argument("--db", help="store path (default: $KAKEHASHI_DB or data/kakehashi.duckdb)")
     check.set_defaults(func=cmd_check)
-
-    labels = sub.add_parser("labels", help="the desk's case labels: export them as a test set (bench/data/real format)")
-    labels.add_argument("action", choices=["export"], help="export: write texts.csv and labels.csv into --out")
-    labels.add_argument("--db", help="store path (default: $KAKEHASHI_DB or data/kakehashi.duckdb)")
-    labels.add_argument("--out", required=True, help="folder to write texts.csv and labels.csv into (made when missing)")
-    labels.add_argument("--industry", default="other", help="the industry column of every text (default other)")
-    labels.add_argument("--source", default="desk", help="the source column and id prefix (default desk)")
-    labels.set_defaults(func=cmd_labels)
 
     labels = sub.add_parser("labels", help="the desk's case labels: export them as a test set (bench/data/real format)")
     labels.add_argument("action", choices=["export"], help="export: write texts.csv and labels.csv into --out")
