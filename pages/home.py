@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 import pandas as pd
 import plotly.express as px
@@ -14,7 +15,7 @@ import ui
 from pipelines.detect import alerts, insights
 from pipelines.detect.alert import DIMENSIONS, KINDS
 from pipelines.detect.insight import INSIGHT_KINDS
-from pipelines.reports import shared, summary
+from pipelines.reports import review, shared, summary
 from pipelines.reports.caselist import CaseQuery
 from pipelines.reports.summary import HIGH_SEVERITY_LEVEL, MIN_CASES
 from pipelines.store import filters as flt
@@ -226,3 +227,15 @@ if not weekly.empty:
         week = pd.Timestamp(points[0]["x"]).date()
         span = replace(current_filters, preset="custom", start=week, end=week + timedelta(days=6))
         voices(CaseQuery(span), "home_voices", f"{week.month}月{week.day}日からの週のお客様の声")
+
+# -- the 定例会議 review ------------------------------------------------------------------------------
+st.subheader("定例会議のレビュー", help="経営サマリー・アラート・再発・部門フローと同じ数字を、グラフと代表的なお客様の声"
+                                  "つきの1つの HTML ファイル（A4 で印刷できます）にまとめます。基準日（未設定なら最新の受付日）"
+                                  "までの 7 日間（週次）か、その月（月次）が対象です。PDF はコマンド "
+                                  "`python -m pipelines report --out review.pdf` で作れます。")
+review_kind = st.segmented_control("期間", ["week", "month"], default="week", key="review_kind",
+                                   format_func={"week": "週次", "month": "月次"}.get, label_visibility="collapsed")
+st.download_button("レビューを HTML でダウンロード", icon=":material/summarize:",
+                   data=partial(review.review_html, review_kind or "week", current_filters.as_of, ui.store_path()),
+                   file_name=f"review-{review_kind or 'week'}.html", mime="text/html",
+                   on_click=ui.record_download, args=("定例会議レビュー", {"period": review_kind or "week"}))

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import unicodedata
+from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
@@ -19,9 +20,19 @@ import pytest
 
 from bench.bench_masking import Figures, evaluate
 from bench.masking_corpus import PII_KINDS, PROTECTED_KINDS, SETS, generate
+from pipelines.ingest.countermeasures import record_countermeasure
 from pipelines.ingest.load import LoadOptions, load_file
-from pipelines.nlp.pii import (NAME, PHONE, luhn_valid, mask_column, mask_quoted, mask_regex, mask_text,
-                               my_number_valid, name_spans)
+from pipelines.nlp.pii import (
+    NAME,
+    PHONE,
+    luhn_valid,
+    mask_column,
+    mask_quoted,
+    mask_regex,
+    mask_text,
+    my_number_valid,
+    name_spans,
+)
 from pipelines.nlp.text import dictionary_version, for_tokenizer, normalize, tokenize
 from pipelines.store import db
 from pipelines.store.errors import LoadFailed
@@ -421,3 +432,18 @@ def test_what_the_masks_left_says_what_was_there(everywhere_store):
     assert reason == "受付日時「〔氏名〕」を日付として読めません"
     assert json.loads(raw)["受付日時"] == NAME
     assert department == NAME
+
+
+def test_a_countermeasures_department_holding_a_person_is_masked(tmp_path):
+    """A countermeasure's 担当部署 is a short cell like a case's: a person written there is masked
+    whole, from a CSV and from the 再発 page's form; departments stay as written."""
+    store, export = tmp_path / "store.duckdb", tmp_path / "countermeasures.csv"
+    export.write_text("実施日,対象,担当部署,内容\n"
+                      "2025/03/03,キャップ不良,製造部,締めトルクを再設定\n"
+                      "2025/03/04,異物混入,山田太郎,検査機を導入（090-1234-5678）\n", encoding="utf-8")
+    load_file(export, store, LoadOptions(kind="countermeasures", workers=1))
+    record_countermeasure(date(2025, 3, 5), "ラベル誤記", "鈴木一郎", "表示を確認", store=store)
+    with db.reader(store) as con:
+        rows = con.execute("SELECT department, description FROM countermeasures ORDER BY implemented_on").fetchall()
+    assert [department for department, _ in rows] == ["製造部", "〔氏名〕", "〔氏名〕"]
+    assert "090-1234-5678" not in rows[1][1] and "検査機を導入" in rows[1][1]

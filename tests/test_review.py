@@ -14,6 +14,8 @@ import pytest
 
 from pipelines.detect import alerts, insights
 from pipelines.reports import review, summary
+from pipelines.store import db
+from pipelines.store.errors import KakehashiError
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2025, 7, 23)    # inside the sample's planted spike
@@ -91,3 +93,22 @@ def test_cli_refuses_bad_options(sample_store, tmp_path, args, words):
                           capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2 and words in done.stderr
+
+
+def test_the_summary_page_offers_the_review_in_one_click(sample_store, open_page):
+    at = open_page(sample_store)
+    assert "定例会議のレビュー" in [header.value for header in at.subheader]
+    buttons = [element for element in at.get("download_button") if "レビュー" in element.proto.label]
+    assert len(buttons) == 1
+    # The button's lazy data is review_html: as of the latest case when no 基準日 is set, as the CLI.
+    latest = review.review_html("week", None, sample_store)
+    assert latest.startswith("<!DOCTYPE html>") or "<html" in latest[:200]
+    assert "<section id=kpis>" in latest
+
+
+def test_review_html_of_an_empty_store_says_so(tmp_path):
+    store = tmp_path / "empty.duckdb"
+    with db.writer(store):
+        pass
+    with pytest.raises(KakehashiError, match="no cases"):
+        review.review_html("month", None, store)

@@ -8,7 +8,7 @@ import duckdb
 
 from pipelines.ingest import staging
 from pipelines.ingest.mapping import Mapping
-from pipelines.nlp.pii import mask_text
+from pipelines.nlp.pii import mask_column, mask_text
 from pipelines.nlp.text import normalize
 from pipelines.store import db
 from pipelines.store.errors import KakehashiError
@@ -27,6 +27,15 @@ def prepare_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping) ->
                WHEN {c('target')} IS NULL THEN '対象（原因・テーマ・商品）が空です'
            END AS reason
     FROM raw""")
+    # The department is a short cell like a case's: one that is wholly a name, phone or e-mail (a
+    # person written where the department belongs) is masked whole, as in cases (pii.mask_column).
+    cells, joins, registered = staging.short_cell_masks(con, "prep", [], {"department": "prep.department"})
+    if joins:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE prep_masked AS "
+                    f"SELECT prep.* REPLACE ({cells['department']} AS department) FROM prep {joins}")
+        con.execute("DROP TABLE prep")
+        con.execute("ALTER TABLE prep_masked RENAME TO prep")
+    staging.unregister_all(con, registered)
 
 
 def load_countermeasures(con: duckdb.DuckDBPyConnection, mapping: Mapping, result) -> None:
@@ -62,6 +71,8 @@ def record_countermeasure(implemented_on: dt.date | None, target: str | None, de
     """
     implemented_on, target, department, description = checked_entry(implemented_on, target, department, description)
     masked = mask_description(description) if mask else description
+    if mask and department:
+        department = mask_column([department]).get(department, department)
     now = dt.datetime.now()
     with db.writer(store) as con:
         con.execute("BEGIN TRANSACTION")

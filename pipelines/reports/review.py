@@ -98,6 +98,20 @@ def build(kind: str, as_of: date, store: Path | str | None = None) -> Review:
     return Review(**{**review.__dict__, "verbatims": _verbatims(review, store)})
 
 
+def review_html(kind: str, as_of: date | None, store: Path | str | None = None) -> str:
+    """The review as one self-contained HTML page, for the 経営サマリー button: as of the 基準日, or
+    of the day of the latest case when none is set (as the CLI does)."""
+    if as_of is None:
+        with db.reader(store) as con:
+            latest = flt.latest_received(con)
+        if latest is None:
+            raise KakehashiError("review_empty", "まだケースがないため、レビューを作れません。先にデータを取り込んでください。",
+                                 "the store has no cases yet", "取り込みページからデータを読み込んでください。",
+                                 "Load data first (python -m pipelines ingest FILE).")
+        as_of = latest.date()
+    return to_html(build(kind, as_of, store))
+
+
 def _verbatims(review: Review, store: Path | str | None) -> dict[int, tuple[Verbatim, ...]]:
     """A few customer's words for each shown priority row (its own cases for a signal)."""
     period = review.kpis.period
