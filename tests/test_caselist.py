@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.reports import caselist
 from pipelines.reports.caselist import CaseQuery, parse_keys
+from pipelines.rules.themes.packs import SAMPLE_PACK
 from pipelines.store.filters import Filters
 
 CASES_CSV = """受付番号,受付日時,問い合わせ内容,チャネル,商品名,担当部署,対応状況,完了日時,顧客ID,原因
@@ -40,7 +41,7 @@ def small_store(tmp_path_factory) -> Path:
     store = folder / "store.duckdb"
     load_file(folder / "cases.csv", store, LoadOptions(workers=1))
     load_file(folder / "events.csv", store, LoadOptions(kind="events", workers=1))
-    analyze(store, workers=1)
+    analyze(store, workers=1, theme_pack=SAMPLE_PACK)   # a food and beverage maker's cases, like the sample
     return store
 
 

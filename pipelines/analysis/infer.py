@@ -161,7 +161,7 @@ def predict(con, model: Model, targets: str, settings: Settings = DEFAULT) -> li
             CREATE OR REPLACE TEMP TABLE kk_infer_feats AS
             SELECT DISTINCT g.n, v.feat FROM kk_infer_targets g JOIN case_terms t USING (case_id)
             JOIN kk_infer_vocab_frame v ON v.lemma = t.lemma WHERE {_FEATURE_FILTER}""")
-        total = con.execute("SELECT count(*) FROM kk_infer_targets").fetchone()[0]
+        total = con.execute("SELECT count(*) FROM kk_infer_targets").fetchall()[0][0]
         proposals: list[Proposal] = []
         for lo in range(0, total, settings.chunk):
             rows = con.execute("SELECT n, feat FROM kk_infer_feats WHERE n >= ? AND n < ? ORDER BY n, feat",
