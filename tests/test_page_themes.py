@@ -203,6 +203,7 @@ PACKS = "業種パック・精度"
 
 def test_packs_tab_shows_the_chosen_pack_and_each_themes_tags(sample_store, open_page):
     at = _page(open_page, sample_store, PACKS)
+    assert not at.exception
     assert any("食品・飲料メーカー" in m.value for m in at.markdown)   # the sample's pack
     assert at.selectbox(key="th_pack_choice").value == "food"
     packs = at.dataframe[0].value
