@@ -21,6 +21,7 @@ import pytest
 
 from pipelines.ingest.load import LoadOptions, load_file
 from pipelines.reports.shared import import_history
+from pipelines.store.settings import ReadLimits
 from ui.japanese import NO_RESULTS, UPLOAD_BUTTON, UPLOAD_DROP, upload_instructions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +169,8 @@ def test_the_uploader_speaks_japanese(server, browser):
     button = "[data-testid='stFileUploaderDropzone'] [data-testid='stBaseButton-secondary'] [data-testid='stMarkdownContainer']"
     assert _after(page, button) == UPLOAD_BUTTON and page.locator(button).is_visible()
     instructions = "[data-testid='stFileUploaderDropzoneInstructions'] > div"
-    assert _after(page, instructions) == upload_instructions(2000)     # .streamlit/config.toml: maxUploadSize
+    # .streamlit/config.toml's maxUploadSize, which equals the file limit (tests/test_limits.py checks)
+    assert _after(page, instructions) == upload_instructions(ReadLimits().max_file_mb)
     assert page.locator(instructions).bounding_box()["width"] > 200
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(uploader).screenshot(path=str(ARTIFACTS / "upload-dropzone.png"))
