@@ -24,19 +24,26 @@ import pandas as pd
 
 from pipelines.store import db, summaries
 from pipelines.store import filters as flt
-from pipelines.store.definitions import RECEIVING_DESKS, STALL_DAYS, escalated_cases_sql, status_done_sql, words_pattern
+from pipelines.store.definitions import (
+    ESCALATION_CUES,
+    ESCALATION_WITHIN_HOURS,
+    HIGH_PRIORITIES,
+    RECEIVING_DESKS,
+    SEVERE_ESCALATION_LEVEL,
+    STALL_DAYS,
+    escalated_cases_sql,
+    status_done_sql,
+    words_pattern,
+)
 from pipelines.store.errors import KakehashiError
 
 # A hand-off back to the sender with one of these in its action is a return (差戻し), not an answer
 # (defined with the summaries, which store every case's stints).
 RETURN_ACTIONS = summaries.RETURN_ACTIONS
-# The desk's own 優先度 that marks a case as severe for the escalation check (compared lower-cased).
-HIGH_PRIORITIES = ("高", "高い", "最高", "緊急", "至急", "特急", "重大", "high", "highest", "urgent", "critical")
-# Severity reasons (labels of data/rules/severity.txt) that ask for an escalation at any level: a
-# customer demanding a superior or announcing a public post wants exactly what escalation is for.
-ESCALATION_CUES = ("責任者の要求", "公開の予告")
-DEFAULT_MIN_LEVEL = 3          # severity.py: 3 = severe (legal/authority threats, harassment, repeat anger)
-DEFAULT_WITHIN_HOURS = 24.0
+# What makes a case severe and how soon it should leave the desk: one definition with the
+# escalation-gap detector (store.definitions); the page's controls start from these.
+DEFAULT_MIN_LEVEL = SEVERE_ESCALATION_LEVEL
+DEFAULT_WITHIN_HOURS = ESCALATION_WITHIN_HOURS
 DEFAULT_MAX_HOPS = 3
 OUTCOME_CLOSED, OUTCOME_OPEN = "完了", "未完了"
 MORE_HOPS = "…"
