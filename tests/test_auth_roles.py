@@ -18,6 +18,7 @@ from pipelines.jobs import runner
 from pipelines.reports import explore
 from pipelines.store import access, audit
 from tests.conftest import APP_TIMEOUT, ROOT, _navigation
+from ui.widgets import highlighted
 
 EXPORTS = ROOT / "tests" / "data" / "exports"
 EXEC, LEAD, ANALYST, ADMIN = access.EXECUTIVE, access.LEAD, access.ANALYST, access.ADMIN
@@ -350,3 +351,12 @@ def test_an_unexpected_error_shows_an_id_the_user_can_quote(exports_store, open_
     error_id = shown.split("エラー番号 ")[1].split(" ")[0]
     assert "secret path" not in shown
     assert any(error_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+def test_a_customers_words_with_highlights_are_shown_as_typed():
+    """The chart-to-verbatims cards escape with the one escaper (ui.md), the highlight included."""
+    shown = highlighted(f"漏れ {HOSTILE}", ["漏れ", "太字"])
+    assert shown.startswith(":orange-background[漏れ]")
+    assert ":orange-background[太字]" in shown
+    assert _shown_as_typed(shown, ":red[赤]") and _shown_as_typed(shown, "[リンク](http://evil.example)")
+    assert "$x^2$" not in shown and "<b>" not in shown

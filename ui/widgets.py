@@ -178,12 +178,7 @@ def wait_for_running_jobs() -> None:
 
 # -- from a chart to the customer's words ---------------------------------------------------------
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
 _EVIDENCE = re.compile(r"〔([^〕]*)〕")
-
-
-def _escape_md(text: str) -> str:
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 def highlighted(text: str, words: list[str], limit: int = 200) -> str:
@@ -199,11 +194,11 @@ def highlighted(text: str, words: list[str], limit: int = 200) -> str:
     run, marked = "", False
     for char, mark in zip(text, marks):
         if mark != marked and run:
-            spans.append(f":orange-background[{_escape_md(run)}]" if marked else _escape_md(run))
+            spans.append(f":orange-background[{md(run)}]" if marked else md(run))
             run = ""
         run, marked = run + char, mark
     if run:
-        spans.append(f":orange-background[{_escape_md(run)}]" if marked else _escape_md(run))
+        spans.append(f":orange-background[{md(run)}]" if marked else md(run))
     return "".join(spans).replace("\n", " ")
 
 
@@ -218,7 +213,7 @@ def voices(query: caselist.CaseQuery, key: str, title: str, limit: int = 20) -> 
     """The cases behind a chart selection: the customer's words first with the words that tagged
     them highlighted, then the list (text first); a click on a row opens that case below."""
     page = fetch(caselist.search, query, 1, limit)
-    st.markdown(f"**{_escape_md(title)}**　該当 {page.total:,} 件" + (f"（新しい順に {limit} 件）" if page.total > limit else ""))
+    st.markdown(f"**{md(title)}**　該当 {page.total:,} 件" + (f"（新しい順に {limit} 件）" if page.total > limit else ""))
     if page.total == 0:
         st.info("この区間に当てはまるケースはありません。", icon=":material/search_off:")
         return
@@ -238,7 +233,7 @@ def voices(query: caselist.CaseQuery, key: str, title: str, limit: int = 20) -> 
         case = fetch(caselist.detail, case_id)
         if case is not None:
             with st.container(border=True):
-                st.markdown(f"**ケース {_escape_md(case_id)}**")
+                st.markdown(f"**ケース {md(case_id)}**")
                 st.text(case.text)
                 if case.response:
                     st.caption("対応内容")
