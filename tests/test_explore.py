@@ -14,6 +14,7 @@ import pytest
 
 from pipelines.reports import explore as ex
 from pipelines.rules import themes as th
+from pipelines.rules.themes.packs import SAMPLE_PACK, rules_with_pack
 from pipelines.store import filters as flt
 from pipelines.store.access import LOCAL_USER
 from pipelines.store.settings import RULES_DIR
@@ -21,6 +22,12 @@ from pipelines.store.settings import RULES_DIR
 ALL = flt.Filters(preset="all")
 LAST_4W = flt.Filters()
 UNTAGGED = "SELECT count(*) FROM cases WHERE case_id NOT IN (SELECT case_id FROM case_themes)"
+
+
+def _sample_rules() -> th.RuleSet:
+    """The rules both sample fixtures were analysed with (conftest: the food pack on the default taxonomy);
+    the editor tests compare previews with those tags, so they start from the same rules."""
+    return rules_with_pack(SAMPLE_PACK, th.load_rules(RULES_DIR / "themes.txt"))
 
 
 def _sql(store, query: str, params=()):
@@ -146,7 +153,10 @@ def test_network_is_deterministic_on_a_big_theme(sample_store):
     # Its speed on a theme of this size is measured by bench/bench_pages.py (テーマ探索).
     theme = _biggest_theme(sample_store)
     cases = _sql(sample_store, "SELECT count(DISTINCT case_id) FROM case_themes WHERE theme_id = ?", [theme])[0][0]
-    assert 3000 <= cases <= 5000
+    # Upper bound raised from 5,000: under the industry-agnostic taxonomy plus the food pack, 品質・異物
+    # [quality] is the biggest theme at 6,227 of the sample's 24,000 cases (measured after today's taxonomy
+    # change). The bounds only check this is a big theme; the assertions below are unchanged.
+    assert 3000 <= cases <= 7000
     first, second = (ex.cooccurrence(ALL, theme, top_edges=60, store=sample_store) for _ in range(2))
     assert first.nodes.equals(second.nodes) and first.edges.equals(second.edges)
     assert 0 < len(first.edges) <= 60
@@ -312,7 +322,7 @@ def test_candidates_hold_every_stored_tag(second_sample):
     from pipelines.store import db
 
     store, _ = second_sample
-    rules = th.load_rules(RULES_DIR / "themes.txt")
+    rules = _sample_rules()
     with db.reader(store) as con:
         for theme in rules.themes:
             candidates = ex.candidate_cases(con, th.prefilter(th.RuleSet((theme,))))
@@ -323,7 +333,7 @@ def test_candidates_hold_every_stored_tag(second_sample):
 
 @pytest.mark.parametrize("theme_id", ["delivery", "taste", "web", "inquiry"])
 def test_preview_of_an_unchanged_rule_matches_the_stored_tags(sample_store, theme_id):
-    rules = th.load_rules(RULES_DIR / "themes.txt")
+    rules = _sample_rules()
     preview = ex.preview_rule(_draft_of(rules, theme_id), ex.theme_headers(rules), store=sample_store)
     assert not preview.error
     assert preview.hits == preview.before > 0 and preview.added == preview.removed == 0
@@ -331,7 +341,7 @@ def test_preview_of_an_unchanged_rule_matches_the_stored_tags(sample_store, them
 
 
 def test_preview_of_an_edit_counts_what_changes(sample_store):
-    rules = th.load_rules(RULES_DIR / "themes.txt")
+    rules = _sample_rules()
     preview = ex.preview_rule(_draft_of(rules, "packaging", rule="キャップ and 緩い"), ex.theme_headers(rules),
                               examples=10, store=sample_store)
     assert not preview.error and 0 < preview.hits < preview.before
@@ -356,7 +366,7 @@ def test_preview_of_an_edit_counts_what_changes(sample_store):
     (dict(theme_id="gone"), ["テーマ辞書にありません"]),
 ])
 def test_bad_drafts_get_a_japanese_message(sample_store, changes, words):
-    rules = th.load_rules(RULES_DIR / "themes.txt")
+    rules = _sample_rules()
     preview = ex.preview_rule(_draft_of(rules, "delivery", **changes), ex.theme_headers(rules), store=sample_store)
     for word in words:
         assert word in preview.error
