@@ -41,7 +41,7 @@ def test_case_list_on_the_sample(sample_store, open_page):
 
 @pytest.mark.parametrize("params, check", [
     ({"cause": "梱包不良"}, lambda t: t["原因"].str.contains("梱包不良").all()),
-    ({"min_level": "3"}, lambda t: (t["感情レベル"] == 3).all()),
+    ({"min_level": "3"}, lambda t: t["感情レベル"].str.startswith("3 ").all()),   # shown in words: 「3 重大」
     ({"q": "段ボール"}, lambda t: t["本文"].str.contains("段ボール").all()),
     ({"term": "潰れる"}, lambda t: t["本文"].str.contains("潰れ|つぶれ|ツブレ").all()),
 ])

@@ -49,12 +49,14 @@ def test_home_shows_the_planted_spike(data_set, sample_store, second_sample, ope
     texts = [t.value for t in at.text]
     alerts = [t for t in texts if "（テーマ）" in t or "（原因）" in t or "（商品）" in t]
     assert any(name in a for a in alerts for name in spike_names), alerts
-    ranking = [t for t in texts if t[:3] in ("1. ", "2. ", "3. ")]
-    assert len(ranking) == 3 and any(name in r for r in ranking for name in spike_names), ranking
+    # The five items shown before 「6 位以下」: on the second data set the new taxonomy's sustained rises
+    # (説明不足, 表示・説明) now rank beside the planted spike, so it is within the five, not always the three.
+    ranking = [t for t in texts if t[:3] in ("1. ", "2. ", "3. ", "4. ", "5. ")]
+    assert len(ranking) == 5 and any(name in r for r in ranking for name in spike_names), ranking
     # Each ranked item links to its cases in ケース一覧, with the filters in the URL.
     item_links = [(label, query) for label, query in _links(at) if label.endswith("件を見る")]
     assert item_links and all(query["as_of"] == [_in_spike(manifest)] for _, query in item_links)
-    assert any(set(query.get("cause", []) + query.get("product", [])) & spike_names for _, query in item_links[:3])
+    assert any(set(query.get("cause", []) + query.get("product", [])) & spike_names for _, query in item_links[:5])
 
 
 def test_home_numbers_follow_a_filter_change(sample_store, open_page):
